@@ -1,0 +1,385 @@
+use super::*;
+use crate::server::{DataContainer, MountSource, RestartPolicy};
+use std::collections::BTreeMap;
+
+fn volumes(prefix: &str) -> BTreeMap<String, MountSource> {
+    DATA_PATHS
+        .iter()
+        .map(|path| {
+            let name = format!("{prefix}{}", path.replace('/', "-"));
+            (path.to_string(), MountSource::Volume { name })
+        })
+        .collect()
+}
+
+fn embedded_server() -> Server {
+    Server {
+        name: "rancher".into(),
+        id: "abc".into(),
+        running: true,
+        image: ImageRef::parse("127.0.0.1:5000/rancher/server:v1.6.10").unwrap(),
+        image_id: "sha256:old".into(),
+        version: Some("v1.6.10".into()),
+        mode: DbMode::Embedded,
+        carried: CarriedSettings {
+            env: vec!["GREETING=hello world".into(), "API_TOKEN=tok$en".into()],
+            ports: vec![PortBinding {
+                container_port: "8080/tcp".into(),
+                host_ip: "".into(),
+                host_port: "8080".into(),
+            }],
+            restart: Some(RestartPolicy {
+                name: "unless-stopped".into(),
+                maximum_retry_count: 0,
+            }),
+            labels: BTreeMap::from([("team".into(), "ops".into())]),
+            ..CarriedSettings::default()
+        },
+        data_mounts: volumes("live"),
+        not_carried: vec![],
+    }
+}
+
+fn external_server() -> Server {
+    let mut server = embedded_server();
+    server.mode = DbMode::External;
+    server.carried.args = [
+        "--db-host",
+        "db",
+        "--db-user",
+        "cattle",
+        "--db-pass",
+        "pa ss",
+    ]
+    .map(String::from)
+    .to_vec();
+    server
+}
+
+fn discovery(server: Server) -> Discovery {
+    Discovery {
+        server,
+        data_container: None,
+        parked_name_taken: false,
+    }
+}
+
+fn options(to: &str) -> PlanOptions {
+    PlanOptions {
+        target: Target::parse(to).unwrap(),
+        data_container: "rancher-data".into(),
+        allow_downgrade: false,
+        force: false,
+        health_url: None,
+        health_timeout_seconds: 900,
+        stop_timeout_seconds: 60,
+    }
+}
+
+fn commands(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| s.skipped.is_none())
+        .filter_map(|s| match &s.action {
+            Action::Docker(argv) => Some(argv.display(Reveal::Plain)),
+            Action::WaitHealthy(_) => None,
+        })
+        .collect()
+}
+
+fn ids(plan: &Plan) -> Vec<StepId> {
+    plan.steps.iter().map(|s| s.id).collect()
+}
+
+fn refusals(result: Result<Plan, Refusal>) -> Vec<String> {
+    match result {
+        Err(Refusal::Preflight(reasons)) => reasons,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
+    let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
+    assert_eq!(
+        ids(&plan),
+        [
+            StepId::Pull,
+            StepId::Stop,
+            StepId::DisableRestart,
+            StepId::CreateDataContainer,
+            StepId::ParkOld,
+            StepId::RunNew,
+            StepId::WaitHealthy,
+            StepId::RemoveOld
+        ]
+    );
+    assert_eq!(
+        commands(&plan),
+        [
+            "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
+            "docker stop -t 60 rancher",
+            "docker update --restart=no rancher",
+            "docker create --volumes-from rancher --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
+            "docker rename rancher rancher-v1.6.10",
+            "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
+             -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
+            "docker rm rancher-v1.6.10",
+        ]
+    );
+    assert_eq!(plan.data_container.as_deref(), Some("rancher-data"));
+    let probe = plan.steps.iter().find_map(|s| match &s.action {
+        Action::WaitHealthy(probe) => Some(probe.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        probe.unwrap().url.as_deref(),
+        Some("http://127.0.0.1:8080/ping")
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| s.changes == (s.id != StepId::WaitHealthy))
+    );
+}
+
+#[test]
+fn no_step_removes_volumes() {
+    let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
+    for step in &plan.steps {
+        let argvs = step.undo.iter().chain(match &step.action {
+            Action::Docker(argv) => Some(argv),
+            Action::WaitHealthy(_) => None,
+        });
+        for argv in argvs {
+            let words = argv.real();
+            assert!(
+                !(words[1] == "rm" && words.iter().any(|w| w == "-v" || w == "--volumes")),
+                "{words:?}"
+            );
+            assert!(
+                !words.iter().any(|w| w == "prune" || w == "-f"),
+                "{words:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image() {
+    let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
+    assert!(!ids(&plan).contains(&StepId::CreateDataContainer));
+    assert_eq!(plan.data_container, None);
+    let run = commands(&plan)
+        .into_iter()
+        .find(|c| c.starts_with("docker run"))
+        .unwrap();
+    assert!(!run.contains("--volumes-from"), "{run}");
+    assert!(
+        run.ends_with("rancher/server:v1.6.20 --db-host db --db-user cattle --db-pass 'pa ss'"),
+        "{run}"
+    );
+    assert!(plan.warnings.iter().any(|w| w.contains("mysqldump")));
+}
+
+#[test]
+fn the_database_password_is_a_secret_in_the_run_command() {
+    let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
+    let run = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+    let Action::Docker(argv) = &run.action else {
+        unreachable!()
+    };
+    let masked = argv.display(Reveal::Masked);
+    assert!(
+        !masked.contains("pa ss") && !masked.contains("tok$en"),
+        "{masked}"
+    );
+    assert!(masked.contains("--db-pass '********'"), "{masked}");
+    assert!(argv.real().contains(&"pa ss".to_string()));
+    let vars: Vec<_> = argv.shell_variables().map(|(var, _)| var).collect();
+    assert_eq!(vars, ["API_TOKEN", "RANCHER_DB_PASS"]);
+}
+
+#[test]
+fn a_data_container_holding_the_same_volumes_is_reused() {
+    let mut found = discovery(embedded_server());
+    found.data_container = Some(DataContainer {
+        name: "rancher-data".into(),
+        data_mounts: volumes("live"),
+    });
+    let plan = plan(&found, &options("v1.6.20")).unwrap();
+    let create = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::CreateDataContainer)
+        .unwrap();
+    assert!(
+        create
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("already exists")
+    );
+    assert!(
+        !commands(&plan)
+            .iter()
+            .any(|c| c.starts_with("docker create"))
+    );
+}
+
+#[test]
+fn a_data_container_holding_other_volumes_is_refused() {
+    let mut found = discovery(embedded_server());
+    found.data_container = Some(DataContainer {
+        name: "rancher-data".into(),
+        data_mounts: volumes("stale"),
+    });
+    let reasons = refusals(plan(&found, &options("v1.6.20")));
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("holds other volumes"), "{}", reasons[0]);
+    assert!(
+        reasons[0].contains("volume stale-var-lib-mysql"),
+        "{}",
+        reasons[0]
+    );
+}
+
+#[test]
+fn the_second_upgrade_replaces_volumes_from_instead_of_doubling_it() {
+    let mut server = embedded_server();
+    server.carried.volumes_from = vec!["rancher-data".into()];
+    let mut found = discovery(server);
+    found.data_container = Some(DataContainer {
+        name: "rancher-data".into(),
+        data_mounts: volumes("live"),
+    });
+    let plan = plan(&found, &options("v1.6.30")).unwrap();
+    let run = commands(&plan)
+        .into_iter()
+        .find(|c| c.starts_with("docker run"))
+        .unwrap();
+    assert_eq!(run.matches("--volumes-from").count(), 1, "{run}");
+}
+
+#[test]
+fn a_bind_mounted_database_comes_through_the_data_container_and_other_binds_stay() {
+    let mut server = embedded_server();
+    server.carried.binds = vec![
+        "/srv/mysql:/var/lib/mysql".into(),
+        "/etc/ssl/ca.pem:/ca.pem:ro".into(),
+    ];
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let run = commands(&plan)
+        .into_iter()
+        .find(|c| c.starts_with("docker run"))
+        .unwrap();
+    assert!(!run.contains("/srv/mysql"), "{run}");
+    assert!(run.contains("-v /etc/ssl/ca.pem:/ca.pem:ro"), "{run}");
+}
+
+#[test]
+fn a_downgrade_is_refused_unless_allowed() {
+    let reasons = refusals(plan(&discovery(embedded_server()), &options("v1.6.9")));
+    assert!(reasons[0].contains("older than the running v1.6.10"));
+    let mut allowed = options("v1.6.9");
+    allowed.allow_downgrade = true;
+    assert!(plan(&discovery(embedded_server()), &allowed).is_ok());
+}
+
+#[test]
+fn a_target_pinned_by_digest_is_refused() {
+    let reasons = refusals(plan(
+        &discovery(embedded_server()),
+        &options("rancher/server:v1.6.20@sha256:0123"),
+    ));
+    assert!(reasons[0].contains("pinned by digest"), "{reasons:?}");
+}
+
+#[test]
+fn a_server_of_another_image_is_refused_unless_forced() {
+    let mut server = embedded_server();
+    server.image = ImageRef::parse("nginx:1.25").unwrap();
+    let reasons = refusals(plan(
+        &discovery(server.clone()),
+        &options("rancher/server:v1.6.20"),
+    ));
+    assert!(
+        reasons[0].contains("not a rancher/server image"),
+        "{reasons:?}"
+    );
+    let mut forced = options("rancher/server:v1.6.20");
+    forced.force = true;
+    assert!(plan(&discovery(server), &forced).is_ok());
+}
+
+#[test]
+fn every_refusal_is_listed_at_once() {
+    let mut found = discovery(embedded_server());
+    found.parked_name_taken = true;
+    found.data_container = Some(DataContainer {
+        name: "rancher-data".into(),
+        data_mounts: volumes("stale"),
+    });
+    let reasons = refusals(plan(&found, &options("v1.6.9")));
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("rancher-v1.6.10 already exists"))
+    );
+}
+
+#[test]
+fn control_characters_are_refused_and_the_secret_stays_masked() {
+    let mut server = embedded_server();
+    server.carried.env.push("DB_PASSWORD=line\nbreak".into());
+    let reasons = refusals(plan(&discovery(server), &options("v1.6.20")));
+    assert!(reasons[0].contains("control character"), "{reasons:?}");
+    assert!(!reasons[0].contains("line"), "{reasons:?}");
+}
+
+#[test]
+fn latest_is_warned_about() {
+    let plan = plan(&discovery(embedded_server()), &options("latest")).unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("development build"))
+    );
+}
+
+#[test]
+fn a_server_without_restart_policy_skips_the_update() {
+    let mut server = embedded_server();
+    server.carried.restart = None;
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let update = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::DisableRestart)
+        .unwrap();
+    assert!(update.skipped.is_some());
+    assert!(!commands(&plan).iter().any(|c| c.contains("--restart")));
+}
+
+#[test]
+fn the_way_back_undoes_the_done_steps_in_reverse() {
+    let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
+    let way_back: Vec<String> = plan
+        .way_back(plan.steps_before_removal())
+        .iter()
+        .map(|a| a.display(Reveal::Plain))
+        .collect();
+    assert_eq!(
+        way_back,
+        [
+            "docker stop -t 60 rancher",
+            "docker rm rancher",
+            "docker rename rancher-v1.6.10 rancher",
+            "docker update --restart=unless-stopped rancher",
+            "docker start rancher",
+        ]
+    );
+    let after_stop = plan.way_back(plan.steps.iter().take(2));
+    assert_eq!(after_stop[0].display(Reveal::Plain), "docker start rancher");
+}

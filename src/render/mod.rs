@@ -1,0 +1,131 @@
+//! Showing a plan: as text for a terminal, a Markdown runbook, a shell script, or JSON.
+//! Nothing here runs a command.
+
+mod json;
+mod markdown;
+mod shell;
+mod text;
+
+use crate::argv::{Argv, Reveal};
+use crate::plan::{Plan, Probe, Step, StepId};
+use crate::server::DbMode;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Shell,
+    Json,
+}
+
+/// Renders the plan. `show_secrets` reveals secret values; otherwise they are masked, and the
+/// shell format reads them from variables the script checks.
+pub fn render(plan: &Plan, format: Format, show_secrets: bool) -> String {
+    let reveal = match (show_secrets, format) {
+        (true, _) => Reveal::Plain,
+        (false, Format::Shell) => Reveal::ShellVariables,
+        (false, _) => Reveal::Masked,
+    };
+    match format {
+        Format::Text => text::render(plan, reveal),
+        Format::Markdown => markdown::render(plan, reveal),
+        Format::Shell => shell::render(plan, reveal),
+        Format::Json => json::render(plan, reveal),
+    }
+}
+
+/// One line: what is upgraded, from what, to what.
+fn headline(plan: &Plan) -> String {
+    format!(
+        "Upgrade Rancher server {} from {} ({}) to {}",
+        plan.container, plan.from_version, plan.from, plan.to
+    )
+}
+
+fn database_line(plan: &Plan) -> String {
+    match (plan.mode, &plan.data_container) {
+        (DbMode::Embedded, Some(data)) => {
+            format!("embedded, kept in the data container {data}")
+        }
+        _ => "external: the new server uses the same database settings".to_string(),
+    }
+}
+
+/// The step number as the operator sees it: 1-based, counting skipped steps.
+fn numbered(plan: &Plan) -> impl Iterator<Item = (usize, &Step)> {
+    plan.steps.iter().enumerate().map(|(i, s)| (i + 1, s))
+}
+
+fn step_number(plan: &Plan, id: StepId) -> usize {
+    numbered(plan)
+        .find(|(_, s)| s.id == id)
+        .map_or(0, |(n, _)| n)
+}
+
+/// The downtime note: pulling first is what keeps the download out of it.
+fn downtime_note(plan: &Plan) -> String {
+    format!(
+        "Rancher is unreachable from step {} (stop) until step {} sees /ping answer. Step {} pulls the new image while the old server still runs; the documented procedure pulls after stopping, so its downtime includes the download.",
+        step_number(plan, StepId::Stop),
+        step_number(plan, StepId::WaitHealthy),
+        step_number(plan, StepId::Pull),
+    )
+}
+
+fn way_back(plan: &Plan) -> Vec<Argv> {
+    plan.way_back(plan.steps_before_removal())
+}
+
+fn way_back_note(plan: &Plan) -> String {
+    format!(
+        "Until step {} removes the old container, these commands return to the old server from a finished run (from an interrupted run, the ones that undo the steps done). The new version may have migrated the database already; the old version can refuse a newer schema, so keep a backup of the data from before the upgrade.",
+        step_number(plan, StepId::RemoveOld)
+    )
+}
+
+/// The probe in words, for a reader.
+fn probe_summary(probe: &Probe) -> String {
+    match &probe.url {
+        Some(url) => format!(
+            "wait until {url} answers pong (up to {} s); stop if {} exits",
+            probe.timeout_seconds, probe.container
+        ),
+        None => format!(
+            "no host port is published for 8080 and no --health-url was given: check by hand that {} works before going on",
+            probe.container
+        ),
+    }
+}
+
+/// The probe as bash, for the shell script and for pasting from the Markdown runbook. It runs
+/// in a subshell, so a failure pasted into an interactive shell does not close it.
+fn probe_script(probe: &Probe, docker: &str) -> String {
+    let container = shell_words::quote(&probe.container);
+    match &probe.url {
+        Some(url) => {
+            let url = shell_words::quote(url);
+            format!(
+                r#"(
+  deadline=$((SECONDS + {timeout}))
+  until [ "$(curl -fsS --max-time 5 {url} 2>/dev/null)" = pong ]; do
+    if [ "$({docker} inspect --format '{{{{.State.Running}}}}' {container} 2>/dev/null)" != true ]; then
+      echo "{container} is not running; see: docker logs {container}" >&2; exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "{container} did not answer /ping within {timeout} s" >&2; exit 1
+    fi
+    sleep 2
+  done
+)"#,
+                timeout = probe.timeout_seconds,
+            )
+        }
+        None => format!(
+            "read -r -p 'Check by hand that {} works, then press Enter (Ctrl-C stops here): ' _ </dev/tty",
+            probe.container.replace('\'', "")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+use super::*;
+use crate::image::{ImageRef, Target};
+use crate::plan::{Action, PlanOptions, plan};
+use crate::server::{CarriedSettings, DATA_PATHS, Discovery, MountSource, PortBinding, Server};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+const PASSWORD: &str = "pa'ss $(touch /tmp/pwned) `id` wörd";
+const TOKEN: &str = "tok;en\"x";
+
+/// An external-DB server whose settings hold every character a shell treats specially.
+fn hostile_plan() -> Plan {
+    let server = Server {
+        name: "rancher".into(),
+        id: "abc".into(),
+        running: true,
+        image: ImageRef::parse("127.0.0.1:5000/rancher/server:v1.6.10").unwrap(),
+        image_id: "sha256:old".into(),
+        version: Some("v1.6.10".into()),
+        mode: DbMode::Embedded,
+        carried: CarriedSettings {
+            env: vec![
+                "GREETING=it's a \"quoted\" $HOME `date` * ! héllo".into(),
+                format!("API_TOKEN={TOKEN}"),
+            ],
+            args: vec!["--db-pass".into(), PASSWORD.into()],
+            ports: vec![PortBinding {
+                container_port: "8080/tcp".into(),
+                host_ip: "127.0.0.1".into(),
+                host_port: "18080".into(),
+            }],
+            ..CarriedSettings::default()
+        },
+        data_mounts: DATA_PATHS
+            .iter()
+            .map(|p| {
+                (
+                    p.to_string(),
+                    MountSource::Volume {
+                        name: p.replace('/', ""),
+                    },
+                )
+            })
+            .collect(),
+        not_carried: vec!["HostConfig.Privileged = true is not carried over".into()],
+    };
+    let discovery = Discovery {
+        server,
+        data_container: None,
+        parked_name_taken: false,
+    };
+    let options = PlanOptions {
+        target: Target::parse("v1.6.20").unwrap(),
+        data_container: "rancher-data".into(),
+        allow_downgrade: false,
+        force: false,
+        health_url: None,
+        health_timeout_seconds: 900,
+        stop_timeout_seconds: 60,
+    };
+    plan(&discovery, &options).unwrap()
+}
+
+fn docker_argvs(plan: &Plan) -> Vec<Vec<String>> {
+    plan.steps
+        .iter()
+        .filter(|s| s.skipped.is_none())
+        .filter_map(|s| match &s.action {
+            Action::Docker(argv) => Some(argv.real()),
+            Action::WaitHealthy(_) => None,
+        })
+        .collect()
+}
+
+/// The lines of a rendering that are docker commands, parsed back as a shell would.
+fn parsed_commands(rendered: &str, prefix: &str) -> Vec<Vec<String>> {
+    rendered
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix(prefix))
+        .filter(|line| line.starts_with("docker "))
+        .map(|line| shell_words::split(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn text_with_shown_secrets_parses_back_to_the_executed_argv() {
+    let plan = hostile_plan();
+    let shown = render(&plan, Format::Text, true);
+    let parsed = parsed_commands(&console::strip_ansi_codes(&shown), "$ ");
+    // The steps first, then the way back.
+    assert_eq!(parsed[..docker_argvs(&plan).len()], docker_argvs(&plan)[..]);
+}
+
+#[test]
+fn markdown_with_shown_secrets_parses_back_to_the_executed_argv() {
+    let plan = hostile_plan();
+    let shown = render(&plan, Format::Markdown, true);
+    let parsed = parsed_commands(&shown, "");
+    assert_eq!(parsed[..docker_argvs(&plan).len()], docker_argvs(&plan)[..]);
+    assert!(shown.contains("```bash"));
+    assert!(shown.contains("## Rolling back by hand"));
+    assert!(shown.contains("HostConfig.Privileged"));
+}
+
+#[test]
+fn secrets_are_masked_in_text_markdown_and_json() {
+    let plan = hostile_plan();
+    for format in [Format::Text, Format::Markdown, Format::Json] {
+        let shown = render(&plan, format, false);
+        assert!(
+            !shown.contains("pa'ss") && !shown.contains("wörd"),
+            "{format:?}: {shown}"
+        );
+        assert!(!shown.contains("tok;en"), "{format:?}: {shown}");
+        assert!(shown.contains(crate::argv::MASK), "{format:?}");
+    }
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&hostile_plan(), Format::Json, false)).unwrap();
+    assert_eq!(json["container"], "rancher");
+    assert_eq!(json["from"], "127.0.0.1:5000/rancher/server:v1.6.10");
+    assert_eq!(json["to"], "127.0.0.1:5000/rancher/server:v1.6.20");
+    assert_eq!(json["mode"], "embedded");
+    assert_eq!(json["warnings"][0], "HostConfig.Privileged = true is not carried over");
+    let steps = json["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["id"], "pull");
+    assert_eq!(steps[0]["argv"][0], "docker");
+    assert_eq!(steps[0]["changes"], true);
+    assert!(steps[0]["skipped"].is_null());
+    let wait = steps.iter().find(|s| s["id"] == "wait-healthy").unwrap();
+    assert_eq!(wait["probe"]["url"], "http://127.0.0.1:18080/ping");
+}
+
+fn bash(script: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runbook.sh");
+    std::fs::write(&path, script).unwrap();
+    Command::new("/bin/bash")
+        .args(args)
+        .arg(&path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_shell_runbook_is_valid_bash_and_holds_no_secret() {
+    let script = render(&hostile_plan(), Format::Shell, false);
+    let check = bash(&script, &["-n"], &[]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(script.starts_with("#!/usr/bin/env bash\n"));
+    assert!(script.contains("set -euo pipefail"));
+    assert!(
+        !script.contains("pa'ss") && !script.contains("tok;en"),
+        "{script}"
+    );
+    assert!(
+        script.contains(r#"--db-pass "${RANCHER_DB_PASS}""#),
+        "{script}"
+    );
+}
+
+#[test]
+fn the_shell_runbook_refuses_to_start_without_its_secrets() {
+    let script = render(&hostile_plan(), Format::Shell, false);
+    let run = bash(&script, &[], &[("PATH", "/nonexistent")]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("API_TOKEN"), "{stderr}");
+}
+
+/// A fake `docker` that prints each argument NUL-terminated, so the test sees exactly what
+/// bash passed.
+#[test]
+fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
+    let plan = hostile_plan();
+    let mut script = render(&plan, Format::Shell, false);
+    // Stop before the health wait: this test runs no server.
+    let cut = script.find("\n(\n  deadline").unwrap();
+    script.truncate(cut);
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("argv");
+    let fake = dir.path().join("docker");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nprintf 'docker\\0' >> '{0}'\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> '{0}'; done\nprintf '\\n' >> '{0}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let run = bash(
+        &script,
+        &[],
+        &[
+            ("PATH", &path),
+            ("RANCHER_DB_PASS", PASSWORD),
+            ("API_TOKEN", TOKEN),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        !stdout.contains("pa'ss"),
+        "the echoed steps leak the secret: {stdout}"
+    );
+    let recorded = std::fs::read(&record).unwrap();
+    let runs: Vec<Vec<String>> = recorded
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            line.split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8(w.to_vec()).unwrap())
+                .collect()
+        })
+        .collect();
+    let expected: Vec<Vec<String>> = docker_argvs(&plan)
+        .into_iter()
+        .filter(|argv| argv[1] != "rm")
+        .collect();
+    assert_eq!(runs, expected);
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+}

@@ -1,0 +1,43 @@
+//! The plan for a terminal: coloured when stdout is one (console honours NO_COLOR).
+
+use super::{database_line, headline, numbered, probe_summary, way_back, way_back_note};
+use crate::argv::Reveal;
+use crate::plan::{Action, Plan};
+use console::style;
+use std::fmt::Write as _;
+
+pub fn render(plan: &Plan, reveal: Reveal) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", style(headline(plan)).bold());
+    let _ = writeln!(out, "Database: {}", database_line(plan));
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "\n{}", style("Warnings:").yellow().bold());
+        for warning in &plan.warnings {
+            let _ = writeln!(out, "  {} {warning}", style("!").yellow());
+        }
+    }
+    let _ = writeln!(out);
+    for (number, step) in numbered(plan) {
+        let mut title = format!("{number:>2}. {}", step.title);
+        if let Some(why) = &step.skipped {
+            title = format!("{title} (skipped: {why})");
+            let _ = writeln!(out, "{}", style(title).dim());
+            continue;
+        }
+        let _ = writeln!(out, "{}", style(title).bold());
+        let _ = writeln!(out, "    {}", step.reason);
+        match &step.action {
+            Action::Docker(argv) => {
+                let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
+            }
+            Action::WaitHealthy(probe) => {
+                let _ = writeln!(out, "    {} {}", style("~").cyan(), probe_summary(probe));
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{}", way_back_note(plan));
+    for argv in way_back(plan) {
+        let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
+    }
+    out
+}

@@ -1,0 +1,105 @@
+//! Which values are secret, and the shell variable that stands for each in a shell runbook.
+
+use crate::argv::Secret;
+
+/// The server flag whose value is the database password.
+pub const DB_PASSWORD_FLAG: &str = "--db-pass";
+/// The shell variable a shell runbook reads the `--db-pass` value from.
+const DB_PASSWORD_SHELL_VAR: &str = "RANCHER_DB_PASS";
+
+const SECRET_NAME_PARTS: [&str; 4] = ["PASS", "SECRET", "TOKEN", "KEY"];
+
+/// `CATTLE_DB_CATTLE_PASSWORD`, and any variable whose name contains PASS, SECRET, TOKEN or KEY.
+pub fn is_secret_env_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
+}
+
+/// The secret part of a `NAME=value` word, when NAME is secret.
+pub fn env_assignment_secret(assignment: &str) -> Option<Secret> {
+    let (name, _) = assignment.split_once('=')?;
+    is_secret_env_name(name).then(|| Secret {
+        visible_prefix: name.len() + 1,
+        shell_var: shell_variable_for(name),
+    })
+}
+
+/// The secret of the word that follows `--db-pass`.
+pub fn db_password_secret() -> Secret {
+    Secret {
+        visible_prefix: 0,
+        shell_var: DB_PASSWORD_SHELL_VAR.to_string(),
+    }
+}
+
+/// The secret part of `--db-pass=value`.
+pub fn inline_flag_secret(word: &str) -> Option<Secret> {
+    let prefix = format!("{DB_PASSWORD_FLAG}=");
+    word.starts_with(&prefix).then(|| Secret {
+        visible_prefix: prefix.len(),
+        shell_var: DB_PASSWORD_SHELL_VAR.to_string(),
+    })
+}
+
+/// An env name is usable as a shell variable when it is a POSIX identifier; otherwise a
+/// derived one takes its place, so the runbook still says which value it wants.
+fn shell_variable_for(env_name: &str) -> String {
+    let is_identifier = env_name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && env_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if is_identifier {
+        env_name.to_string()
+    } else {
+        let cleaned: String = env_name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("RANCHER_SECRET_{cleaned}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_are_recognised_in_any_case() {
+        for name in [
+            "CATTLE_DB_CATTLE_PASSWORD",
+            "api_token",
+            "AWS_SECRET_ACCESS_KEY",
+            "SSH_KEY",
+            "passphrase",
+        ] {
+            assert!(is_secret_env_name(name), "{name}");
+        }
+        for name in ["CATTLE_DB_CATTLE_MYSQL_HOST", "GREETING", "JAVA_OPTS"] {
+            assert!(!is_secret_env_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_value_of_a_secret_assignment_is_secret() {
+        let secret = env_assignment_secret("API_TOKEN=abc=def").unwrap();
+        assert_eq!(secret.visible_prefix, "API_TOKEN=".len());
+        assert_eq!(secret.shell_var, "API_TOKEN");
+        assert_eq!(env_assignment_secret("GREETING=hello"), None);
+    }
+
+    #[test]
+    fn names_that_are_not_shell_identifiers_get_a_derived_variable() {
+        let secret = env_assignment_secret("my.api-key=x").unwrap();
+        assert_eq!(secret.shell_var, "RANCHER_SECRET_my_api_key");
+    }
+
+    #[test]
+    fn the_inline_password_flag_keeps_the_flag_visible() {
+        let secret = inline_flag_secret("--db-pass=hunter2").unwrap();
+        assert_eq!(&"--db-pass=hunter2"[..secret.visible_prefix], "--db-pass=");
+        assert_eq!(inline_flag_secret("--db-passive"), None);
+    }
+}

@@ -1,0 +1,164 @@
+//! The typed description of a running Rancher server, as discovery finds it.
+
+use crate::image::ImageRef;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where Rancher 1.x keeps its database, its logs and its state: the image's VOLUMEs.
+pub const DATA_PATHS: [&str; 3] = ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"];
+
+/// The container port Rancher answers `/ping` on.
+pub const SERVER_PORT: &str = "8080/tcp";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbMode {
+    /// MySQL runs inside the server container, on the /var/lib/mysql volume.
+    Embedded,
+    /// `--db-host` or `CATTLE_DB_CATTLE_MYSQL_HOST`: the database is elsewhere.
+    External,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortBinding {
+    /// `8080/tcp`, as docker keys it.
+    pub container_port: String,
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: u64,
+}
+
+impl RestartPolicy {
+    /// No policy: the container stays down after a reboot.
+    pub fn is_none(&self) -> bool {
+        self.name.is_empty() || self.name == "no"
+    }
+
+    /// The value of `docker run --restart` / `docker update --restart`.
+    pub fn flag_value(&self) -> String {
+        if self.name == "on-failure" && self.maximum_retry_count > 0 {
+            format!("on-failure:{}", self.maximum_retry_count)
+        } else if self.is_none() {
+            "no".to_string()
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogConfig {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+/// What holds one data path: a named or anonymous volume, or a host directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum MountSource {
+    Volume { name: String },
+    Bind { source: String },
+}
+
+/// The settings of the old container that the new one gets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CarriedSettings {
+    /// `NAME=value`, only those the operator set (the old image's env subtracted).
+    pub env: Vec<String>,
+    pub ports: Vec<PortBinding>,
+    pub publish_all_ports: bool,
+    pub restart: Option<RestartPolicy>,
+    /// The arguments after the image name, when they differ from the image's CMD.
+    pub args: Vec<String>,
+    /// `-v` values (host paths and named volumes), as docker recorded them.
+    pub binds: Vec<String>,
+    pub volumes_from: Vec<String>,
+    /// Labels the operator set (the old image's labels subtracted).
+    pub labels: BTreeMap<String, String>,
+    pub network: Option<String>,
+    pub log: Option<LogConfig>,
+    pub stop_timeout: Option<u64>,
+    pub stop_signal: Option<String>,
+    pub hostname: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Server {
+    pub name: String,
+    pub id: String,
+    pub running: bool,
+    /// The image as the container was started with it (`Config.Image`).
+    pub image: ImageRef,
+    pub image_id: String,
+    /// `CATTLE_RANCHER_SERVER_VERSION` of the running container.
+    pub version: Option<String>,
+    pub mode: DbMode,
+    pub carried: CarriedSettings,
+    /// What holds each of [`DATA_PATHS`] in the running server.
+    pub data_mounts: BTreeMap<String, MountSource>,
+    /// Settings that are not carried over: the operator must see each.
+    pub not_carried: Vec<String>,
+}
+
+impl Server {
+    /// The release the server runs: its version env, else its image tag.
+    pub fn release(&self) -> &str {
+        self.version
+            .as_deref()
+            .unwrap_or_else(|| self.image.effective_tag())
+    }
+
+    /// The name the old container is parked under while the new one takes its name.
+    pub fn parked_name(&self) -> String {
+        let release: String = self
+            .release()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("{}-{release}", self.name)
+    }
+
+    /// The host port published for the server's 8080, with the address to reach it on.
+    pub fn ping_url(&self) -> Option<String> {
+        let binding = self
+            .carried
+            .ports
+            .iter()
+            .find(|p| p.container_port == SERVER_PORT && !p.host_port.is_empty())?;
+        let host = match binding.host_ip.as_str() {
+            "" | "0.0.0.0" => "127.0.0.1".to_string(),
+            "::" => "[::1]".to_string(),
+            ip if ip.contains(':') => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        Some(format!("http://{host}:{}/ping", binding.host_port))
+    }
+}
+
+/// A container that exists under the data container's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataContainer {
+    pub name: String,
+    pub data_mounts: BTreeMap<String, MountSource>,
+}
+
+/// Everything discovery learned: the server and the names the plan must not collide with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovery {
+    pub server: Server,
+    /// The container under the data container's name, when one exists.
+    pub data_container: Option<DataContainer>,
+    /// Whether a container already has the name the old server would be parked under.
+    pub parked_name_taken: bool,
+}
