@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +63,9 @@ struct Selection {
     /// How long `docker stop` lets the old server shut down, unless the container sets its own
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     stop_timeout: u64,
+    /// Where backups and the transcript go
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    backup_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +81,15 @@ struct UpgradeArgs {
     /// Answer yes to every question (also RANCHER_UPGRADE_YES=1)
     #[arg(long, short = 'y', env = "RANCHER_UPGRADE_YES", value_parser = FalseyValueParser::new())]
     yes: bool,
+    /// Show each docker command's full output as it runs (secrets still masked)
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// The transcript file [default: rancher-upgrade-NAME-TIME.log in --backup-dir]
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Stop a docker command that has not finished after this many seconds (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    step_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -88,12 +101,21 @@ struct RunbookArgs {
 }
 
 /// What to do with the plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Print it: `--dry-run` and `runbook`.
     Show(Format),
     /// Run it.
-    Execute { assume_yes: bool },
+    Execute(Execution),
+}
+
+/// How to run the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub assume_yes: bool,
+    pub verbose: bool,
+    pub log: Option<PathBuf>,
+    pub step_timeout: Option<Duration>,
 }
 
 /// The validated command line.
@@ -103,6 +125,7 @@ pub struct Config {
     pub container: Option<String>,
     pub docker: Option<PathBuf>,
     pub show_secrets: bool,
+    pub backup_dir: PathBuf,
     pub plan: PlanOptions,
 }
 
@@ -113,9 +136,13 @@ impl Config {
                 let action = if args.dry_run {
                     Action::Show(args.format)
                 } else {
-                    Action::Execute {
+                    Action::Execute(Execution {
                         assume_yes: args.yes,
-                    }
+                        verbose: args.verbose,
+                        log: args.log,
+                        step_timeout: (args.step_timeout > 0)
+                            .then(|| Duration::from_secs(args.step_timeout)),
+                    })
                 };
                 (args.selection, action)
             }
@@ -145,6 +172,7 @@ impl Config {
             container: selection.container,
             docker: selection.docker,
             show_secrets: selection.show_secrets,
+            backup_dir: selection.backup_dir,
             plan: PlanOptions {
                 target,
                 data_container: selection.data_container,

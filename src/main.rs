@@ -1,13 +1,19 @@
 mod argv;
 mod cli;
+mod confirm;
 mod discover;
 mod docker;
 mod error;
+mod execute;
+mod health;
 mod image;
+mod interrupt;
 mod plan;
 mod render;
+mod runner;
 mod secrets;
 mod server;
+mod transcript;
 
 use anyhow::Result;
 use clap::Parser;
@@ -37,8 +43,22 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
             print!("{}", render::render(&plan, format, config.show_secrets));
             Ok(ExitCode::SUCCESS)
         }
-        cli::Action::Execute { .. } => Err(error::bad_input(
-            "running the upgrade is not built yet; use --dry-run, or `rancher-upgrade runbook --format shell`",
-        )),
+        cli::Action::Execute(execution) => {
+            let log = execution.log.clone().unwrap_or_else(|| {
+                config.backup_dir.join(format!(
+                    "rancher-upgrade-{}-{}.log",
+                    plan.container,
+                    transcript::compact_utc_now()
+                ))
+            });
+            let options = execute::ExecOptions {
+                assume_yes: execution.assume_yes,
+                verbose: execution.verbose,
+                log,
+                step_timeout: execution.step_timeout,
+            };
+            execute::execute(&plan, &docker, &options)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

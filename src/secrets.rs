@@ -1,6 +1,6 @@
 //! Which values are secret, and the shell variable that stands for each in a shell runbook.
 
-use crate::argv::Secret;
+use crate::argv::{Argv, MASK, Secret};
 
 /// The server flag whose value is the database password.
 pub const DB_PASSWORD_FLAG: &str = "--db-pass";
@@ -62,9 +62,53 @@ fn shell_variable_for(env_name: &str) -> String {
     }
 }
 
+/// Masks the secret values of a plan wherever they turn up in text: docker's output, a
+/// container's log, an error message.
+#[derive(Clone, Debug, Default)]
+pub struct Masker {
+    values: Vec<String>,
+}
+
+impl Masker {
+    pub fn for_argvs<'a>(argvs: impl IntoIterator<Item = &'a Argv>) -> Masker {
+        let mut values: Vec<String> = argvs
+            .into_iter()
+            .flat_map(|argv| argv.shell_variables().map(|(_, value)| value.to_string()))
+            .filter(|value| !value.is_empty())
+            .collect();
+        // Longest first, so a secret that contains another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Masker { values }
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        self.values.iter().fold(text.to_string(), |text, value| {
+            text.replace(value.as_str(), MASK)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_masker_hides_every_secret_value_in_free_text() {
+        let argv = Argv::new("docker")
+            .arg("-e")
+            .secret_arg(
+                "API_TOKEN=abc",
+                env_assignment_secret("API_TOKEN=abc").unwrap(),
+            )
+            .arg("--db-pass")
+            .secret_arg("abcdef", db_password_secret());
+        let masker = Masker::for_argvs([&argv]);
+        assert_eq!(
+            masker.mask("login abcdef failed; token abc"),
+            "login ******** failed; token ********"
+        );
+    }
 
     #[test]
     fn secret_names_are_recognised_in_any_case() {

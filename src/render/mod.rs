@@ -4,7 +4,7 @@
 mod json;
 mod markdown;
 mod shell;
-mod text;
+pub mod text;
 
 use crate::argv::{Argv, Reveal};
 use crate::plan::{Plan, Probe, Step, StepId};
@@ -35,7 +35,7 @@ pub fn render(plan: &Plan, format: Format, show_secrets: bool) -> String {
 }
 
 /// One line: what is upgraded, from what, to what.
-fn headline(plan: &Plan) -> String {
+pub fn headline(plan: &Plan) -> String {
     format!(
         "Upgrade Rancher server {} from {} ({}) to {}",
         plan.container, plan.from_version, plan.from, plan.to
@@ -72,7 +72,7 @@ fn downtime_note(plan: &Plan) -> String {
     )
 }
 
-fn way_back(plan: &Plan) -> Vec<Argv> {
+pub fn way_back(plan: &Plan) -> Vec<Argv> {
     plan.way_back(plan.steps_before_removal())
 }
 
@@ -84,7 +84,7 @@ fn way_back_note(plan: &Plan) -> String {
 }
 
 /// The probe in words, for a reader.
-fn probe_summary(probe: &Probe) -> String {
+pub fn probe_summary(probe: &Probe) -> String {
     match &probe.url {
         Some(url) => format!(
             "wait until {url} answers pong (up to {} s); stop if {} exits",

@@ -124,7 +124,10 @@ fn json_has_the_documented_shape() {
     assert_eq!(json["from"], "127.0.0.1:5000/rancher/server:v1.6.10");
     assert_eq!(json["to"], "127.0.0.1:5000/rancher/server:v1.6.20");
     assert_eq!(json["mode"], "embedded");
-    assert_eq!(json["warnings"][0], "HostConfig.Privileged = true is not carried over");
+    assert_eq!(
+        json["warnings"][0],
+        "HostConfig.Privileged = true is not carried over"
+    );
     let steps = json["steps"].as_array().unwrap();
     assert_eq!(steps[0]["id"], "pull");
     assert_eq!(steps[0]["argv"][0], "docker");

@@ -2,7 +2,7 @@
 
 use super::{database_line, headline, numbered, probe_summary, way_back, way_back_note};
 use crate::argv::Reveal;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Step};
 use console::style;
 use std::fmt::Write as _;
 
@@ -18,26 +18,40 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
     }
     let _ = writeln!(out);
     for (number, step) in numbered(plan) {
-        let mut title = format!("{number:>2}. {}", step.title);
-        if let Some(why) = &step.skipped {
-            title = format!("{title} (skipped: {why})");
-            let _ = writeln!(out, "{}", style(title).dim());
-            continue;
-        }
-        let _ = writeln!(out, "{}", style(title).bold());
-        let _ = writeln!(out, "    {}", step.reason);
-        match &step.action {
-            Action::Docker(argv) => {
-                let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
-            }
-            Action::WaitHealthy(probe) => {
-                let _ = writeln!(out, "    {} {}", style("~").cyan(), probe_summary(probe));
-            }
-        }
+        out.push_str(&step_block(number, None, step, reveal));
     }
     let _ = writeln!(out, "\n{}", way_back_note(plan));
     for argv in way_back(plan) {
         let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
+    }
+    out
+}
+
+/// One step as the operator reads it: number, title, reason and command. The executor shows
+/// each step with this too, so the plan and the run look alike.
+pub fn step_block(number: usize, total: Option<usize>, step: &Step, reveal: Reveal) -> String {
+    let mut out = String::new();
+    let label = match total {
+        Some(total) => format!("[{number}/{total}]"),
+        None => format!("{number:>2}."),
+    };
+    if let Some(why) = &step.skipped {
+        let _ = writeln!(
+            out,
+            "{}",
+            style(format!("{label} {} (skipped: {why})", step.title)).dim()
+        );
+        return out;
+    }
+    let _ = writeln!(out, "{}", style(format!("{label} {}", step.title)).bold());
+    let _ = writeln!(out, "    {}", step.reason);
+    match &step.action {
+        Action::Docker(argv) => {
+            let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
+        }
+        Action::WaitHealthy(probe) => {
+            let _ = writeln!(out, "    {} {}", style("~").cyan(), probe_summary(probe));
+        }
     }
     out
 }

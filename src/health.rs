@@ -1,0 +1,281 @@
+//! Waiting for the new server: running, not restarting, and `/ping` answering `pong`.
+
+use crate::argv::Argv;
+use crate::docker::Docker;
+use crate::interrupt;
+use anyhow::{Context, Result, anyhow};
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+/// How often `/ping` is asked: the downtime ends at the first `pong`, so ask often.
+const PING_EVERY: Duration = Duration::from_millis(100);
+/// How often the container's state is read: each read is a docker call.
+const STATE_EVERY: Duration = Duration::from_secs(1);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `docker inspect --format '{{json .State}}'`, the parts that matter here.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerState {
+    pub running: bool,
+    #[serde(default)]
+    pub restarting: bool,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub exit_code: i64,
+    #[serde(default)]
+    pub started_at: String,
+}
+
+pub fn container_state(docker: &Docker, container: &str) -> Result<ContainerState> {
+    let json = docker.read_ok(
+        &Argv::new("docker")
+            .args([
+                "inspect",
+                "--type",
+                "container",
+                "--format",
+                "{{json .State}}",
+                "--",
+            ])
+            .arg(container),
+    )?;
+    serde_json::from_str(json.trim())
+        .with_context(|| format!("reading the state of {container}: {json}"))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy {
+        after: Duration,
+    },
+    /// The container stopped: a failure at once, not after the timeout.
+    Exited {
+        status: String,
+        exit_code: i64,
+    },
+    /// It restarted (a crash loop under a restart policy).
+    Restarted,
+    TimedOut {
+        last_answer: String,
+    },
+    Interrupted,
+}
+
+impl Verdict {
+    pub fn describe(&self, container: &str, url: &str) -> String {
+        match self {
+            Verdict::Healthy { after } => {
+                format!(
+                    "{container} answers {url} after {:.1} s",
+                    after.as_secs_f64()
+                )
+            }
+            Verdict::Exited { status, exit_code } => {
+                format!(
+                    "{container} stopped ({status}, exit code {exit_code}) before answering {url}"
+                )
+            }
+            Verdict::Restarted => {
+                format!("{container} restarted before answering {url}: it is crash-looping")
+            }
+            Verdict::TimedOut { last_answer } => format!(
+                "{container} did not answer pong at {url} in time; the last answer was: {last_answer}"
+            ),
+            Verdict::Interrupted => format!("the wait for {url} was interrupted"),
+        }
+    }
+}
+
+/// One GET of the health URL: the body, or why there is none.
+fn ping(agent: &ureq::Agent, url: &str) -> Result<String> {
+    let mut response = agent.get(url).call().map_err(|e| anyhow!("{e}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| anyhow!("{e}"))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(anyhow!("HTTP {status}: {}", body.trim()))
+    }
+}
+
+/// Waits until `url` answers `pong`, the container stops, it restarts, or `timeout` passes.
+/// `state` reads the container's state; `tick` hears the elapsed time.
+pub fn wait_until_healthy(
+    url: &str,
+    timeout: Duration,
+    mut state: impl FnMut() -> Result<ContainerState>,
+    mut tick: impl FnMut(Duration),
+) -> Result<Verdict> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(PING_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let started = Instant::now();
+    let first = state()?;
+    let mut last_state_read = started;
+    let mut current = first.clone();
+    loop {
+        if !current.running {
+            return Ok(Verdict::Exited {
+                status: current.status,
+                exit_code: current.exit_code,
+            });
+        }
+        if current.restarting || current.started_at != first.started_at {
+            return Ok(Verdict::Restarted);
+        }
+        let last_answer = match ping(&agent, url) {
+            Ok(body) if body.trim_end() == "pong" => {
+                return Ok(Verdict::Healthy {
+                    after: started.elapsed(),
+                });
+            }
+            Ok(body) => format!("{:?}", body.chars().take(80).collect::<String>()),
+            Err(error) => error.to_string(),
+        };
+        if interrupt::requested() {
+            return Ok(Verdict::Interrupted);
+        }
+        if started.elapsed() >= timeout {
+            return Ok(Verdict::TimedOut { last_answer });
+        }
+        tick(started.elapsed());
+        std::thread::sleep(PING_EVERY);
+        if last_state_read.elapsed() >= STATE_EVERY {
+            last_state_read = Instant::now();
+            current = state()?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread;
+
+    fn running() -> ContainerState {
+        ContainerState {
+            running: true,
+            restarting: false,
+            status: "running".into(),
+            exit_code: 0,
+            started_at: "t0".into(),
+        }
+    }
+
+    /// A real HTTP listener on a free loopback port that answers every request with `body`,
+    /// starting `delay` after the test begins (before that the port refuses connections).
+    fn serve(body: &'static str, delay: Duration) -> String {
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        thread::spawn(move || {
+            thread::sleep(delay);
+            let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        format!("http://127.0.0.1:{port}/ping")
+    }
+
+    #[test]
+    fn pong_is_healthy() {
+        let url = serve("pong\n", Duration::ZERO);
+        let verdict =
+            wait_until_healthy(&url, Duration::from_secs(10), || Ok(running()), |_| {}).unwrap();
+        assert!(matches!(verdict, Verdict::Healthy { .. }), "{verdict:?}");
+    }
+
+    #[test]
+    fn a_wrong_body_is_not_healthy_and_is_reported() {
+        let url = serve("<html>starting</html>", Duration::ZERO);
+        let verdict =
+            wait_until_healthy(&url, Duration::from_millis(500), || Ok(running()), |_| {}).unwrap();
+        match verdict {
+            Verdict::TimedOut { last_answer } => assert!(last_answer.contains("starting")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_is_retried_until_the_server_listens() {
+        let url = serve("pong\n", Duration::from_millis(700));
+        let verdict =
+            wait_until_healthy(&url, Duration::from_secs(10), || Ok(running()), |_| {}).unwrap();
+        match verdict {
+            Verdict::Healthy { after } => assert!(after >= Duration::from_millis(600), "{after:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_container_that_exits_fails_at_once_not_after_the_timeout() {
+        let url = serve("not yet", Duration::ZERO);
+        let mut reads = 0;
+        let started = Instant::now();
+        let verdict = wait_until_healthy(
+            &url,
+            Duration::from_secs(600),
+            || {
+                reads += 1;
+                Ok(if reads == 1 {
+                    running()
+                } else {
+                    ContainerState {
+                        running: false,
+                        status: "exited".into(),
+                        exit_code: 3,
+                        ..running()
+                    }
+                })
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            verdict,
+            Verdict::Exited {
+                status: "exited".into(),
+                exit_code: 3
+            }
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_restart_is_a_crash_loop() {
+        let url = serve("not yet", Duration::ZERO);
+        let mut reads = 0;
+        let verdict = wait_until_healthy(
+            &url,
+            Duration::from_secs(600),
+            || {
+                reads += 1;
+                Ok(ContainerState {
+                    started_at: format!("t{}", reads.min(2)),
+                    ..running()
+                })
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(verdict, Verdict::Restarted);
+    }
+}

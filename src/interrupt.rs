@@ -1,0 +1,25 @@
+//! Ctrl-C. The first press asks the run to stop after the current step; a second one also
+//! stops the docker command that is running. Docker commands run in their own process group,
+//! so the terminal's SIGINT reaches only this process and it decides.
+
+use anyhow::{Context, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static PRESSES: AtomicUsize = AtomicUsize::new(0);
+
+pub fn install() -> Result<()> {
+    ctrlc::set_handler(|| {
+        PRESSES.fetch_add(1, Ordering::SeqCst);
+    })
+    .context("could not install the Ctrl-C handler")
+}
+
+/// Whether the operator asked to stop.
+pub fn requested() -> bool {
+    PRESSES.load(Ordering::SeqCst) > 0
+}
+
+/// Whether the operator asked twice: stop the running command too.
+pub fn insisted() -> bool {
+    PRESSES.load(Ordering::SeqCst) > 1
+}
