@@ -87,6 +87,8 @@ ensure_packages() {
     have docker-registry || need+=(docker-registry)
     static_busybox_ok || need+=(busybox-static)
     have curl || need+=(curl)
+    # The fake docker of the integration tests is a python3 script.
+    have python3 || need+=(python3)
     have iptables || need+=(iptables)
     if ! cgroups_mounted && ! have cgroupfs-mount; then need+=(cgroupfs-mount); fi
     [ ${#need[@]} -eq 0 ] && return 0
