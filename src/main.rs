@@ -1,22 +1,6 @@
-mod argv;
-mod cli;
-mod confirm;
-mod discover;
-mod docker;
-mod error;
-mod execute;
-mod health;
-mod image;
-mod interrupt;
-mod plan;
-mod render;
-mod runner;
-mod secrets;
-mod server;
-mod transcript;
-
 use anyhow::Result;
 use clap::Parser;
+use rancher_upgrade::{cli, discover, docker, error, execute, plan, render, transcript};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

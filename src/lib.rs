@@ -1,0 +1,20 @@
+//! rancher-upgrade: upgrade a Docker-hosted Rancher 1.x server the documented way.
+//!
+//! Data flows one way: [`cli`] → [`discover`] → [`plan`] → [`render`] or [`execute`].
+
+pub mod argv;
+pub mod cli;
+pub mod confirm;
+pub mod discover;
+pub mod docker;
+pub mod error;
+pub mod execute;
+pub mod health;
+pub mod image;
+pub mod interrupt;
+pub mod plan;
+pub mod render;
+pub mod runner;
+pub mod secrets;
+pub mod server;
+pub mod transcript;
