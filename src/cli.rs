@@ -2,8 +2,9 @@
 
 use crate::error::bad_input;
 use crate::image::Target;
-use crate::plan::PlanOptions;
+use crate::plan::{BackupTarget, PlanOptions};
 use crate::render::Format;
+use crate::transcript::compact_utc_now;
 use anyhow::Result;
 use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
@@ -63,9 +64,12 @@ struct Selection {
     /// How long `docker stop` lets the old server shut down, unless the container sets its own
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     stop_timeout: u64,
-    /// Where backups and the transcript go
+    /// Where backups, the state file and the transcript go
     #[arg(long, value_name = "DIR", default_value = ".")]
     backup_dir: PathBuf,
+    /// Skip the backup of the data volumes (then no rollback can restore them)
+    #[arg(long)]
+    no_backup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -167,12 +171,18 @@ impl Config {
                 "--health-timeout 0 would never let the new server answer; give seconds, for example 900",
             ));
         }
+        let backup_dir = std::fs::canonicalize(&selection.backup_dir).map_err(|error| {
+            bad_input(format!(
+                "--backup-dir {}: {error}; create it, or choose another directory",
+                selection.backup_dir.display()
+            ))
+        })?;
         Ok(Config {
             action,
             container: selection.container,
             docker: selection.docker,
             show_secrets: selection.show_secrets,
-            backup_dir: selection.backup_dir,
+            backup_dir: backup_dir.clone(),
             plan: PlanOptions {
                 target,
                 data_container: selection.data_container,
@@ -181,6 +191,10 @@ impl Config {
                 health_url: selection.health_url,
                 health_timeout_seconds: selection.health_timeout,
                 stop_timeout_seconds: selection.stop_timeout,
+                backup: (!selection.no_backup).then(|| BackupTarget {
+                    dir: backup_dir,
+                    stamp: compact_utc_now(),
+                }),
             },
         })
     }

@@ -1,6 +1,7 @@
-//! Performs a plan: shows each step, asks, runs it through the runner, waits for health, and on
-//! any stop prints what was done, what remains and the way back. The one place that decides
-//! whether a command runs; a dry run never gets here.
+//! Performs a plan: shows each step, asks, runs it through the runner, waits for health. When
+//! the new version fails, it goes back to the old one by the plan's own way back (restoring the
+//! backup), asked like any step. The one place that decides whether a command runs; a dry run
+//! never gets here.
 
 use crate::argv::{Argv, Reveal};
 use crate::confirm::Confirmer;
@@ -9,7 +10,7 @@ use crate::error::Interrupted;
 use crate::health::{self, Verdict};
 use crate::interrupt;
 use crate::plan::{Action, Plan, Probe, Step, StepId};
-use crate::render::{headline, probe_summary, text::step_block};
+use crate::render::{action_line, headline, probe_summary, text::step_block};
 use crate::runner::{Display, Runner};
 use crate::secrets::Masker;
 use crate::transcript::Transcript;
@@ -17,6 +18,7 @@ use anyhow::{Result, anyhow};
 use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +30,8 @@ pub struct ExecOptions {
     pub step_timeout: Option<Duration>,
 }
 
-/// Why a run ended before its last step.
+/// Why a run of steps ended before its last one.
+#[derive(Debug)]
 enum Stop {
     Declined,
     Interrupted,
@@ -45,17 +48,17 @@ struct Execution<'a> {
     docker: &'a Docker,
     runner: Runner<'a>,
     transcript: Transcript,
+    confirmer: Confirmer,
     terminal: bool,
-    done: Vec<&'a Step>,
 }
 
+/// Where a run of steps stopped: the step's index in the list it ran, and why.
+type Stopped = (usize, Stop);
+
 pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()> {
-    let mut confirmer = Confirmer::new(options.assume_yes)?;
+    let confirmer = Confirmer::new(options.assume_yes)?;
     interrupt::install()?;
-    let masker = Masker::for_argvs(plan.steps.iter().filter_map(|s| match &s.action {
-        Action::Docker(argv) => Some(argv),
-        Action::WaitHealthy(_) => None,
-    }));
+    let masker = Masker::for_argvs(plan.argvs());
     let transcript = Transcript::open(&options.log, masker.clone())?;
     let terminal = std::io::stderr().is_terminal();
     let mut execution = Execution {
@@ -69,8 +72,8 @@ pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()
             step_timeout: options.step_timeout,
         },
         transcript,
+        confirmer,
         terminal,
-        done: Vec::new(),
     };
     execution.transcript.note(&format!(
         "rancher-upgrade {}: {}",
@@ -79,57 +82,84 @@ pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()
     ));
     eprintln!("{}\n", style(headline(plan)).bold());
 
-    let total = plan.steps.len();
-    for (index, step) in plan.steps.iter().enumerate() {
-        let number = index + 1;
-        eprint!("{}", step_block(number, Some(total), step, Reveal::Masked));
-        if step.skipped.is_some() {
-            continue;
-        }
-        if interrupt::requested() {
-            return Err(execution.stop(step, Stop::Interrupted));
-        }
-        if step.changes {
-            let approved = match confirmer
-                .approve(&format!("Run step {number}?"), step.id == StepId::RemoveOld)
-            {
-                Ok(approved) => approved,
-                Err(_) => return Err(execution.stop(step, Stop::Interrupted)),
-            };
-            if !approved {
-                execution
-                    .transcript
-                    .note(&format!("step {number} declined"));
-                return Err(execution.stop(step, Stop::Declined));
-            }
-        }
-        let result = match &step.action {
-            Action::Docker(argv) => execution.run_command(step, argv),
-            Action::WaitHealthy(probe) => execution.wait_healthy(probe, &mut confirmer),
-        };
-        match result {
-            Ok(()) => execution.done.push(step),
-            Err(stop) => return Err(execution.stop(step, stop)),
-        }
+    let mut done = Vec::new();
+    let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done) else {
+        let finished = format!(
+            "{} now runs {}; the data is in {}. Transcript: {}",
+            plan.container,
+            plan.to,
+            plan.data_container
+                .as_deref()
+                .unwrap_or("the external database"),
+            execution.transcript.path().display()
+        );
+        execution.transcript.note(&finished);
+        eprintln!("\n{} {finished}", style("Done:").green().bold());
+        return Ok(());
+    };
+    let at = &plan.steps[index];
+    // From `docker run` on, a failure rolls back by itself: the new version may have touched
+    // the data. Before it, the old server's data is as it was, and the way back is printed.
+    let rolls_back = matches!(stop, Stop::Failed { .. })
+        && plan.steps[..=index].iter().any(|s| s.id == StepId::RunNew);
+    let error = execution.report_stop(&plan.steps, index, &stop, &done, !rolls_back);
+    let mut way_back = Vec::new();
+    if at.id == StepId::RunNew && execution.new_container_exists() {
+        way_back.extend(at.undo.iter().cloned());
     }
-    let finished = format!(
-        "{} now runs {}; the data is in {}. Transcript: {}",
-        plan.container,
-        plan.to,
-        plan.data_container
-            .as_deref()
-            .unwrap_or("the external database"),
-        execution.transcript.path().display()
-    );
-    execution.transcript.note(&finished);
-    eprintln!("\n{} {finished}", style("Done:").green().bold());
-    Ok(())
+    way_back.extend(plan.way_back(done.iter().map(|&i| &plan.steps[i])));
+
+    if rolls_back {
+        execution.roll_back(&way_back, &stop)?;
+        return Err(error);
+    }
+    execution.print_way_back(&way_back);
+    Err(error)
 }
 
 impl<'a> Execution<'a> {
+    /// Shows, asks and runs each step in turn; the indexes of the steps that ran go to `done`.
+    fn run_steps(&mut self, steps: &[Step], done: &mut Vec<usize>) -> Result<(), Stopped> {
+        let total = steps.len();
+        for (index, step) in steps.iter().enumerate() {
+            eprint!(
+                "{}",
+                step_block(index + 1, Some(total), step, Reveal::Masked)
+            );
+            if step.skipped.is_some() {
+                continue;
+            }
+            if interrupt::requested() {
+                return Err((index, Stop::Interrupted));
+            }
+            if step.changes {
+                match self.confirmer.approve(
+                    &format!("Run step {}?", index + 1),
+                    step.id == StepId::RemoveOld,
+                ) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.transcript.note(&format!("declined: {}", step.title));
+                        return Err((index, Stop::Declined));
+                    }
+                    Err(_) => return Err((index, Stop::Interrupted)),
+                }
+            }
+            let result = match &step.action {
+                Action::Docker(argv) => self.run_command(step, argv),
+                Action::WaitHealthy(probe) => self.wait_healthy(probe),
+                Action::Manual(instruction) => self.manual(instruction),
+            };
+            result.map_err(|stop| (index, stop))?;
+            done.push(index);
+        }
+        Ok(())
+    }
+
     fn run_command(&mut self, step: &Step, argv: &Argv) -> Result<(), Stop> {
+        self.before(step)?;
         let display = match step.id {
-            StepId::Pull | StepId::Stop => Display::Progress,
+            StepId::Pull | StepId::Stop | StepId::Backup | StepId::RestoreData => Display::Progress,
             _ => Display::Quiet,
         };
         let shown = argv.display(Reveal::Masked);
@@ -143,31 +173,88 @@ impl<'a> Execution<'a> {
         };
         self.transcript
             .command(&shown, &status, outcome.duration, &outcome.tail);
-        if outcome.success {
-            eprintln!(
-                "    {} {:.1} s",
-                style("ok").green(),
-                outcome.duration.as_secs_f64()
-            );
-            return Ok(());
+        if !outcome.success {
+            if interrupt::insisted() {
+                return Err(Stop::Interrupted);
+            }
+            return Err(Stop::Failed {
+                what: format!("`{shown}` failed ({status})"),
+                evidence: Some((format!("$ {shown}\n    {status}"), outcome.tail)),
+            });
         }
-        if interrupt::insisted() {
-            return Err(Stop::Interrupted);
-        }
-        Err(Stop::Failed {
-            what: format!("`{shown}` failed ({status})"),
-            evidence: Some((format!("$ {shown}\n    {status}"), outcome.tail)),
-        })
+        eprintln!(
+            "    {} {:.1} s",
+            style("ok").green(),
+            outcome.duration.as_secs_f64()
+        );
+        self.after(step)
     }
 
-    fn wait_healthy(&mut self, probe: &Probe, confirmer: &mut Confirmer) -> Result<(), Stop> {
+    /// Checks a step needs before it runs: a backup never overwrites an archive.
+    fn before(&self, step: &Step) -> Result<(), Stop> {
+        match (&step.id, &self.plan.backup_archive) {
+            (StepId::Backup, Some(archive)) if archive.exists() => Err(Stop::Failed {
+                what: format!(
+                    "{} exists already, and a backup never overwrites one; move it aside or run again",
+                    archive.display()
+                ),
+                evidence: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks after a step ran: the backup archive is its owner's alone (it holds the
+    /// database), there and not empty.
+    fn after(&mut self, step: &Step) -> Result<(), Stop> {
+        let Some(archive) = &self.plan.backup_archive else {
+            return Ok(());
+        };
+        if step.id == StepId::Backup {
+            return std::fs::set_permissions(archive, std::fs::Permissions::from_mode(0o600))
+                .map_err(|error| Stop::Failed {
+                    what: format!("can't make {} private: {error}", archive.display()),
+                    evidence: None,
+                });
+        }
+        if step.id != StepId::VerifyBackup {
+            return Ok(());
+        }
+        match std::fs::metadata(archive) {
+            Ok(meta) if meta.len() > 0 => {
+                let note = format!("backup: {} ({} bytes)", archive.display(), meta.len());
+                eprintln!("    {note}");
+                self.transcript.note(&note);
+                Ok(())
+            }
+            Ok(_) => Err(Stop::Failed {
+                what: format!("the backup {} is empty", archive.display()),
+                evidence: None,
+            }),
+            Err(error) => Err(Stop::Failed {
+                what: format!("the backup {} can't be read: {error}", archive.display()),
+                evidence: None,
+            }),
+        }
+    }
+
+    fn manual(&mut self, instruction: &str) -> Result<(), Stop> {
+        eprintln!("    By hand: {instruction}");
+        match self.confirmer.approve("Done, go on?", false) {
+            Ok(true) => {
+                self.transcript
+                    .note(&format!("confirmed by hand: {instruction}"));
+                Ok(())
+            }
+            Ok(false) => Err(Stop::Declined),
+            Err(_) => Err(Stop::Interrupted),
+        }
+    }
+
+    fn wait_healthy(&mut self, probe: &Probe) -> Result<(), Stop> {
         let Some(url) = &probe.url else {
             eprintln!("    {}", probe_summary(probe));
-            return match confirmer.approve("Does the new server work?", false) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Stop::Declined),
-                Err(_) => Err(Stop::Interrupted),
-            };
+            return self.manual(&format!("check that {} works", probe.container));
         };
         let spinner = self.terminal.then(|| {
             let bar = ProgressBar::new_spinner();
@@ -246,16 +333,21 @@ impl<'a> Execution<'a> {
         health::container_state(self.docker, &self.plan.container).is_ok()
     }
 
-    /// Prints the report of a run that ended at `at`, and returns the error that ends the process.
-    fn stop(&mut self, at: &Step, stop: Stop) -> anyhow::Error {
+    /// Prints why `steps` stopped at `index`, what was done and what was not, and returns the
+    /// error that ends the process.
+    fn report_stop(
+        &mut self,
+        steps: &[Step],
+        index: usize,
+        stop: &Stop,
+        done: &[usize],
+        remaining_by_hand: bool,
+    ) -> anyhow::Error {
         let plan = self.plan;
-        let number = plan
-            .steps
-            .iter()
-            .position(|s| std::ptr::eq(s, at))
-            .map_or(0, |i| i + 1);
-        let total = plan.steps.len();
-        let (headline, error) = match &stop {
+        let at = &steps[index];
+        let number = index + 1;
+        let total = steps.len();
+        let (headline, error) = match stop {
             Stop::Declined => (
                 format!(
                     "Stopped before step {number}/{total} ({}), as you answered.",
@@ -278,45 +370,38 @@ impl<'a> Execution<'a> {
                 ),
             ),
         };
-        eprintln!("\n{} {headline}", style("Upgrade stopped.").red().bold());
+        eprintln!("\n{} {headline}", style("Stopped.").red().bold());
         self.transcript.note(&headline);
         if let Stop::Failed {
             evidence: Some((heading, tail)),
             ..
-        } = &stop
+        } = stop
         {
             eprintln!("    {heading}");
             for line in tail {
                 eprintln!("    | {line}");
             }
         }
-
         eprintln!("\nDone:");
-        if self.done.is_empty() {
+        if done.is_empty() {
             eprintln!("    nothing");
         }
-        for step in &self.done {
-            eprintln!("    {}", step.title);
+        for &i in done {
+            eprintln!("    {}", steps[i].title);
         }
-        let remaining: Vec<&Step> = plan
-            .steps
+        let remaining: Vec<&Step> = steps[index..]
             .iter()
-            .skip(number.saturating_sub(1))
-            .filter(|s| s.skipped.is_none())
+            .filter(|s| s.skipped.is_none() && remaining_by_hand)
             .collect();
-        eprintln!("\nNot done; to finish by hand, run:");
+        if !remaining.is_empty() {
+            eprintln!("\nNot done; to finish by hand, run:");
+        }
         for step in &remaining {
-            match &step.action {
-                Action::Docker(argv) => eprintln!("    {}", argv.display(Reveal::ShellVariables)),
-                Action::WaitHealthy(probe) => eprintln!("    # {}", probe_summary(probe)),
-            }
+            eprintln!("    {}", action_line(step, Reveal::ShellVariables));
         }
         let secret_vars: Vec<&str> = remaining
             .iter()
-            .filter_map(|s| match &s.action {
-                Action::Docker(argv) => Some(argv),
-                Action::WaitHealthy(_) => None,
-            })
+            .filter_map(|s| s.argv())
             .flat_map(|argv| argv.shell_variables().map(|(var, _)| var))
             .collect();
         if !secret_vars.is_empty() {
@@ -325,25 +410,58 @@ impl<'a> Execution<'a> {
                 secret_vars.join(", ")
             );
         }
+        eprintln!("\nTranscript: {}", self.transcript.path().display());
+        error
+    }
 
-        let mut way_back = Vec::new();
-        if at.id == StepId::RunNew
-            && matches!(stop, Stop::Failed { .. })
-            && self.new_container_exists()
-        {
-            way_back.extend(at.undo.iter().cloned());
-        }
-        way_back.extend(plan.way_back(self.done.iter().copied()));
+    fn print_way_back(&mut self, way_back: &[Step]) {
         eprintln!("\nTo return to the old server, run:");
         if way_back.is_empty() {
             eprintln!("    nothing: the old server was not touched");
         }
-        for argv in &way_back {
-            eprintln!("    {}", argv.display(Reveal::Masked));
-            self.transcript
-                .note(&format!("way back: {}", argv.display(Reveal::Masked)));
+        for step in way_back {
+            let line = action_line(step, Reveal::Masked);
+            eprintln!("    {line}");
+            self.transcript.note(&format!("way back: {line}"));
         }
-        eprintln!("\nTranscript: {}", self.transcript.path().display());
-        error
+    }
+
+    /// The new version failed: back to the old one, each step shown and asked like any other.
+    fn roll_back(&mut self, way_back: &[Step], cause: &Stop) -> Result<()> {
+        let plan = self.plan;
+        eprintln!(
+            "\n{} to {} ({}){}",
+            style("Rolling back").yellow().bold(),
+            plan.from_version,
+            plan.from,
+            match &plan.backup_archive {
+                Some(archive) => format!(", restoring the data from {}", archive.display()),
+                None => String::new(),
+            }
+        );
+        self.transcript.note("rolling back");
+        let mut done = Vec::new();
+        if let Err((index, stop)) = self.run_steps(way_back, &mut done) {
+            let error = self.report_stop(way_back, index, &stop, &done, true);
+            eprintln!(
+                "\nThe rollback stopped too: the commands above under \"Not done\" finish it."
+            );
+            return Err(error.context(format!("upgrade of {} failed", plan.container)));
+        }
+        let reason = match cause {
+            Stop::Failed { what, .. } => what.as_str(),
+            _ => "stopped",
+        };
+        let summary = format!(
+            "Upgrade failed ({reason}); rolled back to {}{}.",
+            plan.from_version,
+            match &plan.backup_archive {
+                Some(archive) => format!(", data restored from {}", archive.display()),
+                None => String::new(),
+            }
+        );
+        self.transcript.note(&summary);
+        eprintln!("\n{} {summary}", style("Rolled back.").yellow().bold());
+        Ok(())
     }
 }

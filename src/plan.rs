@@ -9,6 +9,7 @@ use crate::secrets::{
 };
 use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
 use serde::Serialize;
+use std::path::PathBuf;
 
 /// What the operator asked for, validated.
 #[derive(Clone, Debug)]
@@ -22,19 +23,39 @@ pub struct PlanOptions {
     pub health_timeout_seconds: u64,
     /// How long `docker stop` waits when the container sets no stop timeout of its own.
     pub stop_timeout_seconds: u64,
+    /// Where the data volumes are archived before the new version starts; `None` skips it.
+    pub backup: Option<BackupTarget>,
+}
+
+/// Where a backup goes: an absolute directory and the UTC time that names the archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupTarget {
+    pub dir: PathBuf,
+    pub stamp: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
     Pull,
+    ConfirmDatabaseBackup,
     Stop,
     DisableRestart,
     CreateDataContainer,
+    Backup,
+    VerifyBackup,
     ParkOld,
     RunNew,
     WaitHealthy,
     RemoveOld,
+    // The way back, step by step.
+    StopNew,
+    RemoveNew,
+    RestoreData,
+    UnparkOld,
+    RestoreRestart,
+    StartOld,
+    WaitOldHealthy,
 }
 
 /// How to tell that the new server works: `/ping` answers `pong`.
@@ -50,6 +71,8 @@ pub struct Probe {
 pub enum Action {
     Docker(Argv),
     WaitHealthy(Probe),
+    /// Something only the operator can do; the run asks before going on.
+    Manual(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +87,17 @@ pub struct Step {
     /// Why it won't run, when it won't.
     pub skipped: Option<String>,
     /// What undoes it, once it has run, on the way back to the old server.
-    pub undo: Vec<Argv>,
+    pub undo: Vec<Step>,
+}
+
+impl Step {
+    /// The docker command it runs, if it runs one.
+    pub fn argv(&self) -> Option<&Argv> {
+        match &self.action {
+            Action::Docker(argv) => Some(argv),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,18 +109,42 @@ pub struct Plan {
     pub mode: DbMode,
     /// Set in embedded mode: the container that holds the data volumes.
     pub data_container: Option<String>,
+    /// The archive of the data volumes the upgrade writes, when it backs up.
+    pub backup_archive: Option<PathBuf>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
 }
 
 impl Plan {
-    /// The commands that return to the old server once `done` steps have run, in order.
-    pub fn way_back<'a>(&self, done: impl IntoIterator<Item = &'a Step>) -> Vec<Argv> {
+    /// The steps that return to the old server once `done` steps have run, in order: each
+    /// done step's undo, last first, then the wait for the old server to answer.
+    pub fn way_back<'a>(&self, done: impl IntoIterator<Item = &'a Step>) -> Vec<Step> {
         let done: Vec<&Step> = done.into_iter().collect();
-        done.iter()
+        let mut steps: Vec<Step> = done
+            .iter()
             .rev()
             .flat_map(|step| step.undo.iter().cloned())
-            .collect()
+            .collect();
+        if steps.iter().any(|s| s.id == StepId::StartOld)
+            && let Some(probe) = self.steps.iter().find_map(|s| match &s.action {
+                Action::WaitHealthy(probe) => Some(probe.clone()),
+                _ => None,
+            })
+        {
+            steps.push(Step {
+                id: StepId::WaitOldHealthy,
+                title: format!("Wait until {} answers /ping again", self.container),
+                reason: format!(
+                    "The old server is back only once it answers on the data it ran on ({}).",
+                    self.from_version
+                ),
+                action: Action::WaitHealthy(probe),
+                changes: false,
+                skipped: None,
+                undo: vec![],
+            });
+        }
+        steps
     }
 
     /// Every step before removing the old container: the way back from a finished new server.
@@ -96,6 +153,14 @@ impl Plan {
             .iter()
             .take_while(|s| s.id != StepId::RemoveOld)
             .filter(|s| s.skipped.is_none())
+    }
+
+    /// Every docker command of the plan and of its way back.
+    pub fn argvs(&self) -> impl Iterator<Item = &Argv> {
+        self.steps
+            .iter()
+            .flat_map(|s| std::iter::once(s).chain(s.undo.iter()))
+            .filter_map(Step::argv)
     }
 }
 
@@ -160,13 +225,17 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         }
         DbMode::Embedded => check_data_container(discovery, options, &mut refusals),
     };
+    if server.mode == DbMode::Embedded && options.backup.is_none() {
+        warnings.push(
+            "--no-backup: if the new version fails after migrating the database, the old one may refuse it, and there is no archive to restore"
+                .to_string(),
+        );
+    }
     warnings.extend(server.not_carried.iter().cloned());
 
     let steps = build_steps(server, &target, options, reuse_data_container);
-    for step in &steps {
-        if let Action::Docker(argv) = &step.action
-            && let Some(word) = argv.first_control_character()
-        {
+    for step in steps.iter().flat_map(|s| std::iter::once(s).chain(&s.undo)) {
+        if let Some(word) = step.argv().and_then(Argv::first_control_character) {
             refusals.push(format!(
                 "step {:?} would pass {:?}, which holds a control character no pasted command can carry; remove it from the settings of {}",
                 step.title,
@@ -186,6 +255,11 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         to: target,
         mode: server.mode,
         data_container: (server.mode == DbMode::Embedded).then(|| options.data_container.clone()),
+        backup_archive: options
+            .backup
+            .as_ref()
+            .filter(|_| server.mode == DbMode::Embedded)
+            .map(|backup| backup.dir.join(backup_archive_name(server, backup))),
         warnings,
         steps,
     })
@@ -272,120 +346,322 @@ fn describe_mount(mount: Option<&crate::server::MountSource>) -> String {
     }
 }
 
+/// A step that changes something, is not skipped, and has no way back of its own.
+fn step(id: StepId, title: String, reason: impl Into<String>, argv: Argv) -> Step {
+    Step {
+        id,
+        title,
+        reason: reason.into(),
+        action: Action::Docker(argv),
+        changes: true,
+        skipped: None,
+        undo: vec![],
+    }
+}
+
+/// The names and paths every step of one plan shares.
+struct Names<'a> {
+    server: &'a Server,
+    name: &'a str,
+    parked: String,
+    data: &'a str,
+    stop_timeout: String,
+}
+
+impl Names<'_> {
+    fn stop(&self, container: &str) -> Argv {
+        docker()
+            .args(["stop", "-t"])
+            .arg(&self.stop_timeout)
+            .arg(container)
+    }
+}
+
 fn build_steps(
     server: &Server,
     target: &ImageRef,
     options: &PlanOptions,
     reuse_data_container: bool,
 ) -> Vec<Step> {
-    let name = &server.name;
-    let parked = server.parked_name();
+    let names = Names {
+        server,
+        name: &server.name,
+        parked: server.parked_name(),
+        data: &options.data_container,
+        stop_timeout: server
+            .carried
+            .stop_timeout
+            .unwrap_or(options.stop_timeout_seconds)
+            .to_string(),
+    };
+    let name = names.name;
     let embedded = server.mode == DbMode::Embedded;
-    let data = &options.data_container;
-    let restart = server.carried.restart.as_ref();
-    let stop_timeout = server
-        .carried
-        .stop_timeout
-        .unwrap_or(options.stop_timeout_seconds);
 
-    let mut steps = vec![
-        Step {
-            id: StepId::Pull,
-            title: format!("Pull {target}"),
-            reason: "The doc pulls after stopping; pulling first keeps the download out of the downtime, and a missing tag fails before anything stops.".into(),
-            action: Action::Docker(docker().arg("pull").arg(target.to_string())),
-            changes: true,
+    let mut steps = vec![step(
+        StepId::Pull,
+        format!("Pull {target}"),
+        "The doc pulls after stopping; pulling first keeps the download out of the downtime, and a missing tag fails before anything stops.",
+        docker().arg("pull").arg(target.to_string()),
+    )];
+    if !embedded {
+        steps.push(Step {
+            id: StepId::ConfirmDatabaseBackup,
+            title: "Back up the external database".into(),
+            reason: "The new version migrates the database in place, and no volume of this host holds it.".into(),
+            action: Action::Manual(mysqldump_line(server)),
+            changes: false,
             skipped: None,
             undo: vec![],
-        },
-        Step {
-            id: StepId::Stop,
-            title: format!("Stop {name}"),
-            reason: format!("The database must be quiet before its volumes move to the new server; {stop_timeout} s lets MySQL shut down cleanly."),
-            action: Action::Docker(docker().args(["stop", "-t"]).arg(stop_timeout.to_string()).arg(name)),
-            changes: true,
-            skipped: None,
-            undo: vec![docker().arg("start").arg(name)],
-        },
-        Step {
-            id: StepId::DisableRestart,
-            title: format!("Keep {name} down after a reboot"),
-            reason: "With its restart policy the old server would come back after a reboot and run the old version on the data (rancher#3519).".into(),
-            action: Action::Docker(docker().args(["update", "--restart=no"]).arg(name)),
-            changes: true,
-            skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
-            undo: restart
-                .map(|r| docker().arg("update").arg(format!("--restart={}", r.flag_value())).arg(name))
-                .into_iter()
-                .collect(),
-        },
-    ];
+        });
+    }
+    steps.push(Step {
+        undo: vec![step(
+            StepId::StartOld,
+            format!("Start {name} again"),
+            "The old server runs again on its own data.",
+            docker().arg("start").arg(name),
+        )],
+        ..step(
+            StepId::Stop,
+            format!("Stop {name}"),
+            format!(
+                "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
+                names.stop_timeout
+            ),
+            names.stop(name),
+        )
+    });
+    let restart = server.carried.restart.as_ref();
+    steps.push(Step {
+        skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
+        undo: restart
+            .map(|policy| {
+                step(
+                    StepId::RestoreRestart,
+                    format!("Restore the restart policy of {name}"),
+                    "The old server comes back after a reboot, as before the upgrade.",
+                    docker()
+                        .arg("update")
+                        .arg(format!("--restart={}", policy.flag_value()))
+                        .arg(name),
+                )
+            })
+            .into_iter()
+            .collect(),
+        ..step(
+            StepId::DisableRestart,
+            format!("Keep {name} down after a reboot"),
+            "With its restart policy the old server would come back after a reboot and run the old version on the data (rancher#3519).",
+            docker().args(["update", "--restart=no"]).arg(name),
+        )
+    });
     if embedded {
         steps.push(Step {
-            id: StepId::CreateDataContainer,
-            title: format!("Create the data container {data}"),
-            reason: "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2).".into(),
-            action: Action::Docker(
+            skipped: reuse_data_container
+                .then(|| format!("{} already exists and holds the volumes {name} uses", names.data)),
+            ..step(
+                StepId::CreateDataContainer,
+                format!("Create the data container {}", names.data),
+                "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2).",
                 docker()
                     .args(["create", "--volumes-from"])
                     .arg(name)
                     .arg("--name")
-                    .arg(data)
+                    .arg(names.data)
                     .arg(server.image.to_string()),
-            ),
-            changes: true,
-            skipped: reuse_data_container
-                .then(|| format!("{data} already exists and holds the volumes {name} uses")),
-            undo: vec![],
+            )
         });
+        if let Some(backup) = &options.backup {
+            steps.extend(backup_steps(&names, backup));
+        }
     }
-    steps.extend([
-        Step {
-            id: StepId::ParkOld,
-            title: format!("Rename {name} to {parked}"),
-            reason: format!("The new server takes the name {name}, which scripts and monitoring use; the old one waits under {parked} until the new one works."),
-            action: Action::Docker(docker().arg("rename").arg(name).arg(&parked)),
-            changes: true,
-            skipped: None,
-            undo: vec![docker().arg("rename").arg(&parked).arg(name)],
-        },
-        Step {
-            id: StepId::RunNew,
-            title: format!("Start {target} as {name}"),
-            reason: if embedded {
-                format!("The new server runs on the data of {data}, with every setting of the old one (doc step 4).")
+    steps.push(Step {
+        undo: vec![step(
+            StepId::UnparkOld,
+            format!("Rename {} back to {name}", names.parked),
+            "The old server gets its name back.",
+            docker().arg("rename").arg(&names.parked).arg(name),
+        )],
+        ..step(
+            StepId::ParkOld,
+            format!("Rename {name} to {}", names.parked),
+            format!(
+                "The new server takes the name {name}, which scripts and monitoring use; the old one waits under {} until the new one works.",
+                names.parked
+            ),
+            docker().arg("rename").arg(name).arg(&names.parked),
+        )
+    });
+    steps.push(Step {
+        undo: vec![
+            step(
+                StepId::StopNew,
+                format!("Stop the new {name}"),
+                "The new version must let go of the data before the old one gets it back.",
+                names.stop(name),
+            ),
+            step(
+                StepId::RemoveNew,
+                format!("Remove the new {name}"),
+                "It frees the name; its data lives in the data volumes, which stay.",
+                docker().arg("rm").arg(name),
+            ),
+        ],
+        ..step(
+            StepId::RunNew,
+            format!("Start {target} as {name}"),
+            if embedded {
+                format!("The new server runs on the data of {}, with every setting of the old one (doc step 4).", names.data)
             } else {
                 "The new server runs against the same external database, with every setting of the old one.".into()
             },
-            action: Action::Docker(run_new(server, target, embedded.then_some(data.as_str()))),
-            changes: true,
-            skipped: None,
-            undo: vec![docker().args(["stop", "-t"]).arg(stop_timeout.to_string()).arg(name), docker().arg("rm").arg(name)],
-        },
-        Step {
-            id: StepId::WaitHealthy,
-            title: format!("Wait until {name} answers /ping"),
-            reason: "The old container goes only once the new server answers; migrations can take many minutes.".into(),
-            action: Action::WaitHealthy(Probe {
-                container: name.clone(),
-                url: options.health_url.clone().or_else(|| server.ping_url()),
-                timeout_seconds: options.health_timeout_seconds,
-            }),
-            changes: false,
-            skipped: None,
-            undo: vec![],
-        },
-        Step {
-            id: StepId::RemoveOld,
-            title: format!("Remove the old container {parked}"),
-            reason: "A stopped old server with a restart policy comes back after a reboot (doc step 5); its volumes stay, without -v.".into(),
-            action: Action::Docker(docker().arg("rm").arg(&parked)),
-            changes: true,
-            skipped: None,
-            undo: vec![],
-        },
-    ]);
+            run_new(server, target, embedded.then_some(names.data)),
+        )
+    });
+    steps.push(Step {
+        id: StepId::WaitHealthy,
+        title: format!("Wait until {name} answers /ping"),
+        reason: "The old container goes only once the new server answers; migrations can take many minutes.".into(),
+        action: Action::WaitHealthy(Probe {
+            container: name.to_string(),
+            url: options.health_url.clone().or_else(|| server.ping_url()),
+            timeout_seconds: options.health_timeout_seconds,
+        }),
+        changes: false,
+        skipped: None,
+        undo: vec![],
+    });
+    steps.push(step(
+        StepId::RemoveOld,
+        format!("Remove the old container {}", names.parked),
+        "A stopped old server with a restart policy comes back after a reboot (doc step 5); its volumes stay, without -v.",
+        docker().arg("rm").arg(&names.parked),
+    ));
     steps
+}
+
+/// The data paths as tar names them, relative to `/`.
+fn data_paths_relative() -> impl Iterator<Item = &'static str> {
+    DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
+}
+
+/// Empties the data volumes, then unpacks the archive named by `$1` into them. The file name
+/// comes in as an argument, never as part of the script.
+const RESTORE_SCRIPT: &str = "set -e; for d in /var/lib/mysql /var/lib/cattle /var/log/mysql; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xzf \"$1\" -C /";
+
+/// Archive the data volumes with the old image's own tar (it is on the host already), check the
+/// archive lists, and know how to put it back.
+fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
+    let archive = backup_archive_name(names.server, backup);
+    let in_container = format!("/backup/{archive}");
+    let backup_dir = backup.dir.display().to_string();
+    let old_image = names.server.image_id.clone();
+    let restore = step(
+        StepId::RestoreData,
+        format!("Restore the data from {archive}"),
+        "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
+        docker()
+            .args(["run", "--rm", "--volumes-from"])
+            .arg(names.data)
+            .arg("-v")
+            .arg(format!("{backup_dir}:/backup:ro"))
+            .args(["--entrypoint", "sh"])
+            .arg(&old_image)
+            .args(["-c", RESTORE_SCRIPT, "restore"])
+            .arg(&in_container),
+    );
+    vec![
+        Step {
+            undo: vec![restore],
+            ..step(
+                StepId::Backup,
+                format!(
+                    "Back up the data volumes to {}",
+                    backup.dir.join(&archive).display()
+                ),
+                "Rancher's migrations only go forward: the way back after the new version starts is this archive, taken with the old image's tar.",
+                docker()
+                    .args(["run", "--rm", "--volumes-from"])
+                    .arg(names.data)
+                    .arg("-v")
+                    .arg(format!("{backup_dir}:/backup"))
+                    .args(["--entrypoint", "tar"])
+                    .arg(&old_image)
+                    .args(["-czf", &in_container, "-C", "/"])
+                    .args(data_paths_relative()),
+            )
+        },
+        Step {
+            changes: false,
+            ..step(
+                StepId::VerifyBackup,
+                format!("Check that {archive} lists"),
+                "A backup that can't be read is no way back: the upgrade stops here if it doesn't list.",
+                docker()
+                    .arg("run")
+                    .arg("--rm")
+                    .arg("-v")
+                    .arg(format!("{backup_dir}:/backup:ro"))
+                    .args(["--entrypoint", "tar"])
+                    .arg(&old_image)
+                    .args(["-tzf", &in_container]),
+            )
+        },
+    ]
+}
+
+/// `rancher-data-backup-<old version>-<UTC time>.tar.gz`
+fn backup_archive_name(server: &Server, backup: &BackupTarget) -> String {
+    let version: String = server
+        .release()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("rancher-data-backup-{version}-{}.tar.gz", backup.stamp)
+}
+
+/// The documented mysqldump line, with this server's database settings where it has them.
+fn mysqldump_line(server: &Server) -> String {
+    let setting = |flag: &str, env: &str, default: &str| -> String {
+        let args = &server.carried.args;
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_string))
+            })
+            .or_else(|| {
+                server
+                    .carried
+                    .env
+                    .iter()
+                    .find_map(|e| e.strip_prefix(&format!("{env}=")).map(str::to_string))
+            })
+            .unwrap_or_else(|| default.to_string())
+    };
+    let quoted = |text: String| shell_words::quote(&text).into_owned();
+    format!(
+        "mysqldump -h {} -P {} -u {} -p {} > rancher-db-backup.sql",
+        quoted(setting(
+            "--db-host",
+            "CATTLE_DB_CATTLE_MYSQL_HOST",
+            "DB_HOST"
+        )),
+        quoted(setting("--db-port", "CATTLE_DB_CATTLE_MYSQL_PORT", "3306")),
+        quoted(setting("--db-user", "CATTLE_DB_CATTLE_USERNAME", "cattle")),
+        quoted(setting(
+            "--db-name",
+            "CATTLE_DB_CATTLE_MYSQL_NAME",
+            "cattle"
+        )),
+    )
 }
 
 /// `docker run` for the new server: the old one's settings, the data container in place of

@@ -73,6 +73,10 @@ fn options(to: &str) -> PlanOptions {
         health_url: None,
         health_timeout_seconds: 900,
         stop_timeout_seconds: 60,
+        backup: Some(BackupTarget {
+            dir: "/backups".into(),
+            stamp: "20261127T000000Z".into(),
+        }),
     }
 }
 
@@ -80,11 +84,14 @@ fn commands(plan: &Plan) -> Vec<String> {
     plan.steps
         .iter()
         .filter(|s| s.skipped.is_none())
-        .filter_map(|s| match &s.action {
-            Action::Docker(argv) => Some(argv.display(Reveal::Plain)),
-            Action::WaitHealthy(_) => None,
-        })
+        .filter_map(Step::argv)
+        .map(|argv| argv.display(Reveal::Plain))
         .collect()
+}
+
+fn run_new(plan: &Plan) -> String {
+    let step = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+    step.argv().unwrap().display(Reveal::Plain)
 }
 
 fn ids(plan: &Plan) -> Vec<StepId> {
@@ -108,6 +115,8 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             StepId::Stop,
             StepId::DisableRestart,
             StepId::CreateDataContainer,
+            StepId::Backup,
+            StepId::VerifyBackup,
             StepId::ParkOld,
             StepId::RunNew,
             StepId::WaitHealthy,
@@ -121,6 +130,10 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             "docker stop -t 60 rancher",
             "docker update --restart=no rancher",
             "docker create --volumes-from rancher --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
+            "docker run --rm --volumes-from rancher-data -v /backups:/backup --entrypoint tar sha256:old \
+             -czf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz -C / var/lib/mysql var/lib/cattle var/log/mysql",
+            "docker run --rm -v /backups:/backup:ro --entrypoint tar sha256:old \
+             -tzf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz",
             "docker rename rancher rancher-v1.6.10",
             "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
              -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
@@ -136,22 +149,23 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         probe.unwrap().url.as_deref(),
         Some("http://127.0.0.1:8080/ping")
     );
+    let read_only = [StepId::WaitHealthy, StepId::VerifyBackup];
     assert!(
         plan.steps
             .iter()
-            .all(|s| s.changes == (s.id != StepId::WaitHealthy))
+            .all(|s| s.changes != read_only.contains(&s.id))
+    );
+    assert_eq!(
+        plan.backup_archive.unwrap(),
+        std::path::Path::new("/backups/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz")
     );
 }
 
 #[test]
 fn no_step_removes_volumes() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
-    for step in &plan.steps {
-        let argvs = step.undo.iter().chain(match &step.action {
-            Action::Docker(argv) => Some(argv),
-            Action::WaitHealthy(_) => None,
-        });
-        for argv in argvs {
+    {
+        for argv in plan.argvs() {
             let words = argv.real();
             assert!(
                 !(words[1] == "rm" && words.iter().any(|w| w == "-v" || w == "--volumes")),
@@ -169,11 +183,23 @@ fn no_step_removes_volumes() {
 fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image() {
     let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
     assert!(!ids(&plan).contains(&StepId::CreateDataContainer));
+    assert!(
+        !ids(&plan).contains(&StepId::Backup),
+        "no volume holds an external database"
+    );
     assert_eq!(plan.data_container, None);
-    let run = commands(&plan)
-        .into_iter()
-        .find(|c| c.starts_with("docker run"))
-        .unwrap();
+    assert_eq!(plan.backup_archive, None);
+    let Action::Manual(instruction) = &plan.steps[1].action else {
+        panic!(
+            "the second step must ask for the database backup: {:?}",
+            plan.steps[1]
+        );
+    };
+    assert_eq!(
+        instruction,
+        "mysqldump -h db -P 3306 -u cattle -p cattle > rancher-db-backup.sql"
+    );
+    let run = run_new(&plan);
     assert!(!run.contains("--volumes-from"), "{run}");
     assert!(
         run.ends_with("rancher/server:v1.6.20 --db-host db --db-user cattle --db-pass 'pa ss'"),
@@ -254,10 +280,7 @@ fn the_second_upgrade_replaces_volumes_from_instead_of_doubling_it() {
         data_mounts: volumes("live"),
     });
     let plan = plan(&found, &options("v1.6.30")).unwrap();
-    let run = commands(&plan)
-        .into_iter()
-        .find(|c| c.starts_with("docker run"))
-        .unwrap();
+    let run = run_new(&plan);
     assert_eq!(run.matches("--volumes-from").count(), 1, "{run}");
 }
 
@@ -269,10 +292,7 @@ fn a_bind_mounted_database_comes_through_the_data_container_and_other_binds_stay
         "/etc/ssl/ca.pem:/ca.pem:ro".into(),
     ];
     let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
-    let run = commands(&plan)
-        .into_iter()
-        .find(|c| c.starts_with("docker run"))
-        .unwrap();
+    let run = run_new(&plan);
     assert!(!run.contains("/srv/mysql"), "{run}");
     assert!(run.contains("-v /etc/ssl/ca.pem:/ca.pem:ro"), "{run}");
 }
@@ -365,21 +385,50 @@ fn a_server_without_restart_policy_skips_the_update() {
 #[test]
 fn the_way_back_undoes_the_done_steps_in_reverse() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
-    let way_back: Vec<String> = plan
-        .way_back(plan.steps_before_removal())
+    let way_back = plan.way_back(plan.steps_before_removal());
+    assert_eq!(
+        way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [
+            StepId::StopNew,
+            StepId::RemoveNew,
+            StepId::UnparkOld,
+            StepId::RestoreData,
+            StepId::RestoreRestart,
+            StepId::StartOld,
+            StepId::WaitOldHealthy,
+        ]
+    );
+    let commands: Vec<String> = way_back
         .iter()
+        .filter_map(Step::argv)
         .map(|a| a.display(Reveal::Plain))
         .collect();
     assert_eq!(
-        way_back,
+        commands[..3],
         [
             "docker stop -t 60 rancher",
             "docker rm rancher",
-            "docker rename rancher-v1.6.10 rancher",
-            "docker update --restart=unless-stopped rancher",
-            "docker start rancher",
+            "docker rename rancher-v1.6.10 rancher"
         ]
     );
+    assert!(commands[3].starts_with("docker run --rm --volumes-from rancher-data -v /backups:/backup:ro --entrypoint sh sha256:old -c "), "{}", commands[3]);
+    assert!(
+        commands[3]
+            .ends_with(" restore /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz"),
+        "{}",
+        commands[3]
+    );
+    assert_eq!(
+        commands[4..],
+        [
+            "docker update --restart=unless-stopped rancher",
+            "docker start rancher"
+        ]
+    );
+
     let after_stop = plan.way_back(plan.steps.iter().take(2));
-    assert_eq!(after_stop[0].display(Reveal::Plain), "docker start rancher");
+    assert_eq!(
+        after_stop.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [StepId::StartOld, StepId::WaitOldHealthy]
+    );
 }

@@ -2,30 +2,11 @@
 
 use super::way_back;
 use crate::argv::Reveal;
-use crate::plan::{Action, Plan};
-use serde_json::json;
+use crate::plan::{Action, Plan, Step};
+use serde_json::{Value, json};
 
 pub fn render(plan: &Plan, reveal: Reveal) -> String {
-    let steps: Vec<_> = plan
-        .steps
-        .iter()
-        .map(|step| {
-            let (argv, probe) = match &step.action {
-                Action::Docker(argv) => (argv.shown_words(reveal), None),
-                Action::WaitHealthy(probe) => (Vec::new(), Some(probe)),
-            };
-            json!({
-                "id": step.id,
-                "title": step.title,
-                "reason": step.reason,
-                "argv": argv,
-                "changes": step.changes,
-                "skipped": step.skipped,
-                "probe": probe,
-                "undo": step.undo.iter().map(|a| a.shown_words(reveal)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let steps: Vec<_> = plan.steps.iter().map(|s| step_json(s, reveal)).collect();
     let document = json!({
         "container": plan.container,
         "from": plan.from,
@@ -35,9 +16,29 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         "data_container": plan.data_container,
         "warnings": plan.warnings,
         "steps": steps,
-        "way_back": way_back(plan).iter().map(|a| a.shown_words(reveal)).collect::<Vec<_>>(),
+        "backup_archive": plan.backup_archive,
+        "way_back": way_back(plan).iter().map(|s| step_json(s, reveal)).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&document).expect("a plan always serializes");
     text.push('\n');
     text
+}
+
+fn step_json(step: &Step, reveal: Reveal) -> Value {
+    let (probe, manual) = match &step.action {
+        Action::WaitHealthy(probe) => (Some(probe), None),
+        Action::Manual(instruction) => (None, Some(instruction)),
+        Action::Docker(_) => (None, None),
+    };
+    json!({
+        "id": step.id,
+        "title": step.title,
+        "reason": step.reason,
+        "argv": step.argv().map(|a| a.shown_words(reveal)).unwrap_or_default(),
+        "changes": step.changes,
+        "skipped": step.skipped,
+        "probe": probe,
+        "manual": manual,
+        "undo": step.undo.iter().map(|s| step_json(s, reveal)).collect::<Vec<_>>(),
+    })
 }

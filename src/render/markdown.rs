@@ -2,7 +2,7 @@
 //! each command in a fenced bash block, then the notes.
 
 use super::{
-    database_line, downtime_note, headline, numbered, probe_script, probe_summary, way_back,
+    action_script, database_line, downtime_note, headline, numbered, probe_summary, way_back,
     way_back_note,
 };
 use crate::argv::Reveal;
@@ -31,7 +31,7 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         && plan
             .steps
             .iter()
-            .any(|s| matches!(&s.action, Action::Docker(a) if a.has_secrets()))
+            .any(|s| s.argv().is_some_and(|a| a.has_secrets()))
     {
         let _ = writeln!(
             out,
@@ -57,11 +57,13 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         }
         let _ = writeln!(out, "{number}. **{}.** {}\n", step.title, step.reason);
         let block = match &step.action {
-            Action::Docker(argv) => argv.display(reveal),
             Action::WaitHealthy(probe) => {
                 let _ = writeln!(out, "    To {}:\n", probe_summary(probe));
-                probe_script(probe, "docker")
+                action_script(step, reveal)
             }
+            // Pasted, the instruction itself is the command to run.
+            Action::Manual(instruction) => instruction.clone(),
+            Action::Docker(_) => action_script(step, reveal),
         };
         let _ = writeln!(out, "    ```bash");
         for line in block.lines() {
@@ -71,8 +73,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
     }
     let _ = writeln!(out, "## Rolling back by hand\n\n{}\n", way_back_note(plan));
     let _ = writeln!(out, "```bash");
-    for argv in way_back(plan) {
-        let _ = writeln!(out, "{}", argv.display(reveal));
+    for step in way_back(plan) {
+        let _ = writeln!(out, "{}", action_script(&step, reveal));
     }
     let _ = writeln!(out, "```");
     out

@@ -6,8 +6,8 @@ mod markdown;
 mod shell;
 pub mod text;
 
-use crate::argv::{Argv, Reveal};
-use crate::plan::{Plan, Probe, Step, StepId};
+use crate::argv::Reveal;
+use crate::plan::{Action, Plan, Probe, Step, StepId};
 use crate::server::DbMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -72,15 +72,44 @@ fn downtime_note(plan: &Plan) -> String {
     )
 }
 
-pub fn way_back(plan: &Plan) -> Vec<Argv> {
+pub fn way_back(plan: &Plan) -> Vec<Step> {
     plan.way_back(plan.steps_before_removal())
 }
 
 fn way_back_note(plan: &Plan) -> String {
     format!(
-        "Until step {} removes the old container, these commands return to the old server from a finished run (from an interrupted run, the ones that undo the steps done). The new version may have migrated the database already; the old version can refuse a newer schema, so keep a backup of the data from before the upgrade.",
-        step_number(plan, StepId::RemoveOld)
+        "Until step {} removes the old container, these commands return to the old server from a finished run (from an interrupted run, the ones that undo the steps done). {}",
+        step_number(plan, StepId::RemoveOld),
+        match &plan.backup_archive {
+            Some(archive) => format!(
+                "They restore the data from {}: the old version can't read a schema the new one migrated. Changes made since the upgrade are lost.",
+                archive.display()
+            ),
+            None => "Without a backup, the old version may refuse a schema the new one migrated."
+                .to_string(),
+        }
     )
+}
+
+/// A step's action as one line for a reader: `$ command`, `~ wait ...`, `? by hand ...`.
+pub fn action_line(step: &Step, reveal: Reveal) -> String {
+    match &step.action {
+        Action::Docker(argv) => format!("$ {}", argv.display(reveal)),
+        Action::WaitHealthy(probe) => format!("~ {}", probe_summary(probe)),
+        Action::Manual(instruction) => format!("? by hand, then confirm: {instruction}"),
+    }
+}
+
+/// A step's action as bash, for the shell script and the Markdown runbook.
+fn action_script(step: &Step, reveal: Reveal) -> String {
+    match &step.action {
+        Action::Docker(argv) => argv.display(reveal),
+        Action::WaitHealthy(probe) => probe_script(probe, "docker"),
+        Action::Manual(instruction) => format!(
+            "echo {}\n{{ read -r -p 'Press Enter once it is done (Ctrl-C stops here): ' _ </dev/tty; }} 2>/dev/null || echo 'no terminal to confirm on: going on' >&2",
+            shell_words::quote(&format!("By hand: {instruction}"))
+        ),
+    }
 }
 
 /// The probe in words, for a reader.

@@ -1,8 +1,8 @@
 //! The runbook as a bash script: run as it is, it performs the upgrade, echoing each step.
 
-use super::{headline, numbered, probe_script};
+use super::{action_line, action_script, headline, numbered};
 use crate::argv::Reveal;
-use crate::plan::{Action, Plan};
+use crate::plan::{Plan, Step};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -20,10 +20,7 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
     let secret_vars: BTreeSet<&str> = plan
         .steps
         .iter()
-        .filter_map(|s| match &s.action {
-            Action::Docker(argv) => Some(argv),
-            Action::WaitHealthy(_) => None,
-        })
+        .filter_map(Step::argv)
         .flat_map(|argv| argv.shell_variables().map(|(var, _)| var))
         .collect();
     if reveal == Reveal::ShellVariables {
@@ -51,16 +48,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
             continue;
         }
         let _ = writeln!(out, "# {}", step.reason);
-        let (shown, command) = match &step.action {
-            Action::Docker(argv) => (argv.display(Reveal::Masked), argv.display(reveal)),
-            Action::WaitHealthy(probe) => (
-                format!(
-                    "wait for {}",
-                    probe.url.as_deref().unwrap_or("a check by hand")
-                ),
-                probe_script(probe, "docker"),
-            ),
-        };
+        let shown = action_line(step, Reveal::Masked);
+        let command = action_script(step, reveal);
         let _ = writeln!(
             out,
             "step {number} {total} {} {}",

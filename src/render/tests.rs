@@ -1,6 +1,7 @@
 use super::*;
+use crate::argv::Argv;
 use crate::image::{ImageRef, Target};
-use crate::plan::{Action, PlanOptions, plan};
+use crate::plan::{BackupTarget, PlanOptions, Step, plan};
 use crate::server::{CarriedSettings, DATA_PATHS, Discovery, MountSource, PortBinding, Server};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -57,6 +58,10 @@ fn hostile_plan() -> Plan {
         health_url: None,
         health_timeout_seconds: 900,
         stop_timeout_seconds: 60,
+        backup: Some(BackupTarget {
+            dir: "/var/backups/rancher upgrades".into(),
+            stamp: "20261127T000000Z".into(),
+        }),
     };
     plan(&discovery, &options).unwrap()
 }
@@ -65,10 +70,8 @@ fn docker_argvs(plan: &Plan) -> Vec<Vec<String>> {
     plan.steps
         .iter()
         .filter(|s| s.skipped.is_none())
-        .filter_map(|s| match &s.action {
-            Action::Docker(argv) => Some(argv.real()),
-            Action::WaitHealthy(_) => None,
-        })
+        .filter_map(Step::argv)
+        .map(Argv::real)
         .collect()
 }
 

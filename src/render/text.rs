@@ -1,8 +1,8 @@
 //! The plan for a terminal: coloured when stdout is one (console honours NO_COLOR).
 
-use super::{database_line, headline, numbered, probe_summary, way_back, way_back_note};
+use super::{action_line, database_line, headline, numbered, way_back, way_back_note};
 use crate::argv::Reveal;
-use crate::plan::{Action, Plan, Step};
+use crate::plan::{Plan, Step};
 use console::style;
 use std::fmt::Write as _;
 
@@ -21,8 +21,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         out.push_str(&step_block(number, None, step, reveal));
     }
     let _ = writeln!(out, "\n{}", way_back_note(plan));
-    for argv in way_back(plan) {
-        let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
+    for step in way_back(plan) {
+        let _ = writeln!(out, "    {}", action_line(&step, reveal));
     }
     out
 }
@@ -45,13 +45,6 @@ pub fn step_block(number: usize, total: Option<usize>, step: &Step, reveal: Reve
     }
     let _ = writeln!(out, "{}", style(format!("{label} {}", step.title)).bold());
     let _ = writeln!(out, "    {}", step.reason);
-    match &step.action {
-        Action::Docker(argv) => {
-            let _ = writeln!(out, "    {} {}", style("$").cyan(), argv.display(reveal));
-        }
-        Action::WaitHealthy(probe) => {
-            let _ = writeln!(out, "    {} {}", style("~").cyan(), probe_summary(probe));
-        }
-    }
+    let _ = writeln!(out, "    {}", action_line(step, reveal));
     out
 }
