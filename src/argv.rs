@@ -24,7 +24,16 @@ pub struct Word {
 }
 
 impl Word {
-    fn visible_prefix(&self) -> &str {
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    pub fn secret(&self) -> Option<&Secret> {
+        self.secret.as_ref()
+    }
+
+    /// The part of the word that is never secret.
+    pub fn visible_prefix(&self) -> &str {
         &self.value[..self.secret.as_ref().map_or(0, |s| s.visible_prefix)]
     }
 
@@ -119,6 +128,10 @@ impl Argv {
             secret: Some(secret),
         });
         self
+    }
+
+    pub fn words(&self) -> &[Word] {
+        &self.words
     }
 
     /// The real values, for execution. Never print these.

@@ -30,16 +30,16 @@ enum Command {
     Upgrade(UpgradeArgs),
     /// Print the upgrade runbook for this server (Markdown by default). Changes nothing.
     Runbook(RunbookArgs),
+    /// Return to the version before the last upgrade, restoring its backup.
+    Rollback(RollbackArgs),
 }
 
+/// Which server, and how to reach and judge it.
 #[derive(Debug, Args)]
-struct Selection {
+struct ServerArgs {
     /// The Rancher server container [default: the one running rancher/server container]
     #[arg(long, value_name = "NAME")]
     container: Option<String>,
-    /// The release to upgrade to: a tag (v1.6.30) or a full image reference
-    #[arg(long, value_name = "TARGET")]
-    to: String,
     /// The container that keeps the database volumes between versions
     #[arg(long, value_name = "NAME", default_value = "rancher-data")]
     data_container: String,
@@ -49,37 +49,44 @@ struct Selection {
     /// The docker binary [default: docker on PATH]
     #[arg(long, value_name = "PATH", env = "RANCHER_UPGRADE_DOCKER")]
     docker: Option<PathBuf>,
+    /// Where the server answers `pong` [default: /ping on the host port bound to 8080]
+    #[arg(long, value_name = "URL")]
+    health_url: Option<String>,
+    /// How long to wait for the server to answer /ping (migrations can be slow)
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    health_timeout: u64,
+    /// How long `docker stop` lets a server shut down, unless the container sets its own
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    stop_timeout: u64,
+    /// Where backups, the state file and the transcript go
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    backup_dir: PathBuf,
+}
+
+/// What to upgrade to.
+#[derive(Debug, Args)]
+struct TargetArgs {
+    /// The release to upgrade to: a tag (v1.6.30) or a full image reference
+    #[arg(long, value_name = "TARGET")]
+    to: String,
     /// Allow a target older than the running release (migrations are forward-only: have a backup)
     #[arg(long)]
     allow_downgrade: bool,
     /// Accept a server or target whose image is not rancher/server
     #[arg(long)]
     force: bool,
-    /// Where the new server answers `pong` [default: /ping on the host port bound to 8080]
-    #[arg(long, value_name = "URL")]
-    health_url: Option<String>,
-    /// How long to wait for the new server to answer /ping (migrations can be slow)
-    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
-    health_timeout: u64,
-    /// How long `docker stop` lets the old server shut down, unless the container sets its own
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    stop_timeout: u64,
-    /// Where backups, the state file and the transcript go
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    backup_dir: PathBuf,
     /// Skip the backup of the data volumes (then no rollback can restore them)
     #[arg(long)]
     no_backup: bool,
 }
 
+/// How to run, or only show, the plan.
 #[derive(Debug, Args)]
-struct UpgradeArgs {
-    #[command(flatten)]
-    selection: Selection,
+struct RunArgs {
     /// Only print the commands; run nothing that changes anything
     #[arg(long)]
     dry_run: bool,
-    /// How to print the plan
+    /// How --dry-run prints the plan
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Answer yes to every question (also RANCHER_UPGRADE_YES=1)
@@ -97,11 +104,34 @@ struct UpgradeArgs {
 }
 
 #[derive(Debug, Args)]
+struct UpgradeArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
 struct RunbookArgs {
     #[command(flatten)]
-    selection: Selection,
+    server: ServerArgs,
+    #[command(flatten)]
+    target: TargetArgs,
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     format: Format,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// The archive to restore [default: the backup the last upgrade recorded]
+    #[arg(long, value_name = "FILE")]
+    backup: Option<PathBuf>,
 }
 
 /// What to do with the plan.
@@ -122,80 +152,116 @@ pub struct Execution {
     pub step_timeout: Option<Duration>,
 }
 
+/// Which plan to make.
+#[derive(Clone, Debug)]
+pub enum Task {
+    Upgrade(PlanOptions),
+    Rollback { backup: Option<PathBuf> },
+}
+
 /// The validated command line.
 #[derive(Clone, Debug)]
 pub struct Config {
+    pub task: Task,
     pub action: Action,
     pub container: Option<String>,
+    pub data_container: String,
     pub docker: Option<PathBuf>,
     pub show_secrets: bool,
     pub backup_dir: PathBuf,
-    pub plan: PlanOptions,
+    pub health_url: Option<String>,
+    pub health_timeout_seconds: u64,
+    pub stop_timeout_seconds: u64,
+}
+
+impl RunArgs {
+    fn action(self) -> Action {
+        if self.dry_run {
+            return Action::Show(self.format);
+        }
+        Action::Execute(Execution {
+            assume_yes: self.yes,
+            verbose: self.verbose,
+            log: self.log,
+            step_timeout: (self.step_timeout > 0).then(|| Duration::from_secs(self.step_timeout)),
+        })
+    }
 }
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config> {
-        let (selection, action) = match cli.command {
-            Command::Upgrade(args) => {
-                let action = if args.dry_run {
-                    Action::Show(args.format)
-                } else {
-                    Action::Execute(Execution {
-                        assume_yes: args.yes,
-                        verbose: args.verbose,
-                        log: args.log,
-                        step_timeout: (args.step_timeout > 0)
-                            .then(|| Duration::from_secs(args.step_timeout)),
-                    })
-                };
-                (args.selection, action)
-            }
-            Command::Runbook(args) => (args.selection, Action::Show(args.format)),
+        let (server, target, action, rollback_backup) = match cli.command {
+            Command::Upgrade(args) => (args.server, Some(args.target), args.run.action(), None),
+            Command::Runbook(args) => (
+                args.server,
+                Some(args.target),
+                Action::Show(args.format),
+                None,
+            ),
+            Command::Rollback(args) => (args.server, None, args.run.action(), args.backup),
         };
-        if let Some(name) = &selection.container {
+        if let Some(name) = &server.container {
             check_container_name("--container", name)?;
         }
-        check_container_name("--data-container", &selection.data_container)?;
-        if selection.container.as_deref() == Some(selection.data_container.as_str()) {
+        check_container_name("--data-container", &server.data_container)?;
+        if server.container.as_deref() == Some(server.data_container.as_str()) {
             return Err(bad_input(format!(
                 "--data-container {0} is the server itself; the data container needs a name of its own (the doc's is rancher-data)",
-                selection.data_container
+                server.data_container
             )));
         }
-        let target = Target::parse(&selection.to).map_err(bad_input)?;
-        if let Some(url) = &selection.health_url {
+        if let Some(url) = &server.health_url {
             check_health_url(url)?;
         }
-        if selection.health_timeout == 0 {
+        if server.health_timeout == 0 {
             return Err(bad_input(
-                "--health-timeout 0 would never let the new server answer; give seconds, for example 900",
+                "--health-timeout 0 would never let the server answer; give seconds, for example 900",
             ));
         }
-        let backup_dir = std::fs::canonicalize(&selection.backup_dir).map_err(|error| {
+        let backup_dir = std::fs::canonicalize(&server.backup_dir).map_err(|error| {
             bad_input(format!(
                 "--backup-dir {}: {error}; create it, or choose another directory",
-                selection.backup_dir.display()
+                server.backup_dir.display()
             ))
         })?;
-        Ok(Config {
-            action,
-            container: selection.container,
-            docker: selection.docker,
-            show_secrets: selection.show_secrets,
-            backup_dir: backup_dir.clone(),
-            plan: PlanOptions {
-                target,
-                data_container: selection.data_container,
-                allow_downgrade: selection.allow_downgrade,
-                force: selection.force,
-                health_url: selection.health_url,
-                health_timeout_seconds: selection.health_timeout,
-                stop_timeout_seconds: selection.stop_timeout,
-                backup: (!selection.no_backup).then(|| BackupTarget {
-                    dir: backup_dir,
+        let task = match target {
+            Some(target) => Task::Upgrade(PlanOptions {
+                target: Target::parse(&target.to).map_err(bad_input)?,
+                data_container: server.data_container.clone(),
+                allow_downgrade: target.allow_downgrade,
+                force: target.force,
+                health_url: server.health_url.clone(),
+                health_timeout_seconds: server.health_timeout,
+                stop_timeout_seconds: server.stop_timeout,
+                backup: (!target.no_backup).then(|| BackupTarget {
+                    dir: backup_dir.clone(),
                     stamp: compact_utc_now(),
                 }),
+            }),
+            None => Task::Rollback {
+                backup: rollback_backup
+                    .map(|file| {
+                        std::fs::canonicalize(&file).map_err(|error| {
+                            bad_input(format!(
+                                "--backup {}: {error}; name the archive the upgrade wrote (rancher-data-backup-*.tar.gz)",
+                                file.display()
+                            ))
+                        })
+                    })
+                    .transpose()?,
             },
+        };
+        Ok(Config {
+            task,
+            action,
+            container: server.container,
+            data_container: server.data_container,
+            docker: server.docker,
+            show_secrets: server.show_secrets,
+            backup_dir,
+            health_url: server.health_url,
+            health_timeout_seconds: server.health_timeout,
+            stop_timeout_seconds: server.stop_timeout,
         })
     }
 }

@@ -70,8 +70,14 @@ pub fn find_server_container(docker: &Docker) -> Result<String> {
     }
 }
 
-/// Inspects the server, its image, the data container and the parking name.
-pub fn discover(docker: &Docker, container: &str, data_container: &str) -> Result<Discovery> {
+/// Inspects the server, its image, the data container and the parking name. `known_as` names
+/// the server when `container` is another handle for it (its id, while it is parked).
+pub fn discover(
+    docker: &Docker,
+    container: &str,
+    data_container: &str,
+    known_as: Option<&str>,
+) -> Result<Discovery> {
     let inspected = docker.read(
         &Argv::new("docker")
             .args(["inspect", "--type", "container", "--"])
@@ -89,8 +95,11 @@ pub fn discover(docker: &Docker, container: &str, data_container: &str) -> Resul
             inspected.status
         ));
     }
-    let container_json = first_object(&inspected.stdout)
+    let mut container_json = first_object(&inspected.stdout)
         .with_context(|| format!("reading `docker inspect {container}`"))?;
+    if let Some(name) = known_as {
+        container_json["Name"] = Value::String(format!("/{name}"));
+    }
     let image_id = str_at(&container_json, &["Image"]).unwrap_or_default();
 
     // The image, the data container and the parking name in one call: docker prints what it
@@ -121,7 +130,9 @@ pub fn discover(docker: &Docker, container: &str, data_container: &str) -> Resul
     };
     Ok(Discovery {
         data_container: named(data_container).map(describe_data_container),
-        parked_name_taken: named(&server.parked_name()).is_some(),
+        // A parked server does not stand in its own way.
+        parked_name_taken: named(&server.parked_name())
+            .is_some_and(|o| str_at(o, &["Id"]) != Some(server.id.as_str())),
         server,
     })
 }

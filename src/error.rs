@@ -19,9 +19,9 @@ pub enum Refusal {
 
 fn preflight_message(reasons: &[String]) -> String {
     match reasons {
-        [one] => format!("refusing to upgrade: {one}"),
+        [one] => format!("refusing to go on: {one}"),
         many => format!(
-            "refusing to upgrade, for {} reasons:\n  - {}",
+            "refusing to go on, for {} reasons:\n  - {}",
             many.len(),
             many.join("\n  - ")
         ),

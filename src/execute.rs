@@ -9,10 +9,11 @@ use crate::docker::Docker;
 use crate::error::Interrupted;
 use crate::health::{self, Verdict};
 use crate::interrupt;
-use crate::plan::{Action, Plan, Probe, Step, StepId};
+use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
 use crate::render::{action_line, headline, probe_summary, text::step_block};
 use crate::runner::{Display, Runner};
 use crate::secrets::Masker;
+use crate::state::{Journal, Status};
 use crate::transcript::Transcript;
 use anyhow::{Result, anyhow};
 use console::style;
@@ -48,6 +49,7 @@ struct Execution<'a> {
     docker: &'a Docker,
     runner: Runner<'a>,
     transcript: Transcript,
+    journal: Journal,
     confirmer: Confirmer,
     terminal: bool,
 }
@@ -55,7 +57,15 @@ struct Execution<'a> {
 /// Where a run of steps stopped: the step's index in the list it ran, and why.
 type Stopped = (usize, Stop);
 
-pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()> {
+/// Runs `plan`. `done_before` are the indexes of steps an earlier, interrupted run finished:
+/// they don't run again, but their way back counts. The journal records each step and the end.
+pub fn execute(
+    plan: &Plan,
+    docker: &Docker,
+    options: &ExecOptions,
+    journal: Journal,
+    done_before: &[usize],
+) -> Result<()> {
     let confirmer = Confirmer::new(options.assume_yes)?;
     interrupt::install()?;
     let masker = Masker::for_argvs(plan.argvs());
@@ -72,6 +82,7 @@ pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()
             step_timeout: options.step_timeout,
         },
         transcript,
+        journal,
         confirmer,
         terminal,
     };
@@ -82,7 +93,7 @@ pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()
     ));
     eprintln!("{}\n", style(headline(plan)).bold());
 
-    let mut done = Vec::new();
+    let mut done = done_before.to_vec();
     let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done) else {
         let finished = format!(
             "{} now runs {}; the data is in {}. Transcript: {}",
@@ -94,6 +105,10 @@ pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()
             execution.transcript.path().display()
         );
         execution.transcript.note(&finished);
+        execution.record_end(match plan.kind {
+            PlanKind::Upgrade => Status::Completed,
+            PlanKind::Rollback => Status::RolledBack,
+        })?;
         eprintln!("\n{} {finished}", style("Done:").green().bold());
         return Ok(());
     };
@@ -110,10 +125,19 @@ pub fn execute(plan: &Plan, docker: &Docker, options: &ExecOptions) -> Result<()
     way_back.extend(plan.way_back(done.iter().map(|&i| &plan.steps[i])));
 
     if rolls_back {
-        execution.roll_back(&way_back, &stop)?;
+        let rolled_back = execution.roll_back(&way_back, &stop);
+        execution.record_end(match rolled_back {
+            Ok(()) => Status::RolledBack,
+            Err(_) => Status::Failed,
+        })?;
+        rolled_back?;
         return Err(error);
     }
     execution.print_way_back(&way_back);
+    execution.record_end(match plan.kind {
+        PlanKind::Upgrade => Status::Stopped,
+        PlanKind::Rollback => Status::Failed,
+    })?;
     Err(error)
 }
 
@@ -152,6 +176,17 @@ impl<'a> Execution<'a> {
             };
             result.map_err(|stop| (index, stop))?;
             done.push(index);
+            if self.plan.kind == PlanKind::Upgrade && std::ptr::eq(steps, &self.plan.steps[..]) {
+                self.journal.step_done(step.id).map_err(|e| {
+                    (
+                        index,
+                        Stop::Failed {
+                            what: format!("{e:#}"),
+                            evidence: None,
+                        },
+                    )
+                })?;
+            }
         }
         Ok(())
     }
@@ -326,6 +361,15 @@ impl<'a> Execution<'a> {
             }
             Err(error) => vec![format!("(no log: {error:#})")],
         }
+    }
+
+    fn record_end(&mut self, status: Status) -> Result<()> {
+        self.journal.finish(status)?;
+        self.transcript.note(&format!(
+            "state: {status:?}, recorded in {}",
+            self.journal.path().display()
+        ));
+        Ok(())
     }
 
     /// Whether the failing `docker run` left a container under the server's name.

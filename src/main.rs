@@ -1,11 +1,17 @@
 use anyhow::Result;
 use clap::Parser;
-use rancher_upgrade::{cli, discover, docker, error, execute, plan, render, transcript};
+use rancher_upgrade::cli::{self, Action, Config, Task};
+use rancher_upgrade::docker::Docker;
+use rancher_upgrade::error::{self, bad_input};
+use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
+use rancher_upgrade::state::{self, Journal, Status, UpgradeRecord};
+use rancher_upgrade::{discover, execute, render, resume, rollback, transcript};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     match run(cli::Cli::parse()) {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rancher-upgrade: {error:#}");
             error::exit_code_for(&error)
@@ -13,36 +19,144 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: cli::Cli) -> Result<ExitCode> {
-    let config = cli::Config::from_cli(cli)?;
-    let docker = docker::Docker::locate(config.docker.as_deref())?;
-    let container = match &config.container {
-        Some(name) => name.clone(),
-        None => discover::find_server_container(&docker)?,
-    };
-    let discovery = discover::discover(&docker, &container, &config.plan.data_container)?;
-    let plan = plan::plan(&discovery, &config.plan)?;
-    match config.action {
-        cli::Action::Show(format) => {
-            print!("{}", render::render(&plan, format, config.show_secrets));
-            Ok(ExitCode::SUCCESS)
-        }
-        cli::Action::Execute(execution) => {
-            let log = execution.log.clone().unwrap_or_else(|| {
-                config.backup_dir.join(format!(
-                    "rancher-upgrade-{}-{}.log",
-                    plan.container,
-                    transcript::compact_utc_now()
-                ))
-            });
-            let options = execute::ExecOptions {
-                assume_yes: execution.assume_yes,
-                verbose: execution.verbose,
-                log,
-                step_timeout: execution.step_timeout,
-            };
-            execute::execute(&plan, &docker, &options)?;
-            Ok(ExitCode::SUCCESS)
-        }
+fn run(cli: cli::Cli) -> Result<()> {
+    let config = Config::from_cli(cli)?;
+    let docker = Docker::locate(config.docker.as_deref())?;
+    match &config.task {
+        Task::Upgrade(options) => upgrade(&config, options, &docker),
+        Task::Rollback { backup } => roll_back(&config, backup.clone(), &docker),
     }
+}
+
+/// The container named by `--container`, else the one running rancher/server container.
+fn container(config: &Config, docker: &Docker) -> Result<String> {
+    match &config.container {
+        Some(name) => Ok(name.clone()),
+        None => discover::find_server_container(docker),
+    }
+}
+
+fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()> {
+    let container = container(config, docker)?;
+    let record_path = state::record_path(&config.backup_dir, &container);
+    let previous = UpgradeRecord::load(&record_path)?;
+    if let Some(record) = &previous
+        && record.status == Status::Failed
+    {
+        return Err(bad_input(format!(
+            "the last upgrade of {container} failed and its way back did not finish ({}); run `rancher-upgrade rollback --container {container} --backup-dir {}` first",
+            record_path.display(),
+            config.backup_dir.display()
+        )));
+    }
+    let resumed = previous.filter(|r| r.status.is_resumable());
+    let mut options = options.clone();
+    let discovery = match &resumed {
+        None => discover::discover(docker, &container, &config.data_container, None)?,
+        Some(record) => {
+            // An archive the earlier run finished is used, never written again.
+            if let (Some(backup), Some(stamp), true) = (
+                &mut options.backup,
+                &record.backup_stamp,
+                record.steps_done.contains(&StepId::Backup),
+            ) {
+                backup.stamp = stamp.clone();
+            }
+            resume::rediscover(docker, record, &config.data_container)?
+        }
+    };
+    let mut plan = plan::plan(&discovery, &options)?;
+    let (record, done_before) = match resumed {
+        Some(mut record) => {
+            record.status = Status::InProgress;
+            let done = resume::steps_done(docker, &record)?;
+            let indexes = resume::mark_done(&mut plan, &done, &record.updated_at);
+            eprintln!(
+                "Resuming the upgrade of {container} recorded in {}: {} step(s) done already.",
+                record_path.display(),
+                indexes.len()
+            );
+            (record, indexes)
+        }
+        None => {
+            let recreate = plan::recreate_old(&discovery.server, &config.data_container);
+            let stamp = options.backup.as_ref().map(|b| b.stamp.clone());
+            (
+                UpgradeRecord::new(&discovery.server, &plan, &recreate, stamp),
+                Vec::new(),
+            )
+        }
+    };
+    show_or_execute(config, &plan, docker, record_path, record, &done_before)
+}
+
+fn roll_back(config: &Config, backup: Option<PathBuf>, docker: &Docker) -> Result<()> {
+    let container = container(config, docker)?;
+    let record_path = state::record_path(&config.backup_dir, &container);
+    let record = UpgradeRecord::load(&record_path)?.ok_or_else(|| {
+        bad_input(format!(
+            "no upgrade of {container} is recorded in {}; pass --backup-dir where the upgrade wrote its backups and state file",
+            config.backup_dir.display()
+        ))
+    })?;
+    let current = discover::discover(
+        docker,
+        &container,
+        record
+            .data_container
+            .as_deref()
+            .unwrap_or(&config.data_container),
+        None,
+    )?;
+    let archive = backup.or_else(|| record.backup_archive.clone());
+    if let Some(archive) = &archive
+        && !archive.exists()
+    {
+        return Err(bad_input(format!(
+            "the backup {} is gone; pass --backup FILE with the archive taken before the upgrade",
+            archive.display()
+        )));
+    }
+    let options = rollback::RollbackOptions {
+        archive,
+        old_container_exists: resume::container_id(docker, &record.parked_name)?
+            .is_some_and(|id| id == record.old_container_id),
+        health_url: config.health_url.clone(),
+        health_timeout_seconds: config.health_timeout_seconds,
+        stop_timeout_seconds: config.stop_timeout_seconds,
+    };
+    let plan = rollback::plan(&current, &record, &options)?;
+    show_or_execute(config, &plan, docker, record_path, record, &[])
+}
+
+fn show_or_execute(
+    config: &Config,
+    plan: &Plan,
+    docker: &Docker,
+    record_path: PathBuf,
+    record: UpgradeRecord,
+    done_before: &[usize],
+) -> Result<()> {
+    let execution = match &config.action {
+        Action::Show(format) => {
+            print!("{}", render::render(plan, *format, config.show_secrets));
+            return Ok(());
+        }
+        Action::Execute(execution) => execution,
+    };
+    let log = execution.log.clone().unwrap_or_else(|| {
+        config.backup_dir.join(format!(
+            "rancher-upgrade-{}-{}.log",
+            plan.container,
+            transcript::compact_utc_now()
+        ))
+    });
+    let options = execute::ExecOptions {
+        assume_yes: execution.assume_yes,
+        verbose: execution.verbose,
+        log,
+        step_timeout: execution.step_timeout,
+    };
+    let journal = Journal::start(record_path, record)?;
+    execute::execute(plan, docker, &options, journal, done_before)
 }

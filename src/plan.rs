@@ -9,7 +9,7 @@ use crate::secrets::{
 };
 use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the operator asked for, validated.
 #[derive(Clone, Debug)]
@@ -34,7 +34,7 @@ pub struct BackupTarget {
     pub stamp: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
     Pull,
@@ -56,6 +56,8 @@ pub enum StepId {
     RestoreRestart,
     StartOld,
     WaitOldHealthy,
+    /// Rollback after the old container was removed: it is created again.
+    RecreateOld,
 }
 
 /// How to tell that the new server works: `/ping` answers `pong`.
@@ -100,8 +102,16 @@ impl Step {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanKind {
+    Upgrade,
+    Rollback,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
+    pub kind: PlanKind,
     pub container: String,
     pub from: ImageRef,
     pub from_version: String,
@@ -120,10 +130,13 @@ impl Plan {
     /// done step's undo, last first, then the wait for the old server to answer.
     pub fn way_back<'a>(&self, done: impl IntoIterator<Item = &'a Step>) -> Vec<Step> {
         let done: Vec<&Step> = done.into_iter().collect();
+        // Until the new version ran, the data is as the old one left it: nothing to restore.
+        let data_touched = done.iter().any(|s| s.id == StepId::RunNew);
         let mut steps: Vec<Step> = done
             .iter()
             .rev()
             .flat_map(|step| step.undo.iter().cloned())
+            .filter(|undo| data_touched || undo.id != StepId::RestoreData)
             .collect();
         if steps.iter().any(|s| s.id == StepId::StartOld)
             && let Some(probe) = self.steps.iter().find_map(|s| match &s.action {
@@ -164,7 +177,7 @@ impl Plan {
     }
 }
 
-fn docker() -> Argv {
+pub(crate) fn docker() -> Argv {
     Argv::new("docker")
 }
 
@@ -249,6 +262,7 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         return Err(Refusal::Preflight(refusals));
     }
     Ok(Plan {
+        kind: PlanKind::Upgrade,
         container: server.name.clone(),
         from: server.image.clone(),
         from_version: server.release().to_string(),
@@ -347,7 +361,7 @@ fn describe_mount(mount: Option<&crate::server::MountSource>) -> String {
 }
 
 /// A step that changes something, is not skipped, and has no way back of its own.
-fn step(id: StepId, title: String, reason: impl Into<String>, argv: Argv) -> Step {
+pub(crate) fn step(id: StepId, title: String, reason: impl Into<String>, argv: Argv) -> Step {
     Step {
         id,
         title,
@@ -556,20 +570,7 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
     let in_container = format!("/backup/{archive}");
     let backup_dir = backup.dir.display().to_string();
     let old_image = names.server.image_id.clone();
-    let restore = step(
-        StepId::RestoreData,
-        format!("Restore the data from {archive}"),
-        "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
-        docker()
-            .args(["run", "--rm", "--volumes-from"])
-            .arg(names.data)
-            .arg("-v")
-            .arg(format!("{backup_dir}:/backup:ro"))
-            .args(["--entrypoint", "sh"])
-            .arg(&old_image)
-            .args(["-c", RESTORE_SCRIPT, "restore"])
-            .arg(&in_container),
-    );
+    let restore = restore_step(names.data, &backup.dir.join(&archive), &old_image);
     vec![
         Step {
             undo: vec![restore],
@@ -608,6 +609,34 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
             )
         },
     ]
+}
+
+/// Empties the data volumes of `data_container` and unpacks `archive` into them, with `image`'s
+/// shell and tar.
+pub fn restore_step(data_container: &str, archive: &Path, image: &str) -> Step {
+    let dir = archive
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .display()
+        .to_string();
+    let file = archive
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    step(
+        StepId::RestoreData,
+        format!("Restore the data from {file}"),
+        "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
+        docker()
+            .args(["run", "--rm", "--volumes-from"])
+            .arg(data_container)
+            .arg("-v")
+            .arg(format!("{dir}:/backup:ro"))
+            .args(["--entrypoint", "sh"])
+            .arg(image)
+            .args(["-c", RESTORE_SCRIPT, "restore"])
+            .arg(format!("/backup/{file}")),
+    )
 }
 
 /// `rancher-data-backup-<old version>-<UTC time>.tar.gz`
@@ -662,6 +691,19 @@ fn mysqldump_line(server: &Server) -> String {
             "cattle"
         )),
     )
+}
+
+/// `docker run` of the old server as it was, on the data container: what a rollback runs when
+/// the old container is gone. A release tag names the image; a moving tag (`stable`) would
+/// name another release by then, so the image id does.
+pub fn recreate_old(server: &Server, data_container: &str) -> Argv {
+    let image = match Version::parse(server.image.effective_tag()) {
+        Some(_) => server.image.to_string(),
+        None => server.image_id.clone(),
+    };
+    let image = ImageRef::parse(&image).unwrap_or_else(|_| server.image.clone());
+    let data = (server.mode == DbMode::Embedded).then_some(data_container);
+    run_new(server, &image, data)
 }
 
 /// `docker run` for the new server: the old one's settings, the data container in place of

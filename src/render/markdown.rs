@@ -45,11 +45,10 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
             let _ = writeln!(out, "- {warning}");
         }
     }
-    let _ = writeln!(
-        out,
-        "\n## Downtime\n\n{}\n\n## Steps\n",
-        downtime_note(plan)
-    );
+    if let Some(note) = downtime_note(plan) {
+        let _ = writeln!(out, "\n## Downtime\n\n{note}");
+    }
+    let _ = writeln!(out, "\n## Steps\n");
     for (number, step) in numbered(plan) {
         if let Some(why) = &step.skipped {
             let _ = writeln!(out, "{number}. ~~{}~~ Skipped: {why}.\n", step.title);
@@ -71,11 +70,12 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         }
         let _ = writeln!(out, "    ```\n");
     }
-    let _ = writeln!(out, "## Rolling back by hand\n\n{}\n", way_back_note(plan));
-    let _ = writeln!(out, "```bash");
-    for step in way_back(plan) {
-        let _ = writeln!(out, "{}", action_script(&step, reveal));
+    if let Some(note) = way_back_note(plan) {
+        let _ = writeln!(out, "## Rolling back by hand\n\n{note}\n\n```bash");
+        for step in way_back(plan) {
+            let _ = writeln!(out, "{}", action_script(&step, reveal));
+        }
+        let _ = writeln!(out, "```");
     }
-    let _ = writeln!(out, "```");
     out
 }

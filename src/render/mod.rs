@@ -7,7 +7,7 @@ mod shell;
 pub mod text;
 
 use crate::argv::Reveal;
-use crate::plan::{Action, Plan, Probe, Step, StepId};
+use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
 use crate::server::DbMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -36,8 +36,12 @@ pub fn render(plan: &Plan, format: Format, show_secrets: bool) -> String {
 
 /// One line: what is upgraded, from what, to what.
 pub fn headline(plan: &Plan) -> String {
+    let verb = match plan.kind {
+        PlanKind::Upgrade => "Upgrade",
+        PlanKind::Rollback => "Roll back",
+    };
     format!(
-        "Upgrade Rancher server {} from {} ({}) to {}",
+        "{verb} Rancher server {} from {} ({}) to {}",
         plan.container, plan.from_version, plan.from, plan.to
     )
 }
@@ -63,21 +67,22 @@ fn step_number(plan: &Plan, id: StepId) -> usize {
 }
 
 /// The downtime note: pulling first is what keeps the download out of it.
-fn downtime_note(plan: &Plan) -> String {
-    format!(
+fn downtime_note(plan: &Plan) -> Option<String> {
+    (plan.kind == PlanKind::Upgrade).then(|| format!(
         "Rancher is unreachable from step {} (stop) until step {} sees /ping answer. Step {} pulls the new image while the old server still runs; the documented procedure pulls after stopping, so its downtime includes the download.",
         step_number(plan, StepId::Stop),
         step_number(plan, StepId::WaitHealthy),
         step_number(plan, StepId::Pull),
-    )
+    ))
 }
 
 pub fn way_back(plan: &Plan) -> Vec<Step> {
     plan.way_back(plan.steps_before_removal())
 }
 
-fn way_back_note(plan: &Plan) -> String {
-    format!(
+/// The way back by hand, for an upgrade; a rollback is the way back itself.
+fn way_back_note(plan: &Plan) -> Option<String> {
+    (plan.kind == PlanKind::Upgrade).then(|| format!(
         "Until step {} removes the old container, these commands return to the old server from a finished run (from an interrupted run, the ones that undo the steps done). {}",
         step_number(plan, StepId::RemoveOld),
         match &plan.backup_archive {
@@ -88,7 +93,7 @@ fn way_back_note(plan: &Plan) -> String {
             None => "Without a backup, the old version may refuse a schema the new one migrated."
                 .to_string(),
         }
-    )
+    ))
 }
 
 /// A step's action as one line for a reader: `$ command`, `~ wait ...`, `? by hand ...`.

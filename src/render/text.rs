@@ -20,9 +20,11 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
     for (number, step) in numbered(plan) {
         out.push_str(&step_block(number, None, step, reveal));
     }
-    let _ = writeln!(out, "\n{}", way_back_note(plan));
-    for step in way_back(plan) {
-        let _ = writeln!(out, "    {}", action_line(&step, reveal));
+    if let Some(note) = way_back_note(plan) {
+        let _ = writeln!(out, "\n{note}");
+        for step in way_back(plan) {
+            let _ = writeln!(out, "    {}", action_line(&step, reveal));
+        }
     }
     out
 }

@@ -1,0 +1,97 @@
+//! Picking up an upgrade that stopped halfway (Ctrl-C, a killed terminal, a failed step before
+//! the new version ran): the record says what was done, the engine confirms it.
+
+use crate::argv::Argv;
+use crate::discover::discover;
+use crate::docker::Docker;
+use crate::plan::{Plan, StepId};
+use crate::server::{Discovery, RestartPolicy};
+use crate::state::UpgradeRecord;
+use anyhow::Result;
+
+/// The old server as it was before the upgrade touched it: found by its id (it may be parked
+/// under another name), under its own name, with its own restart policy.
+pub fn rediscover(
+    docker: &Docker,
+    record: &UpgradeRecord,
+    data_container: &str,
+) -> Result<Discovery> {
+    let mut discovery = discover(
+        docker,
+        &record.old_container_id,
+        data_container,
+        Some(&record.container),
+    )?;
+    discovery.server.carried.restart = record.restart_policy.as_deref().map(|policy| {
+        let (name, retries) = policy.split_once(':').unwrap_or((policy, "0"));
+        RestartPolicy {
+            name: name.to_string(),
+            maximum_retry_count: retries.parse().unwrap_or(0),
+        }
+    });
+    Ok(discovery)
+}
+
+/// The steps the earlier run finished: those it recorded, and those whose effect the engine
+/// shows although the run was killed before it could record them.
+pub fn steps_done(docker: &Docker, record: &UpgradeRecord) -> Result<Vec<StepId>> {
+    let mut done = record.steps_done.clone();
+    let id_of = |name: &str| -> Result<Option<String>> {
+        let found = docker.read(
+            &Argv::new("docker")
+                .args([
+                    "inspect",
+                    "--type",
+                    "container",
+                    "--format",
+                    "{{.Id}}",
+                    "--",
+                ])
+                .arg(name),
+        )?;
+        Ok(found.success.then(|| found.stdout.trim().to_string()))
+    };
+    let parked = id_of(&record.parked_name)?;
+    if parked.as_deref() == Some(record.old_container_id.as_str())
+        && !done.contains(&StepId::ParkOld)
+    {
+        done.push(StepId::ParkOld);
+    }
+    let under_the_name = container_id(docker, &record.container)?;
+    if under_the_name.is_some_and(|id| id != record.old_container_id)
+        && !done.contains(&StepId::RunNew)
+    {
+        done.push(StepId::RunNew);
+    }
+    Ok(done)
+}
+
+/// The id of the container with that name, if there is one.
+pub fn container_id(docker: &Docker, name: &str) -> Result<Option<String>> {
+    let found = docker.read(
+        &Argv::new("docker")
+            .args([
+                "inspect",
+                "--type",
+                "container",
+                "--format",
+                "{{.Id}}",
+                "--",
+            ])
+            .arg(name),
+    )?;
+    Ok(found.success.then(|| found.stdout.trim().to_string()))
+}
+
+/// Marks the steps done earlier, so they show as done and run no second time; returns their
+/// indexes, whose way back still counts.
+pub fn mark_done(plan: &mut Plan, done: &[StepId], when: &str) -> Vec<usize> {
+    let mut indexes = Vec::new();
+    for (index, step) in plan.steps.iter_mut().enumerate() {
+        if done.contains(&step.id) && step.skipped.is_none() {
+            step.skipped = Some(format!("done by the run of {when}"));
+            indexes.push(index);
+        }
+    }
+    indexes
+}

@@ -1,0 +1,281 @@
+//! The record of an upgrade, beside the backups: what it did, so `rollback` and a resumed run
+//! need no guesswork. It holds no secret value: a secret word is kept as the name of its
+//! variable, and its value is read from the live container when it is needed.
+
+use crate::argv::{Argv, Secret};
+use crate::plan::{Plan, StepId};
+use crate::server::Server;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Running, or ended without a word (a killed terminal): resumable.
+    InProgress,
+    /// Stopped before the new version ran (declined, interrupted, failed): resumable.
+    Stopped,
+    /// The new version failed and the way back did not finish: `rollback` is next.
+    Failed,
+    Completed,
+    RolledBack,
+}
+
+impl Status {
+    pub fn is_resumable(self) -> bool {
+        matches!(self, Status::InProgress | Status::Stopped)
+    }
+}
+
+/// One word of a recorded command: the text, or for a secret the visible part and the
+/// variable that stands for the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedWord {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_var: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeRecord {
+    pub container: String,
+    pub old_container_id: String,
+    pub parked_name: String,
+    pub data_container: Option<String>,
+    pub from_image: String,
+    pub from_image_id: String,
+    pub from_version: String,
+    pub to_image: String,
+    /// The old container's restart policy (`docker update --restart` value), before the upgrade.
+    pub restart_policy: Option<String>,
+    pub backup_archive: Option<PathBuf>,
+    /// The UTC time that names the archive, so a resumed run finds the one it wrote.
+    pub backup_stamp: Option<String>,
+    /// `docker run` of the old server on the data container, for a rollback after removal.
+    pub recreate_old: Vec<RecordedWord>,
+    pub steps_done: Vec<StepId>,
+    pub status: Status,
+    pub updated_at: String,
+}
+
+/// `rancher-upgrade-NAME.state.json` in the backup directory.
+pub fn record_path(backup_dir: &Path, container: &str) -> PathBuf {
+    backup_dir.join(format!("rancher-upgrade-{container}.state.json"))
+}
+
+fn record_words(argv: &Argv) -> Vec<RecordedWord> {
+    argv.words()
+        .iter()
+        .map(|word| match word.secret() {
+            Some(secret) => RecordedWord {
+                text: word.visible_prefix().to_string(),
+                secret_var: Some(secret.shell_var.clone()),
+            },
+            None => RecordedWord {
+                text: word.value().to_string(),
+                secret_var: None,
+            },
+        })
+        .collect()
+}
+
+impl UpgradeRecord {
+    pub fn new(
+        server: &Server,
+        plan: &Plan,
+        recreate_old: &Argv,
+        backup_stamp: Option<String>,
+    ) -> UpgradeRecord {
+        UpgradeRecord {
+            container: plan.container.clone(),
+            old_container_id: server.id.clone(),
+            parked_name: server.parked_name(),
+            data_container: plan.data_container.clone(),
+            from_image: plan.from.to_string(),
+            from_image_id: server.image_id.clone(),
+            from_version: plan.from_version.clone(),
+            to_image: plan.to.to_string(),
+            restart_policy: server.carried.restart.as_ref().map(|r| r.flag_value()),
+            backup_archive: plan.backup_archive.clone(),
+            backup_stamp,
+            recreate_old: record_words(recreate_old),
+            steps_done: Vec::new(),
+            status: Status::InProgress,
+            updated_at: now(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Option<UpgradeRecord>> {
+        match fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| {
+                format!(
+                    "{} is not a rancher-upgrade state file; move it aside",
+                    path.display()
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("can't read {}", path.display())),
+        }
+    }
+
+    /// Writes the record whole or not at all (a temporary file renamed over it), owner-only.
+    pub fn save(&mut self, path: &Path) -> Result<()> {
+        self.updated_at = now();
+        let temporary = path.with_extension("json.tmp");
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(|| format!("can't write {}", temporary.display()))?;
+        let json = serde_json::to_string_pretty(self).expect("a record always serializes");
+        file.write_all(json.as_bytes())
+            .and_then(|_| file.sync_all())
+            .with_context(|| format!("can't write {}", temporary.display()))?;
+        fs::rename(&temporary, path).with_context(|| format!("can't write {}", path.display()))
+    }
+
+    /// The recorded `docker run` of the old server, with each secret's value from `live`
+    /// (variable name → value, read from the running containers).
+    pub fn recreate_old(&self, live: &BTreeMap<String, String>) -> Result<Argv, String> {
+        let mut argv = Argv::default();
+        for word in &self.recreate_old {
+            argv = match &word.secret_var {
+                None => argv.arg(&word.text),
+                Some(var) => {
+                    let value = live.get(var).ok_or_else(|| {
+                        format!(
+                            "the old server's secret {var} is in no live container, so {} can't be recreated with it",
+                            self.container
+                        )
+                    })?;
+                    argv.secret_arg(
+                        format!("{}{value}", word.text),
+                        Secret {
+                            visible_prefix: word.text.len(),
+                            shell_var: var.clone(),
+                        },
+                    )
+                }
+            };
+        }
+        Ok(argv)
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Keeps the record on disk up to date as a run goes.
+pub struct Journal {
+    path: PathBuf,
+    pub record: UpgradeRecord,
+}
+
+impl Journal {
+    pub fn start(path: PathBuf, mut record: UpgradeRecord) -> Result<Journal> {
+        record.save(&path)?;
+        Ok(Journal { path, record })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn step_done(&mut self, id: StepId) -> Result<()> {
+        if !self.record.steps_done.contains(&id) {
+            self.record.steps_done.push(id);
+        }
+        self.record.save(&self.path)
+    }
+
+    pub fn finish(&mut self, status: Status) -> Result<()> {
+        self.record.status = status;
+        self.record.save(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{db_password_secret, env_assignment_secret};
+
+    fn record(recreate: &Argv) -> UpgradeRecord {
+        UpgradeRecord {
+            container: "rancher".into(),
+            old_container_id: "abc".into(),
+            parked_name: "rancher-v1.6.10".into(),
+            data_container: Some("rancher-data".into()),
+            from_image: "rancher/server:v1.6.10".into(),
+            from_image_id: "sha256:old".into(),
+            from_version: "v1.6.10".into(),
+            to_image: "rancher/server:v1.6.20".into(),
+            restart_policy: Some("unless-stopped".into()),
+            backup_archive: None,
+            backup_stamp: None,
+            recreate_old: record_words(recreate),
+            steps_done: vec![],
+            status: Status::InProgress,
+            updated_at: now(),
+        }
+    }
+
+    fn recreate_with_secrets() -> Argv {
+        Argv::new("docker")
+            .args(["run", "-d", "-e"])
+            .secret_arg(
+                "API_TOKEN=t0ken",
+                env_assignment_secret("API_TOKEN=t0ken").unwrap(),
+            )
+            .arg("rancher/server:v1.6.10")
+            .arg("--db-pass")
+            .secret_arg("pa55", db_password_secret())
+    }
+
+    #[test]
+    fn the_saved_record_holds_no_secret_value_and_only_its_owner_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = record_path(dir.path(), "rancher");
+        let mut saved = record(&recreate_with_secrets());
+        saved.save(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("t0ken") && !text.contains("pa55"), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(UpgradeRecord::load(&path).unwrap().unwrap(), saved);
+    }
+
+    #[test]
+    fn recreating_the_old_server_takes_secrets_from_the_live_containers() {
+        let recorded = record(&recreate_with_secrets());
+        let live = BTreeMap::from([
+            ("API_TOKEN".to_string(), "t0ken".to_string()),
+            ("RANCHER_DB_PASS".to_string(), "pa55".to_string()),
+        ]);
+        assert_eq!(
+            recorded.recreate_old(&live).unwrap(),
+            recreate_with_secrets()
+        );
+        let missing = recorded.recreate_old(&BTreeMap::new()).unwrap_err();
+        assert!(missing.contains("API_TOKEN"), "{missing}");
+    }
+
+    #[test]
+    fn a_missing_record_is_none_and_a_foreign_file_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = record_path(dir.path(), "rancher");
+        assert_eq!(UpgradeRecord::load(&path).unwrap(), None);
+        fs::write(&path, "{}").unwrap();
+        assert!(UpgradeRecord::load(&path).is_err());
+    }
+}
