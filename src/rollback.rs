@@ -148,3 +148,167 @@ pub fn plan(
         steps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::argv::Reveal;
+    use crate::image::Target;
+    use crate::plan::{BackupTarget, PlanOptions};
+    use crate::server::{
+        CarriedSettings, DATA_PATHS, MountSource, PortBinding, RestartPolicy, Server,
+    };
+
+    fn server(tag: &str, image_id: &str) -> Server {
+        Server {
+            name: "rancher".into(),
+            id: format!("id-{tag}"),
+            running: true,
+            image: ImageRef::parse(&format!("rancher/server:{tag}")).unwrap(),
+            image_id: image_id.into(),
+            version: Some(tag.into()),
+            mode: DbMode::Embedded,
+            carried: CarriedSettings {
+                env: vec!["API_TOKEN=live-token".into()],
+                ports: vec![PortBinding {
+                    container_port: "8080/tcp".into(),
+                    host_ip: "127.0.0.1".into(),
+                    host_port: "8080".into(),
+                }],
+                restart: Some(RestartPolicy {
+                    name: "unless-stopped".into(),
+                    maximum_retry_count: 0,
+                }),
+                ..CarriedSettings::default()
+            },
+            data_mounts: DATA_PATHS
+                .iter()
+                .map(|p| {
+                    (
+                        p.to_string(),
+                        MountSource::Volume {
+                            name: p.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            not_carried: vec![],
+        }
+    }
+
+    fn discovery(server: Server) -> Discovery {
+        Discovery {
+            server,
+            data_container: None,
+            parked_name_taken: false,
+        }
+    }
+
+    /// The record the upgrade from v1.6.10 to v1.6.20 wrote.
+    fn record() -> UpgradeRecord {
+        let old = server("v1.6.10", "sha256:old");
+        let options = PlanOptions {
+            target: Target::parse("v1.6.20").unwrap(),
+            data_container: "rancher-data".into(),
+            allow_downgrade: false,
+            force: false,
+            health_url: None,
+            health_timeout_seconds: 900,
+            stop_timeout_seconds: 60,
+            backup: Some(BackupTarget {
+                dir: "/backups".into(),
+                stamp: "T0".into(),
+            }),
+        };
+        let plan = crate::plan::plan(&discovery(old.clone()), &options).unwrap();
+        UpgradeRecord::new(
+            &old,
+            &plan,
+            &recreate_old(&old, "rancher-data"),
+            Some("T0".into()),
+        )
+    }
+
+    fn options(old_container_exists: bool) -> RollbackOptions {
+        RollbackOptions {
+            archive: Some("/backups/rancher-data-backup-v1.6.10-T0.tar.gz".into()),
+            old_container_exists,
+            health_url: None,
+            health_timeout_seconds: 900,
+            stop_timeout_seconds: 60,
+        }
+    }
+
+    fn ids(plan: &Plan) -> Vec<StepId> {
+        plan.steps.iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn with_the_old_container_parked_it_restores_the_data_and_unparks_it() {
+        let current = discovery(server("v1.6.20", "sha256:new"));
+        let plan = plan(&current, &record(), &options(true)).unwrap();
+        assert_eq!(
+            ids(&plan),
+            [
+                StepId::StopNew,
+                StepId::RemoveNew,
+                StepId::RestoreData,
+                StepId::UnparkOld,
+                StepId::RestoreRestart,
+                StepId::StartOld,
+                StepId::WaitOldHealthy
+            ]
+        );
+        assert_eq!(plan.kind, PlanKind::Rollback);
+        assert_eq!(plan.to.to_string(), "rancher/server:v1.6.10");
+        let restore = plan.steps[2].argv().unwrap().display(Reveal::Plain);
+        assert!(restore.contains("--entrypoint sh sha256:old"), "{restore}");
+        assert!(
+            restore.ends_with("restore /backup/rancher-data-backup-v1.6.10-T0.tar.gz"),
+            "{restore}"
+        );
+    }
+
+    #[test]
+    fn with_the_old_container_removed_it_is_recreated_with_the_live_secrets() {
+        let current = discovery(server("v1.6.20", "sha256:new"));
+        let plan = plan(&current, &record(), &options(false)).unwrap();
+        assert_eq!(
+            ids(&plan),
+            [
+                StepId::StopNew,
+                StepId::RemoveNew,
+                StepId::RestoreData,
+                StepId::RecreateOld,
+                StepId::WaitOldHealthy
+            ]
+        );
+        let recreate = plan.steps[3].argv().unwrap();
+        assert_eq!(
+            recreate.display(Reveal::Plain),
+            "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped \
+             -p 127.0.0.1:8080:8080 -e API_TOKEN=live-token rancher/server:v1.6.10"
+        );
+        assert!(!recreate.display(Reveal::Masked).contains("live-token"));
+    }
+
+    #[test]
+    fn without_an_archive_an_embedded_server_is_not_rolled_back() {
+        let current = discovery(server("v1.6.20", "sha256:new"));
+        let mut no_archive = options(true);
+        no_archive.archive = None;
+        let Err(Refusal::Preflight(reasons)) = plan(&current, &record(), &no_archive) else {
+            panic!("a rollback without the data's backup must be refused");
+        };
+        assert!(reasons[0].contains("--backup FILE"), "{reasons:?}");
+    }
+
+    #[test]
+    fn a_server_already_on_the_old_release_has_nothing_to_roll_back() {
+        let current = discovery(server("v1.6.10", "sha256:old"));
+        let Err(Refusal::Preflight(reasons)) = plan(&current, &record(), &options(true)) else {
+            panic!("rolling back onto the same image must be refused");
+        };
+        assert!(reasons[0].contains("nothing to roll back"), "{reasons:?}");
+    }
+}
