@@ -65,18 +65,20 @@ impl Word {
     }
 }
 
-/// POSIX quoting for a word after the program name. `shell_words::quote` quotes every `=`,
-/// which only matters for an assignment before the program; leaving it bare keeps
-/// `--restart=no` readable. `~` stays quoted, so bash's tilde expansion after `=` can't apply.
-fn quote(word: &str) -> String {
+/// POSIX quoting for a word after the program name, safe for sh, `bash -c` and a paste into
+/// an interactive bash. A word of plain characters stays bare (`--restart=no`: `=` only
+/// matters before the program). Anything else goes whole into single quotes: inside them no
+/// shell expands anything, not bash's braces (`{a,b}`) or history (`!a`), which
+/// `shell_words::quote` would leave bare; `'` itself becomes `'\''`.
+pub fn quote(word: &str) -> String {
     let bare = !word.is_empty()
         && word
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ",._+:@%/-=".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._+:@%/-=".contains(c));
     if bare {
         word.to_string()
     } else {
-        shell_words::quote(word).into_owned()
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The upgrade plan: a pure function from what discovery found and what the operator asked
 //! for to the ordered steps that renderers show and the executor runs.
 
-use crate::argv::{Argv, Reveal};
+use crate::argv::{Argv, Reveal, quote};
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
 use crate::secrets::{
@@ -675,7 +675,7 @@ fn mysqldump_line(server: &Server) -> String {
             })
             .unwrap_or_else(|| default.to_string())
     };
-    let quoted = |text: String| shell_words::quote(&text).into_owned();
+    let quoted = |text: String| quote(&text);
     format!(
         "mysqldump -h {} -P {} -u {} -p {} > rancher-db-backup.sql",
         quoted(setting(

@@ -58,7 +58,11 @@ fn shell_variable_for(env_name: &str) -> String {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        format!("RANCHER_SECRET_{cleaned}")
+        // `MY-KEY` and `MY.KEY` clean up alike; the name's hash keeps their variables apart.
+        let hash = env_name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        format!("RANCHER_SECRET_{cleaned}_{:08x}", hash as u32)
     }
 }
 
@@ -137,7 +141,16 @@ mod tests {
     #[test]
     fn names_that_are_not_shell_identifiers_get_a_derived_variable() {
         let secret = env_assignment_secret("my.api-key=x").unwrap();
-        assert_eq!(secret.shell_var, "RANCHER_SECRET_my_api_key");
+        assert!(
+            secret.shell_var.starts_with("RANCHER_SECRET_my_api_key_"),
+            "{}",
+            secret.shell_var
+        );
+        let other = env_assignment_secret("my-api.key=x").unwrap();
+        assert_ne!(
+            secret.shell_var, other.shell_var,
+            "two names, two variables"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod markdown;
 mod shell;
 pub mod text;
 
-use crate::argv::Reveal;
+use crate::argv::{Reveal, quote};
 use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
 use crate::server::DbMode;
 
@@ -112,7 +112,7 @@ fn action_script(step: &Step, reveal: Reveal) -> String {
         Action::WaitHealthy(probe) => probe_script(probe, "docker"),
         Action::Manual(instruction) => format!(
             "echo {}\n{{ read -r -p 'Press Enter once it is done (Ctrl-C stops here): ' _ </dev/tty; }} 2>/dev/null || echo 'no terminal to confirm on: going on' >&2",
-            shell_words::quote(&format!("By hand: {instruction}"))
+            quote(&format!("By hand: {instruction}"))
         ),
     }
 }
@@ -134,10 +134,10 @@ pub fn probe_summary(probe: &Probe) -> String {
 /// The probe as bash, for the shell script and for pasting from the Markdown runbook. It runs
 /// in a subshell, so a failure pasted into an interactive shell does not close it.
 fn probe_script(probe: &Probe, docker: &str) -> String {
-    let container = shell_words::quote(&probe.container);
+    let container = quote(&probe.container);
     match &probe.url {
         Some(url) => {
-            let url = shell_words::quote(url);
+            let url = quote(url);
             format!(
                 r#"(
   deadline=$((SECONDS + {timeout}))

@@ -1,7 +1,7 @@
 //! The runbook as a bash script: run as it is, it performs the upgrade, echoing each step.
 
 use super::{action_line, action_script, headline, numbered};
-use crate::argv::Reveal;
+use crate::argv::{Reveal, quote};
 use crate::plan::{Plan, Step};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -53,8 +53,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         let _ = writeln!(
             out,
             "step {number} {total} {} {}",
-            shell_words::quote(&step.title),
-            shell_words::quote(&shown)
+            quote(&step.title),
+            quote(&shown)
         );
         let _ = writeln!(out, "{command}");
     }
