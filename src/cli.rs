@@ -38,10 +38,15 @@ enum Command {
 #[derive(Debug, Args)]
 struct ServerArgs {
     /// The Rancher server container [default: the one running rancher/server container]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     container: Option<String>,
     /// The container that keeps the database volumes between versions
-    #[arg(long, value_name = "NAME", default_value = "rancher-data")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "rancher-data",
+        allow_hyphen_values = true
+    )]
     data_container: String,
     /// Show secret values (database password, *PASS*/*SECRET*/*TOKEN*/*KEY* env) instead of masking them
     #[arg(long)]
@@ -50,7 +55,7 @@ struct ServerArgs {
     #[arg(long, value_name = "PATH", env = "RANCHER_UPGRADE_DOCKER")]
     docker: Option<PathBuf>,
     /// Where the server answers `pong` [default: /ping on the host port bound to 8080]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
     health_url: Option<String>,
     /// How long to wait for the server to answer /ping (migrations can be slow)
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
@@ -67,7 +72,7 @@ struct ServerArgs {
 #[derive(Debug, Args)]
 struct TargetArgs {
     /// The release to upgrade to: a tag (v1.6.30) or a full image reference
-    #[arg(long, value_name = "TARGET")]
+    #[arg(long, value_name = "TARGET", allow_hyphen_values = true)]
     to: String,
     /// Allow a target older than the running release (migrations are forward-only: have a backup)
     #[arg(long)]

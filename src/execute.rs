@@ -13,7 +13,7 @@ use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
 use crate::render::{action_line, headline, probe_summary, text::step_block};
 use crate::runner::{Display, Runner};
 use crate::secrets::Masker;
-use crate::state::{Journal, Status};
+use crate::state::{Journal, Status, UpgradeRecord};
 use crate::transcript::Transcript;
 use anyhow::{Result, anyhow};
 use console::style;
@@ -63,13 +63,15 @@ pub fn execute(
     plan: &Plan,
     docker: &Docker,
     options: &ExecOptions,
-    journal: Journal,
+    (record_path, record): (PathBuf, UpgradeRecord),
     done_before: &[usize],
 ) -> Result<()> {
+    // Refused without a terminal before anything is written or run.
     let confirmer = Confirmer::new(options.assume_yes)?;
     interrupt::install()?;
     let masker = Masker::for_argvs(plan.argvs());
     let transcript = Transcript::open(&options.log, masker.clone())?;
+    let journal = Journal::start(record_path, record)?;
     let terminal = std::io::stderr().is_terminal();
     let mut execution = Execution {
         plan,
@@ -113,10 +115,13 @@ pub fn execute(
         return Ok(());
     };
     let at = &plan.steps[index];
-    // From `docker run` on, a failure rolls back by itself: the new version may have touched
-    // the data. Before it, the old server's data is as it was, and the way back is printed.
+    // From `docker run` on, a failure of the new version rolls back by itself: it may have
+    // touched the data. Before it, the old server's data is as it was, and the way back is
+    // printed. Once the new server answered, a failed removal of the old one is no reason to
+    // undo a working upgrade: the report says how to finish by hand.
     let rolls_back = matches!(stop, Stop::Failed { .. })
-        && plan.steps[..=index].iter().any(|s| s.id == StepId::RunNew);
+        && plan.steps[..=index].iter().any(|s| s.id == StepId::RunNew)
+        && at.id != StepId::RemoveOld;
     let error = execution.report_stop(&plan.steps, index, &stop, &done, !rolls_back);
     let mut way_back = Vec::new();
     if at.id == StepId::RunNew && execution.new_container_exists() {

@@ -4,7 +4,7 @@ use rancher_upgrade::cli::{self, Action, Config, Task};
 use rancher_upgrade::docker::Docker;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
-use rancher_upgrade::state::{self, Journal, Status, UpgradeRecord};
+use rancher_upgrade::state::{self, Status, UpgradeRecord};
 use rancher_upgrade::{discover, execute, render, resume, rollback, transcript};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -157,6 +157,5 @@ fn show_or_execute(
         log,
         step_timeout: execution.step_timeout,
     };
-    let journal = Journal::start(record_path, record)?;
-    execute::execute(plan, docker, &options, journal, done_before)
+    execute::execute(plan, docker, &options, (record_path, record), done_before)
 }

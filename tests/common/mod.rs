@@ -1,0 +1,336 @@
+//! Shared helpers for tests that run the built `rancher-upgrade` against the fake docker
+//! (`tests/support/fake-docker`) on a copy of a fixture (`tests/fixtures/<name>/`).
+//!
+//! ```ignore
+//! mod common;
+//! use common::FakeDocker;
+//!
+//! let mut fake = FakeDocker::new("embedded");
+//! fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
+//! fake.command().args(["upgrade", "--to", "v1.6.20", "--yes"]).assert().code(1);
+//! assert!(fake.mutating_calls().iter().all(|c| c[0] != "rm"));
+//! ```
+#![allow(dead_code)] // each test crate uses its own share of these helpers
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// The binary under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_rancher-upgrade");
+
+/// docker subcommands that change nothing.
+pub const READ_ONLY_SUBCOMMANDS: [&str; 6] = ["inspect", "ps", "logs", "version", "info", "port"];
+
+/// Environment variables passed on from the test's own environment; everything else is cleared.
+const PASSED_ON: [&str; 2] = ["RUST_BACKTRACE", "LLVM_PROFILE_FILE"];
+
+/// A host as the fake docker shows it: a copy of a fixture's state, and directories to put
+/// on PATH. Everything lives in a temporary directory that goes when this is dropped.
+pub struct FakeDocker {
+    root: TempDir,
+    envs: Vec<(OsString, OsString)>,
+}
+
+impl FakeDocker {
+    /// A host holding what `tests/fixtures/<fixture>/` holds.
+    pub fn new(fixture: &str) -> FakeDocker {
+        let source = fixtures_dir().join(fixture);
+        assert!(
+            source.join("containers").is_dir(),
+            "no fixture {fixture} in {}",
+            fixtures_dir().display()
+        );
+        let fake = FakeDocker::bare();
+        copy_dir(&source, &fake.state_dir());
+        fake
+    }
+
+    /// A host with no container and no image.
+    pub fn empty() -> FakeDocker {
+        let fake = FakeDocker::bare();
+        fs::create_dir_all(fake.state_dir().join("containers")).unwrap();
+        fs::create_dir_all(fake.state_dir().join("images")).unwrap();
+        fake
+    }
+
+    fn bare() -> FakeDocker {
+        let root = tempfile::Builder::new()
+            .prefix("fake-docker-")
+            .tempdir()
+            .unwrap();
+        let python = python3();
+        for dir in ["bin", "python-only"] {
+            fs::create_dir(root.path().join(dir)).unwrap();
+            std::os::unix::fs::symlink(python, root.path().join(dir).join("python3")).unwrap();
+        }
+        fs::create_dir(root.path().join("work")).unwrap();
+        std::os::unix::fs::symlink(script(), root.path().join("bin").join("docker")).unwrap();
+        FakeDocker {
+            root,
+            envs: Vec::new(),
+        }
+    }
+
+    /// `$FAKE_DOCKER_STATE`: containers/, images/, logs/, calls.jsonl, env.jsonl.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    /// A directory holding `docker` (the fake) and `python3`: PATH for [`FakeDocker::command`].
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root.path().join("bin")
+    }
+
+    /// A directory holding only `python3`: a PATH on which there is no docker.
+    pub fn python_only_dir(&self) -> PathBuf {
+        self.root.path().join("python-only")
+    }
+
+    /// The working directory of every command: where `--backup-dir` (default `.`), the state
+    /// file and the transcript go, so no test writes into the source tree.
+    pub fn work_dir(&self) -> PathBuf {
+        self.root.path().join("work")
+    }
+
+    /// The names of the files in [`FakeDocker::work_dir`], sorted.
+    pub fn work_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.work_dir())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Sets a variable for every later command: `FAKE_DOCKER_FAIL_AT`, `DOCKER_HOST`, ...
+    pub fn set_env(&mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> &mut Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Forgets a variable set with [`FakeDocker::set_env`].
+    pub fn unset_env(&mut self, key: &str) -> &mut Self {
+        self.envs.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// The binary, finding the fake as `docker` on PATH (PATH holds nothing else), with
+    /// `FAKE_DOCKER_STATE`, `NO_COLOR=1` and the variables of [`FakeDocker::set_env`], and an
+    /// otherwise empty environment, in [`FakeDocker::work_dir`]. Times out after two minutes,
+    /// so a hang fails the test.
+    pub fn command(&self) -> Command {
+        self.command_with_path(self.bin_dir().into_os_string())
+    }
+
+    /// Like [`FakeDocker::command`], but PATH holds no docker: the test names the fake with
+    /// `--docker` or `RANCHER_UPGRADE_DOCKER` ([`script`] is its path).
+    pub fn command_without_docker_on_path(&self) -> Command {
+        self.command_with_path(self.python_only_dir().into_os_string())
+    }
+
+    fn command_with_path(&self, path: OsString) -> Command {
+        let mut command = Command::new(BINARY);
+        command.env_clear();
+        for key in PASSED_ON {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
+        command
+            .current_dir(self.work_dir())
+            .env("PATH", path)
+            .env("FAKE_DOCKER_STATE", self.state_dir())
+            .env("NO_COLOR", "1")
+            .timeout(Duration::from_secs(120));
+        for (key, value) in &self.envs {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Any program (bash running a runbook, ...) with the fake first on PATH, then the system's.
+    pub fn process(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut path = self.bin_dir().into_os_string();
+        path.push(":/usr/local/bin:/usr/bin:/bin");
+        let mut command = std::process::Command::new(program);
+        command
+            .current_dir(self.work_dir())
+            .env_clear()
+            .env("PATH", path)
+            .env("FAKE_DOCKER_STATE", self.state_dir())
+            .env("NO_COLOR", "1");
+        for (key, value) in &self.envs {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Every docker invocation so far, in order: its argv without the program name.
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        read_lines(&self.state_dir().join("calls.jsonl"))
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("calls.jsonl holds JSON arrays"))
+            .collect()
+    }
+
+    /// The calls whose subcommand can change something (not inspect/ps/logs/version/info/port).
+    pub fn mutating_calls(&self) -> Vec<Vec<String>> {
+        self.calls()
+            .into_iter()
+            .filter(|call| {
+                !call
+                    .first()
+                    .is_some_and(|s| READ_ONLY_SUBCOMMANDS.contains(&s.as_str()))
+            })
+            .collect()
+    }
+
+    /// The calls of one subcommand (`"run"`, `"rm"`, ...).
+    pub fn calls_of(&self, subcommand: &str) -> Vec<Vec<String>> {
+        self.calls()
+            .into_iter()
+            .filter(|call| call.first().is_some_and(|s| s == subcommand))
+            .collect()
+    }
+
+    /// For each docker invocation, the `DOCKER_HOST` and `DOCKER_CONTEXT` it saw (null: unset).
+    pub fn docker_env(&self) -> Vec<Value> {
+        read_lines(&self.state_dir().join("env.jsonl"))
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("env.jsonl holds JSON objects"))
+            .collect()
+    }
+
+    fn container_file(&self, name: &str) -> PathBuf {
+        self.state_dir()
+            .join("containers")
+            .join(format!("{name}.json"))
+    }
+
+    /// The `docker inspect` object of a container the fake holds now.
+    pub fn container(&self, name: &str) -> Value {
+        let file = self.container_file(name);
+        let text = fs::read_to_string(&file).unwrap_or_else(|_| {
+            panic!(
+                "the fake docker has no container {name}; it has {:?}",
+                self.container_names()
+            )
+        });
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub fn has_container(&self, name: &str) -> bool {
+        self.container_file(name).exists()
+    }
+
+    /// The names of the containers the fake holds now, sorted.
+    pub fn container_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.state_dir().join("containers"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter_map(|f| f.strip_suffix(".json").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Adds (or replaces) a container: `container` is its inspect object, named by its `Name`.
+    pub fn put_container(&self, container: &Value) {
+        let name = container["Name"]
+            .as_str()
+            .expect("a container has a Name")
+            .trim_start_matches('/');
+        fs::create_dir_all(self.state_dir().join("containers")).unwrap();
+        let text = serde_json::to_string_pretty(container).unwrap();
+        fs::write(self.container_file(name), text + "\n").unwrap();
+    }
+
+    pub fn remove_container(&self, name: &str) {
+        fs::remove_file(self.container_file(name)).unwrap();
+    }
+
+    /// What `docker logs` prints for a container (empty when the fake has no log for it).
+    pub fn logs(&self, name: &str) -> String {
+        fs::read_to_string(self.state_dir().join("logs").join(name)).unwrap_or_default()
+    }
+}
+
+/// `tests/support/fake-docker`.
+pub fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake-docker")
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fixture's container as captured, for comparing with what the binary made of it.
+pub fn fixture_container(fixture: &str, name: &str) -> Value {
+    let file = fixtures_dir()
+        .join(fixture)
+        .join("containers")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap()
+}
+
+/// The real python3 interpreter (not a pyenv shim, which needs bash and more on PATH).
+fn python3() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let output = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("the fake docker needs python3 on PATH");
+        assert!(output.status.success(), "python3 failed: {output:?}");
+        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+    })
+}
+
+fn read_lines(file: &Path) -> Vec<String> {
+    match fs::read_to_string(file) {
+        Ok(text) => text.lines().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// An HTTP server on 127.0.0.1 that answers `pong` to every request, for as long as the
+/// test runs: the health check of a new server the fake docker "started". Returns its /ping URL.
+pub fn pong_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\npong\n",
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}/ping")
+}

@@ -1,0 +1,307 @@
+//! Running the plan against the fake docker: what runs is what the plan shows, a failure at any
+//! step stops there with the right report, and nothing that holds data is ever removed.
+
+mod common;
+
+use common::{FakeDocker, pong_server};
+use serde_json::Value;
+
+/// The arguments of an unattended upgrade of `rancher` to v1.6.20 that the fake can carry out:
+/// no backup (the fake writes no archive) and a health URL that answers pong.
+fn upgrade_args(health_url: &str) -> Vec<String> {
+    [
+        "upgrade",
+        "--container",
+        "rancher",
+        "--to",
+        "v1.6.20",
+        "--no-backup",
+        "--health-url",
+        health_url,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The docker commands the dry-run shows, secrets revealed, in order, without the program name.
+fn planned_commands(fake: &FakeDocker, args: &[String]) -> Vec<Vec<String>> {
+    let output = fake
+        .command()
+        .args(args)
+        .args(["--dry-run", "--format", "json", "--show-secrets"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["skipped"].is_null())
+        .filter_map(|s| {
+            let argv: Vec<String> = serde_json::from_value(s["argv"].clone()).unwrap();
+            (!argv.is_empty()).then(|| argv[1..].to_vec())
+        })
+        .collect()
+}
+
+fn assert_no_data_was_removed(fake: &FakeDocker) {
+    for call in fake.mutating_calls() {
+        assert!(
+            !(call[0] == "rm"
+                && call
+                    .iter()
+                    .any(|a| a == "-v" || a == "--volumes" || a == "-f")),
+            "a removal that takes data or forces: {call:?}"
+        );
+        assert!(!call.iter().any(|a| a == "prune"), "{call:?}");
+    }
+    assert!(
+        !fake
+            .mutating_calls()
+            .iter()
+            .any(|c| c[0] == "rm" && c.iter().any(|a| a == "rancher-data")),
+        "the data container is never removed"
+    );
+}
+
+#[test]
+fn the_executed_commands_are_exactly_the_planned_ones_embedded() {
+    let fake = FakeDocker::new("embedded");
+    let args = upgrade_args(&pong_server());
+    let planned = planned_commands(&fake, &args);
+    fake.command().args(&args).arg("--yes").assert().success();
+    assert_eq!(fake.mutating_calls(), planned);
+    assert_eq!(
+        planned.len(),
+        7,
+        "pull stop update create rename run rm: {planned:?}"
+    );
+    assert_eq!(
+        fake.container("rancher")["Config"]["Image"],
+        "127.0.0.1:5599/rancher/server:v1.6.20"
+    );
+    assert!(fake.has_container("rancher-data"));
+    assert!(
+        !fake.has_container("rancher-v1.6.10"),
+        "the old container is removed at the end"
+    );
+}
+
+#[test]
+fn the_executed_commands_are_exactly_the_planned_ones_external_db() {
+    for fixture in ["external-flags", "external-env"] {
+        let fake = FakeDocker::new(fixture);
+        let args = upgrade_args(&pong_server());
+        let planned = planned_commands(&fake, &args);
+        fake.command().args(&args).arg("--yes").assert().success();
+        assert_eq!(fake.mutating_calls(), planned, "{fixture}");
+        assert!(
+            !planned.iter().any(|c| c[0] == "create"),
+            "{fixture}: an external database needs no data container"
+        );
+        assert!(!fake.has_container("rancher-data"), "{fixture}");
+    }
+}
+
+/// Each docker step of the plan, by the subcommand the fake fails on, with the step number.
+const STEPS: [(&str, usize); 7] = [
+    ("pull", 1),
+    ("stop", 2),
+    ("update", 3),
+    ("create", 4),
+    ("rename", 5),
+    ("run", 6),
+    ("rm", 8),
+];
+
+#[test]
+fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
+    for (subcommand, number) in STEPS {
+        let mut fake = FakeDocker::new("embedded");
+        fake.set_env("FAKE_DOCKER_FAIL_AT", subcommand);
+        let output = fake
+            .command()
+            .args(upgrade_args(&pong_server()))
+            .arg("--yes")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{subcommand}: {stderr}");
+        assert!(
+            stderr.contains(&format!("Step {number}/8 failed")),
+            "{subcommand}: the report names the step: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("injected failure at {subcommand}")),
+            "{subcommand}: docker's own words are shown: {stderr}"
+        );
+        let executed: Vec<String> = fake.mutating_calls().iter().map(|c| c[0].clone()).collect();
+        assert_eq!(
+            executed.iter().filter(|c| *c == subcommand).count(),
+            1,
+            "{subcommand}: the failing step ran once: {executed:?}"
+        );
+        assert_no_data_was_removed(&fake);
+        // From `docker run` on, the old server comes back by itself; before, the report
+        // prints the way back. A failed removal of the old server leaves the working new one.
+        if subcommand == "rm" {
+            assert!(!stderr.contains("Rolling back"), "{stderr}");
+            assert!(
+                stderr.contains("$ docker rm rancher-v1.6.10"),
+                "finish by hand: {stderr}"
+            );
+            assert_eq!(
+                fake.container("rancher")["Config"]["Image"],
+                "127.0.0.1:5599/rancher/server:v1.6.20"
+            );
+        } else if number >= 6 {
+            assert!(stderr.contains("Rolled back."), "{subcommand}: {stderr}");
+            let old = fake.container("rancher");
+            assert_eq!(
+                old["Config"]["Image"], "127.0.0.1:5599/rancher/server:v1.6.10",
+                "{subcommand}"
+            );
+            assert_eq!(old["State"]["Running"], true, "{subcommand}");
+            assert_eq!(
+                old["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped",
+                "{subcommand}"
+            );
+        } else {
+            assert!(
+                stderr.contains("To return to the old server, run:"),
+                "{subcommand}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_printed_way_back_returns_to_the_old_server() {
+    let mut fake = FakeDocker::new("embedded");
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "rename");
+    let output = fake
+        .command()
+        .args(upgrade_args(&pong_server()))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let way_back: Vec<&str> = stderr
+        .split("To return to the old server, run:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("$ "))
+        .collect();
+    assert_eq!(
+        way_back,
+        [
+            "docker update --restart=unless-stopped rancher",
+            "docker start rancher"
+        ]
+    );
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    for line in way_back {
+        let status = fake.process("sh").args(["-c", line]).status().unwrap();
+        assert!(status.success(), "{line}");
+    }
+    let old = fake.container("rancher");
+    assert_eq!(old["State"]["Running"], true);
+    assert_eq!(old["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_nothing_runs() {
+    let fake = FakeDocker::new("embedded");
+    let output = fake
+        .command()
+        .args(upgrade_args(&pong_server()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--yes") && stderr.contains("--dry-run"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(fake.mutating_calls().is_empty());
+    assert!(
+        fake.work_files().is_empty(),
+        "no transcript, no state file: {:?}",
+        fake.work_files()
+    );
+}
+
+#[test]
+fn rancher_upgrade_yes_in_the_environment_answers_for_the_operator() {
+    let mut fake = FakeDocker::new("embedded");
+    fake.set_env("RANCHER_UPGRADE_YES", "1");
+    fake.command()
+        .args(upgrade_args(&pong_server()))
+        .assert()
+        .success();
+    assert_eq!(fake.mutating_calls().len(), 7);
+}
+
+#[test]
+fn the_transcript_holds_every_command_with_secrets_masked() {
+    let fake = FakeDocker::new("embedded");
+    let args = upgrade_args(&pong_server());
+    fake.command()
+        .args(&args)
+        .args(["--yes", "--log", "transcript.log"])
+        .assert()
+        .success();
+    let transcript = std::fs::read_to_string(fake.work_dir().join("transcript.log")).unwrap();
+    assert!(!transcript.contains("tok-MARKER"), "{transcript}");
+    assert!(transcript.contains("API_TOKEN=********"), "{transcript}");
+    for call in fake.mutating_calls() {
+        let subcommand = format!("$ docker {}", call[0]);
+        assert!(
+            transcript.contains(&subcommand),
+            "{subcommand} is missing: {transcript}"
+        );
+    }
+    assert!(transcript.contains("exit: exit status: 0"));
+    let live_env = fake.container("rancher")["Config"]["Env"].to_string();
+    assert!(
+        live_env.contains("API_TOKEN=tok-MARKER"),
+        "the new server still gets the real value"
+    );
+}
+
+#[test]
+fn a_new_server_that_exits_is_a_failure_at_once_and_rolls_back() {
+    let mut fake = FakeDocker::new("embedded");
+    fake.set_env("FAKE_DOCKER_RUN_EXITS", "3");
+    let started = std::time::Instant::now();
+    let output = fake
+        .command()
+        .args(upgrade_args(&pong_server()))
+        .args(["--yes", "--health-timeout", "600"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "not after the 600 s timeout"
+    );
+    assert!(stderr.contains("exit code 3"), "{stderr}");
+    assert!(
+        stderr.contains("FATAL: migration failed"),
+        "the log tail is shown: {stderr}"
+    );
+    assert!(stderr.contains("Rolled back."), "{stderr}");
+    assert_eq!(
+        fake.container("rancher")["Config"]["Image"],
+        "127.0.0.1:5599/rancher/server:v1.6.10"
+    );
+    assert_no_data_was_removed(&fake);
+}

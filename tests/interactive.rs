@@ -1,0 +1,136 @@
+//! The real prompts, driven through a pseudo-terminal as an operator at 2 a.m. would answer
+//! them: yes, no, all, and Ctrl-C. The fake docker records what ran.
+
+mod common;
+
+use common::{BINARY, FakeDocker, pong_server};
+use rexpect::process::WaitStatus;
+use rexpect::session::{PtySession, spawn_command};
+
+/// `rancher-upgrade upgrade` of the embedded fixture on a terminal, no backup (the fake docker
+/// writes no archive), with a health URL that answers pong.
+fn upgrade_on_a_terminal(fake: &FakeDocker) -> PtySession {
+    let mut command = fake.process(BINARY);
+    command.args([
+        "upgrade",
+        "--container",
+        "rancher",
+        "--to",
+        "v1.6.20",
+        "--no-backup",
+        "--health-url",
+        &pong_server(),
+    ]);
+    spawn_command(command, Some(30_000)).expect("the binary starts on a pseudo-terminal")
+}
+
+fn exit_code(session: &PtySession) -> i32 {
+    match session.process().wait().unwrap() {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("the upgrade did not exit normally: {other:?}"),
+    }
+}
+
+fn subcommands(fake: &FakeDocker) -> Vec<String> {
+    fake.mutating_calls()
+        .into_iter()
+        .map(|c| c[0].clone())
+        .collect()
+}
+
+#[test]
+fn answering_yes_to_every_step_runs_the_whole_plan() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    for step in [1, 2, 3, 4, 5, 6, 8] {
+        session.exp_string(&format!("Run step {step}?")).unwrap();
+        session.send_line("y").unwrap();
+    }
+    session.exp_string("Done:").unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 0);
+    assert_eq!(
+        subcommands(&fake),
+        ["pull", "stop", "update", "create", "rename", "run", "rm"]
+    );
+}
+
+#[test]
+fn answering_no_stops_there_and_prints_what_remains() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    session.exp_string("Run step 1?").unwrap();
+    session.send_line("yes").unwrap();
+    session.exp_string("Run step 2?").unwrap();
+    session.send_line("no").unwrap();
+    session
+        .exp_string("Not done; to finish by hand, run:")
+        .unwrap();
+    session.exp_string("$ docker stop -t 60 rancher").unwrap();
+    session
+        .exp_string("To return to the old server, run:")
+        .unwrap();
+    session
+        .exp_string("nothing: the old server was not touched")
+        .unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 1);
+    assert_eq!(subcommands(&fake), ["pull"]);
+}
+
+#[test]
+fn answering_all_runs_every_step_but_asks_again_before_removing_the_old_server() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    session.exp_string("Run step 1?").unwrap();
+    session.send_line("a").unwrap();
+    let before_removal = session.exp_string("Run step 8?").unwrap();
+    assert!(
+        !before_removal.contains("Run step 2?"),
+        "after `all`, steps 2 to 7 must not ask: {before_removal}"
+    );
+    assert_eq!(
+        subcommands(&fake),
+        ["pull", "stop", "update", "create", "rename", "run"],
+        "the removal must wait for its own answer"
+    );
+    session.send_line("n").unwrap();
+    session
+        .exp_string("To return to the old server, run:")
+        .unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 1);
+    assert!(
+        fake.has_container("rancher-v1.6.10"),
+        "the old server stays"
+    );
+}
+
+#[test]
+fn an_answer_that_is_no_answer_is_asked_again() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    session.exp_string("Run step 1?").unwrap();
+    session.send_line("maybe").unwrap();
+    session
+        .exp_string("answer y (yes), n (no) or a (all)")
+        .unwrap();
+    session.send_line("n").unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 1);
+    assert!(subcommands(&fake).is_empty(), "nothing ran");
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_stops_cleanly_with_exit_130() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    session.exp_string("Run step 1?").unwrap();
+    session.send_line("y").unwrap();
+    session.exp_string("Run step 2?").unwrap();
+    session.send_control('c').unwrap();
+    session.exp_string("Interrupted at step 2").unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 130);
+    assert_eq!(subcommands(&fake), ["pull"]);
+}
