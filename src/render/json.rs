@@ -1,4 +1,4 @@
-//! The plan as JSON, for other tools: `{container, from, to, mode, warnings, steps}`.
+//! The plan as JSON, for other tools: `{kind, container, from, to, mode, warnings, steps}`.
 
 use super::way_back;
 use crate::argv::Reveal;
@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 pub fn render(plan: &Plan, reveal: Reveal) -> String {
     let steps: Vec<_> = plan.steps.iter().map(|s| step_json(s, reveal)).collect();
     let document = json!({
+        "kind": plan.kind,
         "container": plan.container,
         "from": plan.from,
         "from_version": plan.from_version,

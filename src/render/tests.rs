@@ -123,6 +123,7 @@ fn secrets_are_masked_in_text_markdown_and_json() {
 fn json_has_the_documented_shape() {
     let json: serde_json::Value =
         serde_json::from_str(&render(&hostile_plan(), Format::Json, false)).unwrap();
+    assert_eq!(json["kind"], "upgrade");
     assert_eq!(json["container"], "rancher");
     assert_eq!(json["from"], "127.0.0.1:5000/rancher/server:v1.6.10");
     assert_eq!(json["to"], "127.0.0.1:5000/rancher/server:v1.6.20");
