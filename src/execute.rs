@@ -123,11 +123,12 @@ pub fn execute(
         && plan.steps[..=index].iter().any(|s| s.id == StepId::RunNew)
         && at.id != StepId::RemoveOld;
     let error = execution.report_stop(&plan.steps, index, &stop, &done, !rolls_back);
-    let mut way_back = Vec::new();
+    // A `docker run` that failed but left its container may have started the new version on
+    // the data: the way back then treats it as run.
     if at.id == StepId::RunNew && execution.new_container_exists() {
-        way_back.extend(at.undo.iter().cloned());
+        done.push(index);
     }
-    way_back.extend(plan.way_back(done.iter().map(|&i| &plan.steps[i])));
+    let way_back = plan.way_back(done.iter().map(|&i| &plan.steps[i]));
 
     if rolls_back {
         let rolled_back = execution.roll_back(&way_back, &stop);
