@@ -7,19 +7,26 @@
 # 2. removes what an earlier demo left behind;
 # 3. starts "rancher-demo" on v1.6.10 (embedded database), published on
 #    127.0.0.1:$DEMO_PORT (default 18080), and writes some data into it;
-# 4. builds the tool and runs
+# 4. builds the tool (first of all, before anything starts) and runs
 #      rancher-upgrade upgrade --container rancher-demo --to v1.6.20 \
-#          --data-container rancher-demo-data "$@"
-# 5. shows what is running afterwards.
+#          --data-container rancher-demo-data --backup-dir $DEMO_DIR "$@"
+#    interactively (it asks before each step); with stdin not a terminal
+#    (scripts/demo.sh </dev/null) it adds --yes;
+# 5. shows what is running afterwards, and ends by printing the server's
+#    version and the data written in step 3.
 #
-# Only containers labelled org.rancher-upgrade.demo=1, or named rancher-demo*
-# and made from the test bed's stand-in images, are ever removed.
+# Run it again at will: each run starts from scratch. Only containers labelled
+# org.rancher-upgrade.demo=1, or named rancher-demo* and made from the test
+# bed's stand-in images, are ever removed. The transcript of the upgrade goes
+# to $DEMO_DIR (default: ${TMPDIR:-/tmp}/rancher-upgrade-demo), not into the
+# repository.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 DEMO_PORT=${DEMO_PORT:-18080}
+DEMO_DIR=${DEMO_DIR:-${TMPDIR:-/tmp}/rancher-upgrade-demo}
 NAME=rancher-demo
 DATA_NAME=rancher-demo-data
 DEMO_LABEL=org.rancher-upgrade.demo=1
@@ -39,6 +46,16 @@ if [ -z "$REGISTRY" ] || [ "$REGISTRY" = "$testbed_out" ]; then
     die "unexpected output from scripts/testbed.sh: $testbed_out"
 fi
 IMAGE_REPO="$REGISTRY/rancher/server"
+
+# --- the tool, built before anything starts ---------------------------------
+say "building rancher-upgrade"
+build_log=$(mktemp)
+if ! cargo build --release -q 2>"$build_log"; then
+    cat "$build_log" >&2
+    rm -f "$build_log"
+    die "cargo build failed"
+fi
+rm -f "$build_log"
 
 # --- leftovers of an earlier demo ------------------------------------------
 leftovers=()
@@ -83,27 +100,55 @@ docker exec "$NAME" sh -c 'echo "demo data" > /var/lib/mysql/cattle/demo.txt'
 echo "wrote /var/lib/mysql/cattle/demo.txt" >&2
 
 # --- the upgrade ------------------------------------------------------------
-say "building rancher-upgrade"
-build_log=$(mktemp)
-if ! cargo build --release -q 2>"$build_log"; then
-    cat "$build_log" >&2
-    rm -f "$build_log"
-    die "cargo build failed"
+mkdir -p "$DEMO_DIR"
+extra=()
+has_flag() { # flag...: whether "$@" of the demo holds one of them
+    local arg flag
+    for arg in "${DEMO_ARGS[@]}"; do
+        for flag in "$@"; do
+            [[ $arg == "$flag" || $arg == "$flag"=* ]] && return 0
+        done
+    done
+    return 1
+}
+DEMO_ARGS=("$@")
+has_flag --backup-dir || extra+=(--backup-dir "$DEMO_DIR")
+if [ ! -t 0 ] && ! has_flag --yes -y; then
+    # Nobody can answer the prompts: say yes to each step up front.
+    extra+=(--yes)
 fi
-rm -f "$build_log"
 
-say "rancher-upgrade upgrade --container $NAME --to $TO_TAG --data-container $DATA_NAME $*"
+say "rancher-upgrade upgrade --container $NAME --to $TO_TAG --data-container $DATA_NAME ${extra[*]} $*"
 status=0
 target/release/rancher-upgrade upgrade --container "$NAME" --to "$TO_TAG" \
-    --data-container "$DATA_NAME" "$@" || status=$?
+    --data-container "$DATA_NAME" "${extra[@]}" "$@" || status=$?
 
 # --- what it left -------------------------------------------------------------
 say "after the upgrade (tool exit status $status)"
-docker ps -a --filter "name=$NAME" --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}' >&2 || true
-if [ "$(curl -sf --max-time 2 "$ping_url" 2>/dev/null)" = pong ]; then
-    echo "server: $(curl -s "http://127.0.0.1:$DEMO_PORT/version") schema $(curl -s "http://127.0.0.1:$DEMO_PORT/schema")" >&2
-    echo "data:   $(docker exec "$NAME" cat /var/lib/mysql/cattle/demo.txt 2>/dev/null || echo '(missing)')" >&2
-else
-    echo "server: not answering on $ping_url" >&2
+docker ps -a --filter "name=^$NAME" --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}' >&2 || true
+
+# The server under the demo's name, whichever version it runs now: the new one, or the
+# old one again after a failure and the way back.
+version="(no container named $NAME)"
+schema="?"
+data="(unreadable)"
+if docker container inspect "$NAME" >/dev/null 2>&1; then
+    if [ "$(curl -sf --max-time 2 "$ping_url" 2>/dev/null)" = pong ]; then
+        version=$(curl -sf --max-time 2 "http://127.0.0.1:$DEMO_PORT/version" || echo '?')
+        schema=$(curl -sf --max-time 2 "http://127.0.0.1:$DEMO_PORT/schema" || echo '?')
+    else
+        version="$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$NAME" |
+            sed -n 's/^CATTLE_RANCHER_SERVER_VERSION=//p') (not answering on $ping_url)"
+    fi
+    if [ "$(docker inspect -f '{{.State.Running}}' "$NAME")" = true ]; then
+        data=$(docker exec "$NAME" cat /var/lib/mysql/cattle/demo.txt 2>/dev/null || echo '(missing)')
+    else
+        # Stopped: read its volumes through a throwaway container.
+        data=$(docker run --rm --label "$DEMO_LABEL" --volumes-from "$NAME" "$REGISTRY/busybox" \
+            cat /var/lib/mysql/cattle/demo.txt 2>/dev/null || echo '(missing)')
+    fi
 fi
+say "result"
+echo "server:  $NAME $version, schema $schema"
+echo "data:    $data"
 exit "$status"

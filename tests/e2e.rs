@@ -1,0 +1,852 @@
+//! End-to-end tests on the real docker engine, with the stand-in `rancher/server` images of the
+//! test bed (`bash scripts/testbed.sh` sets both up and prints `RANCHER_UPGRADE_REGISTRY`).
+//!
+//! Without an engine every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`, which
+//! makes that a failure. Each test names its containers `e2e-<test>-<pid>...`, publishes on a
+//! free port of 127.0.0.1, keeps its files in a temporary directory, and removes all of it
+//! when it ends, also when it fails. After each run it checks what the engine really holds.
+
+#[path = "e2e/engine.rs"]
+mod engine;
+
+use engine::{
+    PortThief, Scope, Server, ServerOptions, Snapshot, docker_ok, env_value, exists, free_port,
+    inspect, inspect_existing, mounts, now_seconds, strings, text,
+};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+/// Skips the test (or fails it, with REQUIRE_DOCKER=1) when no docker engine answers.
+macro_rules! scope {
+    ($test:expr) => {
+        match engine::engine($test) {
+            Some(scope) => scope,
+            None => return,
+        }
+    };
+}
+
+const PROBE_FILE: &str = "cattle/probe.txt";
+/// An env value with everything a shell treats specially: spaces, both quotes, `$`.
+const QUOTED: &str = r#"QUOTED=it's a "test" $HOME"#;
+const GREETING: &str = "GREETING=hello world";
+/// A secret env value (the name holds TOKEN): masked in output, read from the environment by
+/// the shell runbook.
+const TOKEN_NAME: &str = "RANCHER_API_TOKEN";
+const TOKEN_VALUE: &str = r#"tok'en "Quokka77" $x"#;
+
+// ------------------------------------------------------------------ helpers --
+
+/// The classic single-node server of the docs, embedded database, with settings that are easy
+/// to lose: quoted env, a secret env, labels, a restart policy, a port on 127.0.0.1.
+fn start_classic_server(scope: &Scope) -> Server {
+    scope.start_server(
+        "v1.6.10",
+        ServerOptions {
+            port: Some(free_port()),
+            env: vec![
+                QUOTED.into(),
+                GREETING.into(),
+                format!("{TOKEN_NAME}={TOKEN_VALUE}"),
+            ],
+            labels: vec!["team=ops".into(), "org.example.note=two words".into()],
+            restart: Some("unless-stopped".into()),
+            ..ServerOptions::default()
+        },
+    )
+}
+
+/// What the old server held before the upgrade, to compare with afterwards.
+struct Before {
+    id: String,
+    /// Destination → volume name (or host directory) of the old server's data paths.
+    data: BTreeMap<String, (String, String)>,
+    probe: String,
+}
+
+fn record_before(scope: &Scope, server: &Server) -> Before {
+    let probe = format!("written under v1.6.10 by {}\n", scope.prefix);
+    server.write_data(PROBE_FILE, &probe);
+    let old = server.inspect();
+    Before {
+        id: text(&old, "/Id").to_string(),
+        data: data_mounts(&old),
+        probe,
+    }
+}
+
+/// The mounts of a container at Rancher's data paths.
+fn data_mounts(container: &serde_json::Value) -> BTreeMap<String, (String, String)> {
+    mounts(container)
+        .into_iter()
+        .filter(|(destination, _)| {
+            ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"].contains(&destination.as_str())
+        })
+        .collect()
+}
+
+/// The state scenario 1 (and the shell runbook) must leave: the new release under the old
+/// name, on the same data, with every setting of the old container, the old one gone and the
+/// data container the only other container of the test.
+fn assert_upgraded_classic(
+    scope: &Scope,
+    server: &Server,
+    before: &Before,
+    to: &str,
+    schema: &str,
+) {
+    assert_runs_classic(scope, server, before, to, schema);
+    assert_eq!(
+        scope.container_names(),
+        vec![scope.server_name(), scope.data_name()],
+        "containers left"
+    );
+}
+
+/// A new container (not the one of `before`) under the server's name runs `version` on the
+/// data of `before`, in the data container, with every setting of the classic server.
+fn assert_runs_classic(scope: &Scope, server: &Server, before: &Before, to: &str, schema: &str) {
+    let new = server.inspect();
+    let name = scope.server_name();
+    assert_eq!(
+        text(&new, "/Config/Image"),
+        engine::image(to),
+        "image of {name}"
+    );
+    assert_ne!(
+        text(&new, "/Id"),
+        before.id,
+        "{name} is still the old container"
+    );
+    assert_eq!(
+        new.pointer("/State/Running"),
+        Some(&serde_json::Value::Bool(true))
+    );
+
+    // The data, through the new server.
+    assert!(server.answers_ping(), "{name} does not answer /ping");
+    assert_eq!(server.version(), to);
+    assert_eq!(server.schema(), schema);
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str()),
+        "the data written under v1.6.10"
+    );
+    assert_eq!(
+        server
+            .read_data("schema_version")
+            .map(|s| s.trim().to_string())
+            .as_deref(),
+        Some(schema)
+    );
+    assert_eq!(
+        data_mounts(&new),
+        before.data,
+        "the new server's data volumes"
+    );
+
+    // Its settings.
+    let env = strings(&new, "/Config/Env");
+    for expected in [
+        QUOTED.to_string(),
+        GREETING.to_string(),
+        format!("{TOKEN_NAME}={TOKEN_VALUE}"),
+    ] {
+        assert!(env.contains(&expected), "{expected:?} missing from {env:?}");
+    }
+    let versions: Vec<&String> = env
+        .iter()
+        .filter(|e| e.starts_with("CATTLE_RANCHER_SERVER_VERSION="))
+        .collect();
+    assert_eq!(
+        versions,
+        vec![&format!("CATTLE_RANCHER_SERVER_VERSION={to}")],
+        "the server must carry its own image's version env, not another's: {env:?}"
+    );
+    assert_eq!(
+        new.pointer("/HostConfig/PortBindings/8080~1tcp"),
+        Some(&serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": server.port.to_string()}])),
+        "port bindings"
+    );
+    assert_eq!(
+        text(&new, "/HostConfig/RestartPolicy/Name"),
+        "unless-stopped"
+    );
+    assert_eq!(text(&new, "/Config/Labels/team"), "ops");
+    assert_eq!(text(&new, "/Config/Labels/org.example.note"), "two words");
+    assert_eq!(
+        strings(&new, "/HostConfig/VolumesFrom"),
+        vec![scope.data_name()]
+    );
+
+    // The old container is gone; the data container stays, on the same volumes.
+    assert!(
+        inspect(&before.id).is_none(),
+        "the old container {} still exists",
+        before.id
+    );
+    let data = inspect_existing(&scope.data_name());
+    assert_eq!(
+        data_mounts(&data),
+        before.data,
+        "the data container's volumes"
+    );
+}
+
+/// Fails when a tool run showed `secret` anywhere: stdout, stderr, the transcript file, or
+/// any other file it wrote beside its backups (the state file); archives of the data aside.
+fn assert_never_shown(scope: &Scope, run: &engine::Run, secret: &str) {
+    assert!(
+        run.transcript.is_some(),
+        "`{}` wrote no transcript to its --log file",
+        run.what
+    );
+    let shown = run.everything_shown();
+    assert!(
+        !shown.contains(secret),
+        "`{}` showed the secret {secret:?}:\n{shown}",
+        run.what
+    );
+    for (path, content) in scope.files_written() {
+        assert!(
+            !content.contains(secret),
+            "`{}` wrote the secret {secret:?} into {}:\n{content}",
+            run.what,
+            path.display()
+        );
+    }
+}
+
+fn assert_unchanged(before: &Snapshot, after: &Snapshot, what: &str) {
+    assert_eq!(
+        before.containers, after.containers,
+        "{what} changed the containers"
+    );
+    assert_eq!(before.images, after.images, "{what} changed the images");
+    assert_eq!(before.volumes, after.volumes, "{what} changed the volumes");
+}
+
+/// Writes the shell runbook for an upgrade to `to` into the test's directory.
+fn shell_runbook(scope: &Scope, to: &str) -> std::path::PathBuf {
+    let mut args = vec!["runbook".to_string(), "--format".into(), "shell".into()];
+    args.extend(scope.selection(to));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = scope.tool(&refs);
+    run.expect_code(0);
+    assert!(
+        !run.stdout.contains("Quokka77"),
+        "the shell runbook holds the secret value:\n{}",
+        run.stdout
+    );
+    let path = scope.dir().join("upgrade.sh");
+    std::fs::write(&path, &run.stdout).expect("writing the runbook");
+    path
+}
+
+// ---------------------------------------------------------------- scenarios --
+
+/// Scenario 1: embedded database, `upgrade --yes` from v1.6.10 to v1.6.20.
+#[test]
+fn embedded_upgrade_keeps_the_data_the_name_and_every_setting() {
+    let scope = scope!("embedded");
+    let server = start_classic_server(&scope);
+    let before = record_before(&scope, &server);
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(0);
+    assert_never_shown(&scope, &run, "Quokka77");
+
+    assert_upgraded_classic(&scope, &server, &before, "v1.6.20", "20");
+}
+
+/// Scenario 6: the shell runbook, run with bash, performs the same upgrade as scenario 1.
+#[test]
+fn shell_runbook_performs_the_same_upgrade() {
+    let scope = scope!("shell");
+    let server = start_classic_server(&scope);
+    let before = record_before(&scope, &server);
+    let script = shell_runbook(&scope, "v1.6.20");
+
+    // Without the secret in its environment the script refuses to start, and changes nothing.
+    let untouched = scope.snapshot();
+    let refused = scope.bash(&script, &[]);
+    assert_ne!(
+        refused.code,
+        Some(0),
+        "the runbook ran without {TOKEN_NAME}:\n{}",
+        refused.output()
+    );
+    refused.expect_mention(&[TOKEN_NAME]);
+    assert_unchanged(
+        &untouched,
+        &scope.snapshot(),
+        "the runbook without its secret",
+    );
+    assert!(server.answers_ping());
+
+    let run = scope.bash(&script, &[(TOKEN_NAME, TOKEN_VALUE)]);
+    run.expect_code(0);
+    assert!(
+        !run.output().contains("Quokka77"),
+        "the runbook printed the secret:\n{}",
+        run.output()
+    );
+
+    assert_upgraded_classic(&scope, &server, &before, "v1.6.20", "20");
+}
+
+/// Scenario 2: a second upgrade reuses the data container of the first, and keeps the data.
+#[test]
+fn second_upgrade_reuses_the_data_container() {
+    let scope = scope!("second");
+    let server = start_classic_server(&scope);
+    let before = record_before(&scope, &server);
+
+    scope.upgrade("v1.6.20", &[]).expect_code(0);
+    let data = inspect_existing(&scope.data_name());
+    let data_id = text(&data, "/Id").to_string();
+    assert_eq!(data_mounts(&data), before.data);
+
+    let run = scope.upgrade("v1.6.30", &[]);
+    run.expect_code(0);
+
+    assert_eq!(server.version(), "v1.6.30");
+    assert_eq!(server.schema(), "30");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    let data = inspect_existing(&scope.data_name());
+    assert_eq!(
+        text(&data, "/Id"),
+        data_id,
+        "the data container was replaced"
+    );
+    assert_eq!(
+        data_mounts(&data),
+        before.data,
+        "the data container's volumes"
+    );
+    let new = server.inspect();
+    assert_eq!(data_mounts(&new), before.data, "the new server's volumes");
+    assert_eq!(
+        strings(&new, "/HostConfig/VolumesFrom"),
+        vec![scope.data_name()],
+        "exactly one --volumes-from, the data container"
+    );
+    assert_eq!(
+        env_value(&new, "CATTLE_RANCHER_SERVER_VERSION").as_deref(),
+        Some("v1.6.30")
+    );
+    assert_eq!(
+        scope.container_names(),
+        vec![scope.server_name(), scope.data_name()],
+        "exactly the server and one data container are left"
+    );
+}
+
+/// Scenario 3a: external database given by `--db-*` arguments.
+#[test]
+fn external_db_arguments_are_carried_and_the_password_never_shown() {
+    let scope = scope!("extargs");
+    let password = r#"Zebra42Quux p@ss'w"rd $x"#;
+    let server = scope.start_server(
+        "v1.6.10",
+        ServerOptions {
+            port: Some(free_port()),
+            restart: Some("always".into()),
+            args: [
+                "--db-host",
+                "db.example.internal",
+                "--db-port",
+                "3307",
+                "--db-user",
+                "rancher",
+                "--db-pass",
+                password,
+                "--db-name",
+                "cattle_prod",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..ServerOptions::default()
+        },
+    );
+    assert_eq!(server.get("/mode").as_deref(), Some("external"));
+    let db_before = server.get("/db").expect("the old server answers /db");
+    let old = server.inspect();
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(0);
+    assert_never_shown(&scope, &run, "Zebra42Quux");
+
+    let new = server.inspect();
+    assert_eq!(text(&new, "/Config/Image"), engine::image("v1.6.20"));
+    assert_eq!(
+        strings(&new, "/Config/Cmd"),
+        strings(&old, "/Config/Cmd"),
+        "the new server's arguments"
+    );
+    assert!(strings(&new, "/Config/Cmd").contains(&password.to_string()));
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(server.get("/mode").as_deref(), Some("external"));
+    assert_eq!(
+        server.get("/db").as_deref(),
+        Some(db_before.as_str()),
+        "the new server's database settings (host, port, user, name, password hash)"
+    );
+    assert_eq!(text(&new, "/HostConfig/RestartPolicy/Name"), "always");
+    assert!(
+        inspect(text(&old, "/Id")).is_none(),
+        "the old container still exists"
+    );
+    assert_eq!(
+        scope.container_names(),
+        vec![scope.server_name()],
+        "containers left"
+    );
+}
+
+/// Scenario 3b: external database given by `CATTLE_DB_*` env.
+#[test]
+fn external_db_env_is_carried_and_the_password_never_shown() {
+    let scope = scope!("extenv");
+    let password = r#"Yak93Zorro it's "secret" $HOME"#;
+    let env = vec![
+        "CATTLE_DB_CATTLE_MYSQL_HOST=db.example.internal".to_string(),
+        "CATTLE_DB_CATTLE_MYSQL_PORT=3306".into(),
+        "CATTLE_DB_CATTLE_USERNAME=cattle".into(),
+        format!("CATTLE_DB_CATTLE_PASSWORD={password}"),
+        "CATTLE_DB_CATTLE_MYSQL_NAME=cattle".into(),
+    ];
+    let server = scope.start_server(
+        "v1.6.10",
+        ServerOptions {
+            port: Some(free_port()),
+            env: env.clone(),
+            ..ServerOptions::default()
+        },
+    );
+    assert_eq!(server.get("/mode").as_deref(), Some("external"));
+    let db_before = server.get("/db").expect("the old server answers /db");
+    let old = server.inspect();
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(0);
+    assert_never_shown(&scope, &run, "Yak93Zorro");
+
+    let new = server.inspect();
+    let new_env = strings(&new, "/Config/Env");
+    for expected in &env {
+        assert!(
+            new_env.contains(expected),
+            "{expected:?} missing from {new_env:?}"
+        );
+    }
+    assert_eq!(
+        env_value(&new, "CATTLE_RANCHER_SERVER_VERSION").as_deref(),
+        Some("v1.6.20")
+    );
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(server.get("/mode").as_deref(), Some("external"));
+    assert_eq!(server.get("/db").as_deref(), Some(db_before.as_str()));
+    assert!(
+        inspect(text(&old, "/Id")).is_none(),
+        "the old container still exists"
+    );
+    assert_eq!(
+        scope.container_names(),
+        vec![scope.server_name()],
+        "containers left"
+    );
+}
+
+/// Scenario 4: /var/lib/mysql bind-mounted from the host: the host's data survives and the
+/// new server migrates it in place.
+#[test]
+fn bind_mounted_database_survives_and_is_used() {
+    let scope = scope!("bind");
+    let host_dir = scope.subdir("mysql");
+    let server = scope.start_server(
+        "v1.6.10",
+        ServerOptions {
+            port: Some(free_port()),
+            binds: vec![format!("{}:/var/lib/mysql", host_dir.display())],
+            restart: Some("unless-stopped".into()),
+            ..ServerOptions::default()
+        },
+    );
+    let schema_file = host_dir.join("schema_version");
+    assert_eq!(std::fs::read_to_string(&schema_file).unwrap().trim(), "10");
+    let probe = "kept on the host\n";
+    std::fs::write(host_dir.join("cattle/probe.txt"), probe).unwrap();
+    let old_id = server.id();
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(0);
+
+    assert_eq!(std::fs::read_to_string(&schema_file).unwrap().trim(), "20");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("cattle/probe.txt")).unwrap(),
+        probe
+    );
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(server.schema(), "20");
+    assert_eq!(server.read_data(PROBE_FILE).as_deref(), Some(probe));
+    let new = server.inspect();
+    assert_eq!(
+        mounts(&new).get("/var/lib/mysql"),
+        Some(&("bind".to_string(), host_dir.display().to_string())),
+        "the new server's /var/lib/mysql"
+    );
+    let binds = strings(&new, "/HostConfig/Binds");
+    assert!(
+        binds
+            .iter()
+            .filter(|b| b.ends_with(":/var/lib/mysql"))
+            .count()
+            <= 1,
+        "/var/lib/mysql mounted twice: {binds:?}"
+    );
+    assert!(inspect(&old_id).is_none(), "the old container still exists");
+}
+
+/// Scenario 5: `upgrade --dry-run` and `runbook`, in every format, change nothing.
+#[test]
+fn dry_run_and_runbooks_change_nothing() {
+    let scope = scope!("dryrun");
+    let server = start_classic_server(&scope);
+    // `stable` is a tag no other scenario pulls, so a pull would show in the events.
+    let target = "stable";
+    let pulled = engine::image(target);
+    let before = scope.snapshot();
+    let since = now_seconds();
+
+    for format in ["text", "markdown", "shell", "json"] {
+        for command in ["upgrade", "runbook"] {
+            let mut args = vec![command.to_string()];
+            if command == "upgrade" {
+                args.push("--dry-run".into());
+            }
+            args.extend(["--format".into(), format.into()]);
+            args.extend(scope.selection(target));
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = scope.tool(&refs);
+            run.expect_code(0);
+            assert!(
+                run.stdout.contains(&scope.server_name()),
+                "`{}` does not name the server:\n{}",
+                run.what,
+                run.stdout
+            );
+            assert!(
+                !run.output().contains("Quokka77"),
+                "`{}` showed the secret",
+                run.what
+            );
+            if format == "json" {
+                serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap_or_else(|e| {
+                    panic!("`{}` is not JSON ({e}):\n{}", run.what, run.stdout)
+                });
+            }
+        }
+    }
+
+    let after = scope.snapshot();
+    assert_unchanged(&before, &after, "upgrade --dry-run / runbook");
+    let events = scope.events_since(since, &pulled);
+    assert!(events.is_empty(), "the engine saw changes: {events:#?}");
+    assert!(server.answers_ping());
+    assert!(!exists(&scope.data_name()));
+}
+
+/// Scenario 7: a container under the data container's name that holds other volumes is
+/// refused (exit 2), with and without --dry-run, and nothing changes.
+#[test]
+fn wrong_data_container_is_refused_and_nothing_changes() {
+    let scope = scope!("wrongdata");
+    let server = start_classic_server(&scope);
+    let probe = record_before(&scope, &server).probe;
+    docker_ok(&[
+        "create",
+        "--name",
+        &scope.data_name(),
+        &engine::image("v1.6.10"),
+    ]);
+    let before = scope.snapshot();
+
+    let mut dry = vec!["upgrade".to_string(), "--dry-run".into()];
+    dry.extend(scope.selection("v1.6.20"));
+    let refs: Vec<&str> = dry.iter().map(String::as_str).collect();
+    let run = scope.tool(&refs);
+    run.expect_code(2).expect_mention(&[&scope.data_name()]);
+    run.expect_mention(&["refus"]);
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(2).expect_mention(&[&scope.data_name()]);
+    run.expect_mention(&["refus"]);
+
+    assert_unchanged(&before, &scope.snapshot(), "the refused upgrade");
+    assert!(server.answers_ping(), "the old server stopped answering");
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(probe.as_str())
+    );
+}
+
+/// Scenario 8a: a container that does not exist is bad input (exit 2).
+#[test]
+fn missing_container_is_bad_input() {
+    let scope = scope!("missing");
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(2).expect_mention(&["no container named"]);
+    run.expect_mention(&[&scope.server_name()]);
+
+    let mut dry = vec!["upgrade".to_string(), "--dry-run".into()];
+    dry.extend(scope.selection("v1.6.20"));
+    let refs: Vec<&str> = dry.iter().map(String::as_str).collect();
+    scope
+        .tool(&refs)
+        .expect_code(2)
+        .expect_mention(&["no container named"]);
+    assert!(scope.containers().is_empty(), "{:?}", scope.containers());
+}
+
+/// Scenario 8b: a target tag missing from the registry fails at the pull, before anything
+/// stops (exit 1); the old server runs on, untouched.
+#[test]
+fn missing_target_tag_fails_before_anything_stops() {
+    let scope = scope!("notag");
+    let server = start_classic_server(&scope);
+    let probe = record_before(&scope, &server).probe;
+    let before = scope.snapshot();
+
+    let run = scope.upgrade("v9.9.9", &[]);
+    run.expect_code(1).expect_mention(&["v9.9.9"]);
+
+    assert_unchanged(&before, &scope.snapshot(), "the failed upgrade");
+    assert!(server.answers_ping(), "the old server stopped answering");
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(server.schema(), "10");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(probe.as_str())
+    );
+    assert!(!exists(&scope.data_name()), "a data container was created");
+}
+
+/// The commands a failure report leaves to run by hand to get the old server back: the
+/// "Not done" section of a rollback that stopped too, or else the "To return to the old server"
+/// section. Its `docker` lines (indented or not, with or without a `$ ` prompt) up to the first
+/// blank line. Only commands that step back are accepted (start, stop, rm, rename, update, and
+/// a throwaway `run --rm` that restores a backup): anything else fails the test before it runs.
+fn way_back_commands(output: &str) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    let section = |start: usize, header: &str| -> Option<usize> {
+        lines[start..]
+            .iter()
+            .position(|l| l.contains(header))
+            .map(|i| start + i + 1)
+    };
+    let rolled_back_partly = output.contains("rollback stopped");
+    let begin = if rolled_back_partly {
+        let rollback = lines
+            .iter()
+            .rposition(|l| l.contains("Rolling back"))
+            .unwrap_or(0);
+        section(rollback, "Not done")
+    } else {
+        section(0, "To return to the old server")
+    };
+    let Some(begin) = begin else {
+        return Vec::new();
+    };
+    let commands: Vec<String> = lines[begin..]
+        .iter()
+        .map(|l| l.trim())
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("$ ").unwrap_or(l))
+        .filter(|l| l.starts_with("docker "))
+        .map(str::to_string)
+        .collect();
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let verb = words.get(1).copied().unwrap_or("");
+        let steps_back = ["start", "stop", "rm", "rename", "update"].contains(&verb)
+            || (verb == "run" && words.contains(&"--rm"));
+        assert!(
+            steps_back,
+            "the way back holds `{command}`, which is not a step back:\n{output}"
+        );
+    }
+    commands
+}
+
+/// Scenario 8c: another process takes the host port while the old server is down, so the new
+/// server's `docker run` fails after the old one was stopped and renamed. The tool must exit 1
+/// with a clear error, and either the old server runs again, or the way back the tool printed
+/// brings it back. `free_port_when_renamed_back`: the other process lets go of the port once
+/// the old container has its name back (so a rollback can succeed); otherwise it holds the
+/// port until the tool has exited.
+fn port_taken_while_down(test: &str, free_port_when_renamed_back: bool) {
+    let scope = scope!(test);
+    let server = start_classic_server(&scope);
+    let before = record_before(&scope, &server);
+
+    let release_when: Option<engine::ReleaseWhen> = free_port_when_renamed_back.then(|| {
+        let (name, old_id) = (scope.server_name(), before.id.clone());
+        let renamed_away = std::cell::Cell::new(false);
+        Box::new(move || {
+            let holds_the_name = inspect(&name).is_some_and(|c| text(&c, "/Id") == old_id);
+            if !holds_the_name {
+                renamed_away.set(true);
+            }
+            renamed_away.get() && holds_the_name
+        }) as engine::ReleaseWhen
+    });
+    let thief = PortThief::lie_in_wait(server.port, Duration::from_secs(120), release_when);
+    let run = scope.upgrade("v1.6.20", &[]);
+    assert!(
+        thief.release(),
+        "the test's listener never got 127.0.0.1:{} (was the old server stopped?); the tool said:\n{}",
+        server.port,
+        run.output()
+    );
+    run.expect_code(1)
+        .expect_mention(&["already in use", "already allocated"]);
+
+    let old_is_back = inspect(&scope.server_name()).is_some_and(|c| {
+        text(&c, "/Id") == before.id && c.pointer("/State/Running") == Some(&true.into())
+    }) && server.answers_ping();
+    if old_is_back {
+        eprintln!("{test}: the tool brought the old server back by itself");
+    } else {
+        let commands = way_back_commands(&run.output());
+        assert!(
+            !commands.is_empty(),
+            "the old server is not back and the report shows no way back:\n{}",
+            run.output()
+        );
+        eprintln!("{test}: running the way back the tool printed: {commands:#?}");
+        for command in &commands {
+            let out = Command::new("bash")
+                .args(["-c", command])
+                .current_dir(scope.dir())
+                .output()
+                .expect("bash");
+            assert!(
+                out.status.success(),
+                "the way back failed at `{command}`: {}\nthe tool said:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                run.output()
+            );
+        }
+        assert!(
+            engine::wait_for_pong(server.port, Duration::from_secs(30)),
+            "the old server does not answer /ping after the way back {commands:#?}"
+        );
+    }
+    let old = server.inspect();
+    assert_eq!(
+        text(&old, "/Id"),
+        before.id,
+        "{} is not the old container",
+        scope.server_name()
+    );
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(server.schema(), "10");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    assert_eq!(
+        text(&old, "/HostConfig/RestartPolicy/Name"),
+        "unless-stopped"
+    );
+    let names = scope.container_names();
+    assert!(
+        !names.contains(&format!("{}-v1.6.10", scope.server_name())),
+        "the parked name is still in use: {names:?}"
+    );
+}
+
+#[test]
+fn port_taken_for_good_fails_with_a_way_back() {
+    port_taken_while_down("porttaken", false);
+}
+
+#[test]
+fn port_taken_while_down_then_freed_gets_the_old_server_back() {
+    port_taken_while_down("portfreed", true);
+}
+
+/// Beyond the issue's list: the new release migrates the schema forward and then dies
+/// (`v1.6.31-crash`). The old release refuses the migrated schema, so only the backup gets it
+/// back: the tool exits 1, and the old server runs again on the data from before the upgrade.
+#[test]
+fn crash_after_migrating_rolls_back_to_the_data_from_before() {
+    let scope = scope!("crash");
+    let server = start_classic_server(&scope);
+    let before = record_before(&scope, &server);
+
+    let run = scope.upgrade("v1.6.31-crash", &[]);
+    run.expect_code(1)
+        .expect_mention(&["migration failed", "exit code 3"]);
+    assert_never_shown(&scope, &run, "Quokka77");
+
+    assert!(
+        server.answers_ping(),
+        "the old server is not back:\n{}",
+        run.output()
+    );
+    let old = server.inspect();
+    assert_eq!(
+        text(&old, "/Id"),
+        before.id,
+        "{} is not the old container",
+        scope.server_name()
+    );
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(server.schema(), "10", "the old server on a migrated schema");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    assert_eq!(data_mounts(&old), before.data);
+    assert_eq!(
+        text(&old, "/HostConfig/RestartPolicy/Name"),
+        "unless-stopped"
+    );
+    let names = scope.container_names();
+    assert!(
+        !names.iter().any(|n| n.ends_with("-v1.6.10")),
+        "the parked name is still in use: {names:?}"
+    );
+}
+
+/// Beyond the issue's list: `rollback` after a finished upgrade brings the old release back
+/// under the server's name, with its settings, on the backup the upgrade took (what was
+/// written under the new release is gone with it).
+#[test]
+fn rollback_after_an_upgrade_returns_to_the_old_release_and_its_data() {
+    let scope = scope!("rollback");
+    let server = start_classic_server(&scope);
+    let before = record_before(&scope, &server);
+    scope.upgrade("v1.6.20", &[]).expect_code(0);
+    server.write_data("cattle/after.txt", "written under v1.6.20\n");
+    let upgraded_id = server.id();
+
+    let run = scope.rollback(&[]);
+    run.expect_code(0);
+    assert_never_shown(&scope, &run, "Quokka77");
+
+    assert_ne!(server.id(), upgraded_id, "v1.6.20 still runs");
+    assert_runs_classic(&scope, &server, &before, "v1.6.10", "10");
+    assert_eq!(
+        server.read_data("cattle/after.txt"),
+        None,
+        "the data is not the backup's"
+    );
+}
