@@ -569,7 +569,7 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
     let archive = backup_archive_name(names.server, backup);
     let in_container = format!("/backup/{archive}");
     let backup_dir = backup.dir.display().to_string();
-    let old_image = names.server.image_id.clone();
+    let old_image = old_image(names.server);
     let restore = restore_step(names.data, &backup.dir.join(&archive), &old_image);
     vec![
         Step {
@@ -697,13 +697,18 @@ fn mysqldump_line(server: &Server) -> String {
 /// the old container is gone. A release tag names the image; a moving tag (`stable`) would
 /// name another release by then, so the image id does.
 pub fn recreate_old(server: &Server, data_container: &str) -> Argv {
-    let image = match Version::parse(server.image.effective_tag()) {
-        Some(_) => server.image.to_string(),
-        None => server.image_id.clone(),
-    };
-    let image = ImageRef::parse(&image).unwrap_or_else(|_| server.image.clone());
+    let image = ImageRef::parse(&old_image(server)).unwrap_or_else(|_| server.image.clone());
     let data = (server.mode == DbMode::Embedded).then_some(data_container);
     run_new(server, &image, data)
+}
+
+/// The old server's image, named so that it stays that image: by its release tag when it has
+/// one, else (`stable`, `latest`: the upgrade may move them) by its id.
+fn old_image(server: &Server) -> String {
+    match Version::parse(server.image.effective_tag()) {
+        Some(_) if server.image.digest.is_none() => server.image.to_string(),
+        _ => server.image_id.clone(),
+    }
 }
 
 /// `docker run` for the new server: the old one's settings, the data container in place of

@@ -368,7 +368,8 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         name.starts_with("rancher-data-backup-v1.6.10-") && name.ends_with(".tar.gz"),
         "{name}"
     );
-    let image_id = fixture_container("embedded", "rancher")["Image"]
+    // The old image by its release tag: it names that image for good, unlike `stable`.
+    let image_id = fixture_container("embedded", "rancher")["Config"]["Image"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1174,7 +1175,8 @@ fn the_fake_docker_inspects_like_the_real_one() {
         Value::Array(vec![fixture_container("embedded", "rancher")])
     );
 
-    let image_id = fixture_container("embedded", "rancher")["Image"]
+    // The old image by its release tag: it names that image for good, unlike `stable`.
+    let image_id = fixture_container("embedded", "rancher")["Config"]["Image"]
         .as_str()
         .unwrap()
         .to_string();

@@ -130,9 +130,9 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             "docker stop -t 60 rancher",
             "docker update --restart=no rancher",
             "docker create --volumes-from rancher --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
-            "docker run --rm --volumes-from rancher-data -v /backups:/backup --entrypoint tar sha256:old \
+            "docker run --rm --volumes-from rancher-data -v /backups:/backup --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
              -czf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz -C / var/lib/mysql var/lib/cattle var/log/mysql",
-            "docker run --rm -v /backups:/backup:ro --entrypoint tar sha256:old \
+            "docker run --rm -v /backups:/backup:ro --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
              -tzf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz",
             "docker rename rancher rancher-v1.6.10",
             "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
@@ -411,7 +411,7 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
             "docker rename rancher-v1.6.10 rancher"
         ]
     );
-    assert!(commands[3].starts_with("docker run --rm --volumes-from rancher-data -v /backups:/backup:ro --entrypoint sh sha256:old -c "), "{}", commands[3]);
+    assert!(commands[3].starts_with("docker run --rm --volumes-from rancher-data -v /backups:/backup:ro --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[3]);
     assert!(
         commands[3]
             .ends_with(" restore /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz"),
@@ -431,4 +431,17 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
         after_stop.iter().map(|s| s.id).collect::<Vec<_>>(),
         [StepId::StartOld, StepId::WaitOldHealthy]
     );
+}
+
+#[test]
+fn a_server_on_a_moving_tag_is_backed_up_and_restored_with_its_image_id() {
+    let mut server = embedded_server();
+    server.image = ImageRef::parse("rancher/server:stable").unwrap();
+    let plan = plan(&discovery(server), &options("stable")).unwrap();
+    let backup = plan.steps.iter().find(|s| s.id == StepId::Backup).unwrap();
+    let shown = backup.argv().unwrap().display(Reveal::Plain);
+    // After the pull, `stable` names the new release: the old one is only its id.
+    assert!(shown.contains("--entrypoint tar sha256:old "), "{shown}");
+    let restore = backup.undo[0].argv().unwrap().display(Reveal::Plain);
+    assert!(restore.contains("--entrypoint sh sha256:old "), "{restore}");
 }
