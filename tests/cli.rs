@@ -1175,8 +1175,7 @@ fn the_fake_docker_inspects_like_the_real_one() {
         Value::Array(vec![fixture_container("embedded", "rancher")])
     );
 
-    // The old image by its release tag: it names that image for good, unlike `stable`.
-    let image_id = fixture_container("embedded", "rancher")["Config"]["Image"]
+    let image_id = fixture_container("embedded", "rancher")["Image"]
         .as_str()
         .unwrap()
         .to_string();
