@@ -68,7 +68,19 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
     let mut plan = plan::plan(&discovery, &options)?;
     let (record, done_before) = match resumed {
         Some(mut record) => {
+            if record.to_image != plan.to.to_string() {
+                return Err(bad_input(format!(
+                    "an interrupted upgrade of {container} to {} is recorded in {}: run the same command with --to {} to finish it, or `rancher-upgrade rollback --container {container}`",
+                    record.to_image,
+                    record_path.display(),
+                    record.to_image
+                )));
+            }
             record.status = Status::InProgress;
+            // The record names the archive this run writes or reuses, so a later rollback
+            // restores the one that exists.
+            record.backup_archive = plan.backup_archive.clone();
+            record.backup_stamp = options.backup.as_ref().map(|b| b.stamp.clone());
             let done = resume::steps_done(docker, &record)?;
             let indexes = resume::mark_done(&mut plan, &done, &record.updated_at);
             eprintln!(

@@ -559,9 +559,11 @@ fn data_paths_relative() -> impl Iterator<Item = &'static str> {
     DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
 }
 
-/// Empties the data volumes, then unpacks the archive named by `$1` into them. The file name
+/// Reads the whole archive named by `$1` first (gzip checks its CRC at the end), and only then
+/// empties the data volumes and unpacks it: a missing or damaged archive leaves the volumes as
+/// they are, never empty (an empty /var/lib/mysql becomes a fresh database). The file name
 /// comes in as an argument, never as part of the script.
-const RESTORE_SCRIPT: &str = "set -e; for d in /var/lib/mysql /var/lib/cattle /var/log/mysql; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xzf \"$1\" -C /";
+const RESTORE_SCRIPT: &str = "set -e; tar -tzf \"$1\" >/dev/null; for d in /var/lib/mysql /var/lib/cattle /var/log/mysql; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xzf \"$1\" -C /";
 
 /// Archive the data volumes with the old image's own tar (it is on the host already), check the
 /// archive lists, and know how to put it back.

@@ -305,3 +305,55 @@ fn a_new_server_that_exits_is_a_failure_at_once_and_rolls_back() {
     );
     assert_no_data_was_removed(&fake);
 }
+
+#[test]
+fn an_interrupted_upgrade_is_finished_only_towards_its_own_target() {
+    let mut fake = FakeDocker::new("embedded");
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "rename");
+    let health = pong_server();
+    fake.command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .assert()
+        .code(1);
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    let before = fake.mutating_calls().len();
+
+    let mut elsewhere = upgrade_args(&health);
+    elsewhere[4] = "v1.6.30".into();
+    let output = fake
+        .command()
+        .args(&elsewhere)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--to 127.0.0.1:5599/rancher/server:v1.6.20"),
+        "{stderr}"
+    );
+    assert_eq!(fake.mutating_calls().len(), before, "nothing ran");
+
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Resuming the upgrade of rancher"),
+        "{stderr}"
+    );
+    let resumed: Vec<String> = fake.mutating_calls()[before..]
+        .iter()
+        .map(|c| c[0].clone())
+        .collect();
+    assert_eq!(
+        resumed,
+        ["rename", "run", "rm"],
+        "only the steps not done run"
+    );
+}

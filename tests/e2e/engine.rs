@@ -314,7 +314,24 @@ impl Run {
 }
 
 /// Runs a command with stdin closed, a timeout, and its output captured.
-pub fn run_command(mut command: Command, what: String, transcript: Option<&Path>) -> Run {
+pub fn run_command(command: Command, what: String, transcript: Option<&Path>) -> Run {
+    spawn_command(command, what, transcript).wait()
+}
+
+/// A command started by [`spawn_command`]: running in the background, its output read as it
+/// comes, until [`Background::wait`].
+pub struct Background {
+    child: std::process::Child,
+    what: String,
+    transcript: Option<PathBuf>,
+    out_reader: std::thread::JoinHandle<Vec<u8>>,
+    err_reader: std::thread::JoinHandle<Vec<u8>>,
+    deadline: Instant,
+}
+
+/// Starts a command with stdin closed and its output captured, and returns at once; the
+/// timeout of [`run_command`] counts from now.
+pub fn spawn_command(mut command: Command, what: String, transcript: Option<&Path>) -> Background {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -336,32 +353,62 @@ pub fn run_command(mut command: Command, what: String, transcript: Option<&Path>
         let _ = stderr.read_to_end(&mut buffer);
         buffer
     });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("waiting for a child") {
-            Some(status) => break Some(status),
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
-    let mut stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-    if status.is_none() {
-        stderr.push_str(&format!(
-            "\n(e2e: killed after {} s)",
-            RUN_TIMEOUT.as_secs()
-        ));
-    }
-    Run {
+    Background {
+        child,
         what,
-        code: status.and_then(|s| s.code()),
-        stdout,
-        stderr,
-        transcript: transcript.and_then(|p| std::fs::read_to_string(p).ok()),
+        transcript: transcript.map(Path::to_path_buf),
+        out_reader,
+        err_reader,
+        deadline: Instant::now() + RUN_TIMEOUT,
+    }
+}
+
+impl Background {
+    /// The process id, to send it a signal.
+    #[allow(dead_code)] // only some test binaries signal what they started
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it has not exited yet.
+    #[allow(dead_code)] // only some test binaries watch what they started
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until it exits (killing it at the timeout) and returns what it left.
+    pub fn wait(mut self) -> Run {
+        let status = loop {
+            match self.child.try_wait().expect("waiting for a child") {
+                Some(status) => break Some(status),
+                None if Instant::now() >= self.deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let stdout =
+            String::from_utf8_lossy(&self.out_reader.join().unwrap_or_default()).into_owned();
+        let mut stderr =
+            String::from_utf8_lossy(&self.err_reader.join().unwrap_or_default()).into_owned();
+        if status.is_none() {
+            stderr.push_str(&format!(
+                "\n(e2e: killed after {} s)",
+                RUN_TIMEOUT.as_secs()
+            ));
+        }
+        Run {
+            what: self.what,
+            code: status.and_then(|s| s.code()),
+            stdout,
+            stderr,
+            transcript: self
+                .transcript
+                .as_deref()
+                .and_then(|p| std::fs::read_to_string(p).ok()),
+        }
     }
 }
 
@@ -552,14 +599,20 @@ impl Scope {
 
     /// Starts a stand-in server of `tag` under [`Scope::server_name`] and waits for /ping
     /// when it publishes a port.
-    pub fn start_server(&self, tag: &str, mut options: ServerOptions) -> Server {
+    pub fn start_server(&self, tag: &str, options: ServerOptions) -> Server {
+        self.start_server_image(&image(tag), options)
+    }
+
+    /// [`Scope::start_server`] from a whole image reference (a stand-in under another name,
+    /// or in another registry).
+    pub fn start_server_image(&self, reference: &str, mut options: ServerOptions) -> Server {
         let name = self.server_name();
         // The engine is shared: another process may take the free port first. Then the
         // container is removed and started again on another port.
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let out = docker(&self.run_args(&name, tag, &options));
+            let out = docker(&self.run_args(&name, reference, &options));
             self.remember_volumes();
             if out.status.success() {
                 break;
@@ -568,7 +621,7 @@ impl Scope {
             let port_taken = why.contains("already in use") || why.contains("already allocated");
             assert!(
                 port_taken && options.port.is_some() && attempts < 5,
-                "starting {name} ({tag}) failed: {why}"
+                "starting {name} ({reference}) failed: {why}"
             );
             let _ = docker(&["rm", "-f", "-v", &name]);
             options.port = Some(free_port());
@@ -580,7 +633,7 @@ impl Scope {
         if options.port.is_some() && !wait_for_pong(server.port, START_TIMEOUT) {
             let logs = docker(&["logs", &server.name]);
             panic!(
-                "{} ({tag}) did not answer /ping on 127.0.0.1:{} within {} s; logs:\n{}{}",
+                "{} ({reference}) did not answer /ping on 127.0.0.1:{} within {} s; logs:\n{}{}",
                 server.name,
                 server.port,
                 START_TIMEOUT.as_secs(),
@@ -591,8 +644,9 @@ impl Scope {
         server
     }
 
-    /// `docker run -d` of a server under `name`, as `options` describe it.
-    fn run_args(&self, name: &str, tag: &str, options: &ServerOptions) -> Vec<String> {
+    /// `docker run -d` of a server of the image `reference` under `name`, as `options` describe
+    /// it.
+    fn run_args(&self, name: &str, reference: &str, options: &ServerOptions) -> Vec<String> {
         let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.into()];
         if let Some(restart) = &options.restart {
             args.push(format!("--restart={restart}"));
@@ -609,7 +663,7 @@ impl Scope {
         for bind in &options.binds {
             args.extend(["-v".into(), bind.clone()]);
         }
-        args.push(image(tag));
+        args.push(reference.to_string());
         args.extend(options.args.iter().cloned());
         args
     }
@@ -623,6 +677,20 @@ impl Scope {
         let mut command = Command::new(TOOL);
         command.args(args);
         self.run(
+            command,
+            format!("rancher-upgrade {}", args.join(" ")),
+            transcript,
+        )
+    }
+
+    /// Starts `rancher-upgrade ARGS` in the test's directory and returns at once, to signal it
+    /// or watch the engine while it runs; [`Background::wait`] gives the [`Run`].
+    #[allow(dead_code)] // only some test binaries run the tool in the background
+    pub fn spawn_tool(&self, args: &[String], transcript: Option<&Path>) -> Background {
+        let mut command = Command::new(TOOL);
+        command.args(args).current_dir(self.dir());
+        self.remember_volumes();
+        spawn_command(
             command,
             format!("rancher-upgrade {}", args.join(" ")),
             transcript,
