@@ -205,6 +205,10 @@ impl Config {
             ),
             Command::Rollback(args) => (args.server, None, args.run.action(), args.backup),
         };
+        let run_log = match &action {
+            Action::Execute(execution) => execution.log.clone(),
+            Action::Show(_) => None,
+        };
         if let Some(name) = &server.container {
             check_container_name("--container", name)?;
         }
@@ -223,12 +227,32 @@ impl Config {
                 "--health-timeout 0 would never let the server answer; give seconds, for example 900",
             ));
         }
-        let backup_dir = std::fs::canonicalize(&server.backup_dir).map_err(|error| {
-            bad_input(format!(
-                "--backup-dir {}: {error}; create it, or choose another directory",
+        let backup_dir = docker_mountable("--backup-dir", &server.backup_dir)?;
+        if !backup_dir.is_dir() {
+            return Err(bad_input(format!(
+                "--backup-dir {} is not a directory; name a directory for the backups",
                 server.backup_dir.display()
-            ))
-        })?;
+            )));
+        }
+        if let Some(log) = &run_log {
+            let dir = match log.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => std::path::Path::new("."),
+            };
+            let why = if log.is_dir() {
+                Some("it is a directory")
+            } else if !dir.is_dir() {
+                Some("its directory does not exist")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(bad_input(format!(
+                    "can't write the transcript {}: {why}; choose another file with --log FILE",
+                    log.display()
+                )));
+            }
+        }
         let task = match target {
             Some(target) => Task::Upgrade(PlanOptions {
                 target: Target::parse(&target.to).map_err(bad_input)?,
@@ -246,12 +270,15 @@ impl Config {
             None => Task::Rollback {
                 backup: rollback_backup
                     .map(|file| {
-                        std::fs::canonicalize(&file).map_err(|error| {
-                            bad_input(format!(
-                                "--backup {}: {error}; name the archive the upgrade wrote (rancher-data-backup-*.tar.gz)",
+                        let archive = docker_mountable("--backup", &file)?;
+                        if is_gzip(&archive) {
+                            Ok(archive)
+                        } else {
+                            Err(bad_input(format!(
+                                "--backup {} is not a gzip archive; name the archive the upgrade wrote (rancher-data-backup-*.tar.gz)",
                                 file.display()
-                            ))
-                        })
+                            )))
+                        }
                     })
                     .transpose()?,
             },
@@ -271,8 +298,45 @@ impl Config {
     }
 }
 
+/// The absolute path of an existing file or directory that docker can mount: `-v` takes
+/// UTF-8 text and splits it at ':', so a path it would misread is refused here.
+fn docker_mountable(option: &str, path: &std::path::Path) -> Result<PathBuf> {
+    let absolute = std::fs::canonicalize(path).map_err(|error| {
+        bad_input(format!(
+            "{option} {}: {error}; name an existing path",
+            path.display()
+        ))
+    })?;
+    match absolute.to_str() {
+        Some(text) if !text.contains(':') && !text.chars().any(char::is_control) => Ok(absolute),
+        _ => Err(bad_input(format!(
+            "{option} {}: docker can't mount a path that is not UTF-8 or holds ':' or a control character; choose another",
+            path.display()
+        ))),
+    }
+}
+
+/// Whether a file starts like a gzip stream, as the backups are: a cheap check that needs no
+/// docker, so a wrong `--backup` is refused before anything runs.
+fn is_gzip(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| magic == [0x1f, 0x8b])
+}
+
+/// Longer names are refused: they end up in file names beside the backups.
+const MAX_NAME_LENGTH: usize = 128;
+
 /// Docker's own rule for names, so a bad one fails here and not halfway through.
 fn check_container_name(option: &str, name: &str) -> Result<()> {
+    if name.len() > MAX_NAME_LENGTH {
+        return Err(bad_input(format!(
+            "{option} is {} characters long; a container name here holds at most {MAX_NAME_LENGTH}",
+            name.len()
+        )));
+    }
     let valid = name
         .chars()
         .next()

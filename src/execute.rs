@@ -93,7 +93,12 @@ pub fn execute(
         env!("CARGO_PKG_VERSION"),
         headline(plan)
     ));
-    eprintln!("{}\n", style(headline(plan)).bold());
+    eprintln!("{}", style(headline(plan)).bold());
+    for warning in &plan.warnings {
+        eprintln!("  {} {warning}", style("!").yellow());
+        execution.transcript.note(&format!("warning: {warning}"));
+    }
+    eprintln!();
 
     let mut done = done_before.to_vec();
     let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done) else {
@@ -139,11 +144,16 @@ pub fn execute(
         rolled_back?;
         return Err(error);
     }
-    execution.print_way_back(&way_back);
-    execution.record_end(match plan.kind {
-        PlanKind::Upgrade => Status::Stopped,
-        PlanKind::Rollback => Status::Failed,
-    })?;
+    match plan.kind {
+        PlanKind::Upgrade => {
+            execution.print_way_back(&way_back);
+            execution.record_end(Status::Stopped)?;
+        }
+        PlanKind::Rollback => {
+            eprintln!("\nThe rollback stopped: the commands above under \"Not done\" finish it.");
+            execution.record_end(Status::Failed)?;
+        }
+    }
     Err(error)
 }
 
@@ -397,6 +407,10 @@ impl<'a> Execution<'a> {
         let at = &steps[index];
         let number = index + 1;
         let total = steps.len();
+        let task = match plan.kind {
+            PlanKind::Upgrade => "upgrade",
+            PlanKind::Rollback => "rollback",
+        };
         let (headline, error) = match stop {
             Stop::Declined => (
                 format!(
@@ -404,7 +418,7 @@ impl<'a> Execution<'a> {
                     at.title
                 ),
                 anyhow!(
-                    "upgrade of {} stopped at step {number}: declined",
+                    "{task} of {} stopped at step {number}: declined",
                     plan.container
                 ),
             ),
@@ -415,7 +429,7 @@ impl<'a> Execution<'a> {
             Stop::Failed { what, .. } => (
                 format!("Step {number}/{total} failed ({}): {what}", at.title),
                 anyhow!(
-                    "upgrade of {} failed at step {number}: {what}",
+                    "{task} of {} failed at step {number}: {what}",
                     plan.container
                 ),
             ),

@@ -46,9 +46,6 @@ impl ImageRef {
             ),
             None => (name, None),
         };
-        if tag.as_deref() == Some("") || path.is_empty() || path.ends_with('/') {
-            return Err(format!("{reference:?} is not a valid image reference"));
-        }
         let (registry, repository) = match path.split_once('/') {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
@@ -57,6 +54,36 @@ impl ImageRef {
             }
             _ => (None, path.to_string()),
         };
+        let valid_registry = registry.as_deref().is_none_or(|r| {
+            r.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        });
+        // Docker's rule: lowercase path components of letters and digits, joined by . _ -
+        let valid_repository = repository.split('/').all(|component| {
+            !component.is_empty()
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        });
+        let valid_digest = digest.as_deref().is_none_or(|d| {
+            d.split_once(':').is_some_and(|(algorithm, hex)| {
+                !algorithm.is_empty()
+                    && !hex.is_empty()
+                    && algorithm
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c))
+                    && hex.chars().all(|c| c.is_ascii_hexdigit())
+            })
+        });
+        if !(valid_registry
+            && valid_repository
+            && valid_digest
+            && tag.as_deref().is_none_or(is_valid_tag))
+        {
+            return Err(format!(
+                "{reference:?} is not a valid image reference (like registry:5000/rancher/server:v1.6.30; a tag holds letters, digits, '_', '.', '-')"
+            ));
+        }
         Ok(ImageRef {
             registry,
             repository,
@@ -102,6 +129,16 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// Docker's rule for a tag: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'.
+fn is_valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// What `--to` names: a tag of the running image's repository, or a whole image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -112,15 +149,11 @@ pub enum Target {
 impl Target {
     pub fn parse(text: &str) -> Result<Target, String> {
         if text.contains(['/', ':', '@']) {
-            return ImageRef::parse(text).map(Target::Image);
+            return ImageRef::parse(text)
+                .map(Target::Image)
+                .map_err(|why| format!("--to: {why}"));
         }
-        let valid_tag = !text.is_empty()
-            && text.len() <= 128
-            && !text.starts_with(['.', '-'])
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if valid_tag {
+        if is_valid_tag(text) {
             Ok(Target::Tag(text.to_string()))
         } else {
             Err(format!(

@@ -5,7 +5,7 @@ use crate::argv::{Argv, Reveal, quote};
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
 use crate::secrets::{
-    DB_PASSWORD_FLAG, db_password_secret, env_assignment_secret, inline_flag_secret,
+    DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
 };
 use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
 use serde::Serialize;
@@ -258,9 +258,24 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         }
     }
 
+    if server.release().chars().any(char::is_control) {
+        refusals.push(format!(
+            "the version of {} ({:?}) holds a control character; check the container's CATTLE_RANCHER_SERVER_VERSION",
+            server.name,
+            server.release()
+        ));
+    }
     if !refusals.is_empty() {
         return Err(Refusal::Preflight(refusals));
     }
+    // A setting shown in a warning may hold a secret value the plan masks elsewhere.
+    let masker = Masker::for_argvs(
+        steps
+            .iter()
+            .flat_map(|s| std::iter::once(s).chain(&s.undo))
+            .filter_map(Step::argv),
+    );
+    let warnings = warnings.iter().map(|w| masker.mask(w)).collect();
     Ok(Plan {
         kind: PlanKind::Upgrade,
         container: server.name.clone(),
@@ -594,23 +609,43 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
                     .args(data_paths_relative()),
             )
         },
-        Step {
-            changes: false,
-            ..step(
-                StepId::VerifyBackup,
-                format!("Check that {archive} lists"),
-                "A backup that can't be read is no way back: the upgrade stops here if it doesn't list.",
-                docker()
-                    .arg("run")
-                    .arg("--rm")
-                    .arg("-v")
-                    .arg(format!("{backup_dir}:/backup:ro"))
-                    .args(["--entrypoint", "tar"])
-                    .arg(&old_image)
-                    .args(["-tzf", &in_container]),
-            )
-        },
+        verify_backup_step(&backup.dir.join(&archive), &old_image),
     ]
+}
+
+/// Lists `archive` with `image`'s tar: read-only, and a damaged archive fails here, before
+/// anything depends on it.
+pub fn verify_backup_step(archive: &Path, image: &str) -> Step {
+    let (dir, file) = archive_location(archive);
+    Step {
+        changes: false,
+        ..step(
+            StepId::VerifyBackup,
+            format!("Check that {file} lists"),
+            "A backup that can't be read is no way back: this stops here if it doesn't list.",
+            docker()
+                .args(["run", "--rm", "-v"])
+                .arg(format!("{dir}:/backup:ro"))
+                .args(["--entrypoint", "tar"])
+                .arg(image)
+                .arg("-tzf")
+                .arg(format!("/backup/{file}")),
+        )
+    }
+}
+
+/// The directory and the file name of an archive, as the `-v DIR:/backup` mounts see them.
+fn archive_location(archive: &Path) -> (String, String) {
+    let dir = archive
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .display()
+        .to_string();
+    let file = archive
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (dir, file)
 }
 
 /// Empties the data volumes of `data_container` and unpacks `archive` into them, with `image`'s

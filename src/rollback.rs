@@ -6,6 +6,7 @@ use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
     Action, Plan, PlanKind, Probe, Step, StepId, docker, recreate_old, restore_step, step,
+    verify_backup_step,
 };
 use crate::server::{DbMode, Discovery};
 use crate::state::UpgradeRecord;
@@ -51,7 +52,12 @@ pub fn plan(
         .unwrap_or(options.stop_timeout_seconds)
         .to_string();
 
-    let mut steps = vec![
+    let mut steps = Vec::new();
+    // A bad archive must fail before the running server is stopped.
+    if let (true, Some(archive)) = (embedded, &options.archive) {
+        steps.push(verify_backup_step(archive, &record.from_image_id));
+    }
+    steps.extend([
         step(
             StepId::StopNew,
             format!("Stop the new {name}"),
@@ -64,7 +70,7 @@ pub fn plan(
             "It frees the name; its data lives in the data volumes, which stay.",
             docker().arg("rm").arg(name),
         ),
-    ];
+    ]);
     if let (true, Some(archive), Some(data)) = (embedded, &options.archive, &record.data_container)
     {
         steps.push(restore_step(data, archive, &record.from_image_id));
@@ -250,6 +256,7 @@ mod tests {
         assert_eq!(
             ids(&plan),
             [
+                StepId::VerifyBackup,
                 StepId::StopNew,
                 StepId::RemoveNew,
                 StepId::RestoreData,
@@ -261,7 +268,7 @@ mod tests {
         );
         assert_eq!(plan.kind, PlanKind::Rollback);
         assert_eq!(plan.to.to_string(), "rancher/server:v1.6.10");
-        let restore = plan.steps[2].argv().unwrap().display(Reveal::Plain);
+        let restore = plan.steps[3].argv().unwrap().display(Reveal::Plain);
         assert!(restore.contains("--entrypoint sh sha256:old"), "{restore}");
         assert!(
             restore.ends_with("restore /backup/rancher-data-backup-v1.6.10-T0.tar.gz"),
@@ -276,6 +283,7 @@ mod tests {
         assert_eq!(
             ids(&plan),
             [
+                StepId::VerifyBackup,
                 StepId::StopNew,
                 StepId::RemoveNew,
                 StepId::RestoreData,
@@ -283,7 +291,7 @@ mod tests {
                 StepId::WaitOldHealthy
             ]
         );
-        let recreate = plan.steps[3].argv().unwrap();
+        let recreate = plan.steps[4].argv().unwrap();
         assert_eq!(
             recreate.display(Reveal::Plain),
             "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped \

@@ -1,8 +1,9 @@
 //! The transcript: every executed command (masked), its exit status, its duration and the tail
 //! of its output, for the post-mortem at 3 a.m.
 
+use crate::error::bad_input;
 use crate::secrets::Masker;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -30,11 +31,11 @@ impl Transcript {
             .append(true)
             .mode(0o600)
             .open(path)
-            .with_context(|| {
-                format!(
-                    "can't write the transcript {}; choose another file with --log FILE",
+            .map_err(|error| {
+                bad_input(format!(
+                    "can't write the transcript {}: {error}; choose another file with --log FILE",
                     path.display()
-                )
+                ))
             })?;
         Ok(Transcript {
             file,

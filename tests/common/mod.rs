@@ -156,6 +156,28 @@ impl FakeDocker {
         command
     }
 
+    /// The binary as a plain [`std::process::Command`], with the environment of
+    /// [`FakeDocker::command`]: for a test that spawns it and acts while it runs (a Ctrl-C),
+    /// or that passes arguments which are not UTF-8. No timeout: the caller keeps the time.
+    pub fn tool(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(BINARY);
+        command.env_clear();
+        for key in PASSED_ON {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
+        command
+            .current_dir(self.work_dir())
+            .env("PATH", self.bin_dir())
+            .env("FAKE_DOCKER_STATE", self.state_dir())
+            .env("NO_COLOR", "1");
+        for (key, value) in &self.envs {
+            command.env(key, value);
+        }
+        command
+    }
+
     /// Any program (bash running a runbook, ...) with the fake first on PATH, then the system's.
     pub fn process(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
         let mut path = self.bin_dir().into_os_string();
