@@ -5,6 +5,7 @@
 use crate::argv::{Argv, Reveal};
 use crate::error::bad_input;
 use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -53,10 +54,17 @@ impl Docker {
         Ok(Docker { program })
     }
 
-    /// The command an [`Argv`] describes, with this docker binary in place of its first word.
+    /// The command an [`Argv`] describes. A plan writes `docker` as an operator types it, and
+    /// this docker binary stands in for it; another program (the host's `tar`) runs as named.
     pub fn expression(&self, argv: &Argv) -> duct::Expression {
         let words = argv.real();
-        duct::cmd(&self.program, &words[1..])
+        // A name goes to duct as a string: duct reads a relative `Path` as `./name`, a string as
+        // a program to look up on PATH.
+        let program: OsString = match words[0].as_str() {
+            "docker" => self.program.clone().into_os_string(),
+            other => other.into(),
+        };
+        duct::cmd(program, &words[1..])
     }
 
     /// Runs a command that changes nothing, and returns what it printed, success or not.
@@ -95,5 +103,22 @@ impl Docker {
             );
         }
         Ok(finished.stdout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_that_names_another_program_runs_it_from_path() {
+        let docker = Docker {
+            program: PathBuf::from("/nonexistent/docker"),
+        };
+        let listed = docker
+            .expression(&Argv::new("sh").args(["-c", "echo from-path"]))
+            .read()
+            .unwrap();
+        assert_eq!(listed, "from-path");
     }
 }

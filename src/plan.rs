@@ -443,23 +443,6 @@ fn build_steps(
             undo: vec![],
         });
     }
-    steps.push(Step {
-        undo: vec![step(
-            StepId::StartOld,
-            format!("Start {name} again"),
-            "The old server runs again on its own data.",
-            docker().arg("start").arg(name),
-        )],
-        ..step(
-            StepId::Stop,
-            format!("Stop {name}"),
-            format!(
-                "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
-                names.stop_timeout
-            ),
-            names.stop(name),
-        )
-    });
     let restart = server.carried.restart.as_ref();
     steps.push(Step {
         skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
@@ -500,9 +483,6 @@ fn build_steps(
                     .arg(server.image.to_string()),
             )
         });
-        if let Some(backup) = &options.backup {
-            steps.extend(backup_steps(&names, backup));
-        }
     }
     steps.push(Step {
         undo: vec![step(
@@ -521,6 +501,27 @@ fn build_steps(
             docker().arg("rename").arg(name).arg(&names.parked),
         )
     });
+    // Only now does the server go down: everything above runs while it still answers.
+    steps.push(Step {
+        undo: vec![step(
+            StepId::StartOld,
+            format!("Start {} again", names.parked),
+            "The old server runs again on its own data.",
+            docker().arg("start").arg(&names.parked),
+        )],
+        ..step(
+            StepId::Stop,
+            format!("Stop {}", names.parked),
+            format!(
+                "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
+                names.stop_timeout
+            ),
+            names.stop(&names.parked),
+        )
+    });
+    if let (true, Some(backup)) = (embedded, &options.backup) {
+        steps.extend(backup_steps(&names, backup));
+    }
     steps.push(Step {
         undo: vec![
             step(
@@ -609,27 +610,23 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
                     .args(data_paths_relative()),
             )
         },
-        verify_backup_step(&backup.dir.join(&archive), &old_image),
+        verify_backup_step(&backup.dir.join(&archive)),
     ]
 }
 
-/// Lists `archive` with `image`'s tar: read-only, and a damaged archive fails here, before
-/// anything depends on it.
-pub fn verify_backup_step(archive: &Path, image: &str) -> Step {
-    let (dir, file) = archive_location(archive);
+/// Lists `archive` with the host's tar: read-only, no container to start while the server is
+/// down, and a damaged archive fails here, before anything depends on it.
+pub fn verify_backup_step(archive: &Path) -> Step {
+    let (_, file) = archive_location(archive);
     Step {
         changes: false,
         ..step(
             StepId::VerifyBackup,
             format!("Check that {file} lists"),
             "A backup that can't be read is no way back: this stops here if it doesn't list.",
-            docker()
-                .args(["run", "--rm", "-v"])
-                .arg(format!("{dir}:/backup:ro"))
-                .args(["--entrypoint", "tar"])
-                .arg(image)
+            Argv::new("tar")
                 .arg("-tzf")
-                .arg(format!("/backup/{file}")),
+                .arg(archive.display().to_string()),
         )
     }
 }

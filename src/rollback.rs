@@ -55,7 +55,7 @@ pub fn plan(
     let mut steps = Vec::new();
     // A bad archive must fail before the running server is stopped.
     if let (true, Some(archive)) = (embedded, &options.archive) {
-        steps.push(verify_backup_step(archive, &record.from_image_id));
+        steps.push(verify_backup_step(archive));
     }
     steps.extend([
         step(

@@ -255,31 +255,41 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 // ------------------------------------------------------- 1. resume the upgrade --
 
-/// Scenario 1a: `docker rename` (parking the old server) fails once, after the stop, the data
-/// container and the backup. The same command again, without the failing docker, says it resumes
-/// and finishes, reusing the data container and the archive of the first run.
+/// Scenario 1a: the backup's `docker run` fails once, right after the stop: the old server is
+/// parked and down, the data container made, no archive written. The same command again, without
+/// the failing docker, says it resumes and finishes, reusing the data container and taking the
+/// one backup.
 #[test]
 fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
     let scope = scope!("resumefail");
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
-    let wrapper = docker_failing_once(&scope, "rename");
+    let wrapper = docker_failing_once(&scope, "run");
 
     let first = scope.upgrade("v1.6.20", &["--docker", &wrapper.display().to_string()]);
     first
         .expect_code(1)
-        .expect_mention(&["docker rename refused once"]);
+        .expect_mention(&["docker run refused once"]);
     first.expect_mention(&["To return to the old server"]);
-    let old = server.inspect();
-    assert_eq!(text(&old, "/Id"), before.id, "the old server was renamed");
-    assert!(!is_running(&old), "the old server runs again");
+    // By id: the old server is parked under another name.
+    let old = inspect(&before.id).expect("the old container is kept");
+    assert!(
+        text(&old, "/Name").ends_with("-v1.6.10"),
+        "the old server is parked: {}",
+        text(&old, "/Name")
+    );
+    assert!(!is_running(&old), "the old server is down after the stop");
     assert_eq!(text(&old, "/HostConfig/RestartPolicy/Name"), "no");
     let data_id = text(&engine::inspect_existing(&scope.data_name()), "/Id").to_string();
-    let archive = archives(&scope);
-    assert_eq!(archive.len(), 1, "archives after the first run");
+    assert!(
+        archives(&scope).is_empty(),
+        "the refused backup wrote no archive"
+    );
     let recorded = state(&scope);
     assert_eq!(text(&recorded, "/status"), "stopped");
-    assert!(strings(&recorded, "/steps_done").contains(&"backup".to_string()));
+    let done = strings(&recorded, "/steps_done");
+    assert!(done.contains(&"stop".to_string()), "{done:?}");
+    assert!(!done.contains(&"backup".to_string()), "{done:?}");
 
     let second = scope.upgrade("v1.6.20", &[]);
     second
@@ -293,8 +303,8 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
     );
     assert_eq!(
         count(transcript, " -czf "),
-        0,
-        "the resumed run took a second backup:\n{transcript}"
+        1,
+        "the resumed run takes the backup once:\n{transcript}"
     );
     assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
     assert_eq!(
@@ -302,7 +312,7 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
         data_id,
         "the data container was replaced"
     );
-    assert_eq!(archives(&scope), archive, "the archive");
+    assert_eq!(archives(&scope).len(), 1, "one archive");
 }
 
 /// Scenario 1b: a real Ctrl-C (SIGINT to the tool) once the old server has stopped: the tool lets
@@ -427,13 +437,12 @@ fn rollback_after_a_resumed_upgrade_restores_the_backup_the_resumed_run_took() {
     assert_eq!(server.read_data("cattle/after.txt"), None);
 }
 
-/// Scenario 1d: the same command three times, to the crashing release: the first run fails right
-/// after the stop (before the backup), the second takes the backup and fails at the rename, the
-/// third starts `v1.6.31-crash`, which migrates and dies. The automatic rollback must restore the
-/// backup the second run took, and the old release must answer on the data from before.
+/// Scenario 1d: the first run fails before the stop (and before any backup); a second, resumed run
+/// a second later takes the backup under its own name and starts `v1.6.31-crash`, which migrates
+/// and dies. The automatic rollback restores that backup, the record names it, and the old
+/// release answers on the data from before.
 #[test]
-
-fn twice_resumed_upgrade_of_a_crashing_release_rolls_back_to_the_data_from_before() {
+fn resumed_upgrade_of_a_crashing_release_rolls_back_to_the_backup_it_took() {
     let scope = scope!("resumecrash");
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
@@ -446,18 +455,9 @@ fn twice_resumed_upgrade_of_a_crashing_release_rolls_back_to_the_data_from_befor
         )
         .expect_code(1)
         .expect_mention(&["docker update refused once"]);
-    // An operator resumes minutes later; the archive is named by the UTC second.
+    assert!(archives(&scope).is_empty(), "no backup before the stop");
+    // An operator resumes later; the archive is named by the UTC second.
     std::thread::sleep(Duration::from_millis(1100));
-    let failing_rename = docker_failing_once(&scope, "rename");
-    scope
-        .upgrade(
-            "v1.6.31-crash",
-            &["--docker", &failing_rename.display().to_string()],
-        )
-        .expect_code(1)
-        .expect_mention(&["docker rename refused once"]);
-    let taken = archives(&scope);
-    assert_eq!(taken.len(), 1, "archives: {taken:?}");
 
     let run = scope.upgrade("v1.6.31-crash", &[]);
     run.expect_code(1)
@@ -468,6 +468,14 @@ fn twice_resumed_upgrade_of_a_crashing_release_rolls_back_to_the_data_from_befor
         "the rollback stopped:\n{}",
         run.output()
     );
+    let taken = archives(&scope);
+    assert_eq!(taken.len(), 1, "archives: {taken:?}");
+    let recorded = state(&scope);
+    assert!(
+        std::path::Path::new(text(&recorded, "/backup_archive")) == taken[0],
+        "the record names the archive taken: {} vs {taken:?}",
+        text(&recorded, "/backup_archive")
+    );
     assert_eq!(text(&server.inspect(), "/Id"), before.id);
     assert!(server.answers_ping(), "the old server is not back");
     assert_eq!(server.version(), "v1.6.10");
@@ -476,7 +484,6 @@ fn twice_resumed_upgrade_of_a_crashing_release_rolls_back_to_the_data_from_befor
         server.read_data(PROBE_FILE).as_deref(),
         Some(before.probe.as_str())
     );
-    assert_eq!(archives(&scope), taken, "the archives");
 }
 
 // ------------------------------------------- 2. the archive restores the bytes --

@@ -111,10 +111,10 @@ fn the_executed_commands_are_exactly_the_planned_ones_external_db() {
 /// Each docker step of the plan, by the subcommand the fake fails on, with the step number.
 const STEPS: [(&str, usize); 7] = [
     ("pull", 1),
-    ("stop", 2),
-    ("update", 3),
-    ("create", 4),
-    ("rename", 5),
+    ("update", 2),
+    ("create", 3),
+    ("rename", 4),
+    ("stop", 5),
     ("run", 6),
     ("rm", 8),
 ];
@@ -198,13 +198,8 @@ fn the_printed_way_back_returns_to_the_old_server() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("$ "))
         .collect();
-    assert_eq!(
-        way_back,
-        [
-            "docker update --restart=unless-stopped rancher",
-            "docker start rancher"
-        ]
-    );
+    // The old server still runs: it only needs its restart policy back.
+    assert_eq!(way_back, ["docker update --restart=unless-stopped rancher"]);
     fake.unset_env("FAKE_DOCKER_FAIL_AT");
     for line in way_back {
         let status = fake.process("sh").args(["-c", line]).status().unwrap();
@@ -353,7 +348,7 @@ fn an_interrupted_upgrade_is_finished_only_towards_its_own_target() {
         .collect();
     assert_eq!(
         resumed,
-        ["rename", "run", "rm"],
+        ["rename", "stop", "run", "rm"],
         "only the steps not done run"
     );
 }

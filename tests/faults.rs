@@ -124,13 +124,13 @@ const PLANS: [Plan; 4] = [
         run_new: 8,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
-            step(2, "stop", 1, "stop the old server"),
-            step(3, "update", 1, "set its restart policy to no"),
-            step(4, "create", 1, "create the data container"),
-            step(5, "run", 1, "back up the data volumes"),
-            step(6, "run", 2, "list the backup"),
-            step(7, "rename", 1, "park the old server"),
-            step(8, "run", 3, "start the new server"),
+            step(2, "update", 1, "set its restart policy to no"),
+            step(3, "create", 1, "create the data container"),
+            step(4, "rename", 1, "park the old server"),
+            step(5, "stop", 1, "stop the old server"),
+            step(6, "run", 1, "back up the data volumes"),
+            // Step 7 lists the backup with the host's tar: no docker call.
+            step(8, "run", 2, "start the new server"),
             step(10, "rm", 1, "remove the old server"),
         ],
     },
@@ -142,9 +142,9 @@ const PLANS: [Plan; 4] = [
         run_new: 6,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
-            step(3, "stop", 1, "stop the old server"),
-            step(4, "update", 1, "set its restart policy to no"),
-            step(5, "rename", 1, "park the old server"),
+            step(3, "update", 1, "set its restart policy to no"),
+            step(4, "rename", 1, "park the old server"),
+            step(5, "stop", 1, "stop the old server"),
             step(6, "run", 1, "start the new server"),
             step(8, "rm", 1, "remove the old server"),
         ],
@@ -157,11 +157,11 @@ const PLANS: [Plan; 4] = [
         run_new: 0,
         // Counted after the finished upgrade it rolls back.
         docker_steps: &[
-            step(1, "run", 1, "check that the backup lists"),
+            // Step 1 lists the backup with the host's tar: no docker call.
             step(2, "stop", 1, "stop the new server"),
             step(3, "rm", 1, "remove the new server"),
-            step(4, "run", 2, "restore the backup"),
-            step(5, "run", 3, "recreate the old server"),
+            step(4, "run", 1, "restore the backup"),
+            step(5, "run", 2, "recreate the old server"),
         ],
     },
     Plan {
@@ -170,15 +170,15 @@ const PLANS: [Plan; 4] = [
         kind: Kind::AutomaticRollback,
         total: 7,
         run_new: 0,
-        // Counted from the start of the upgrade: its own stop, rename, update and three runs
+        // Counted from the start of the upgrade: its own update, rename, stop and two runs
         // come first.
         docker_steps: &[
             step(1, "stop", 2, "stop the new server"),
             step(2, "rm", 1, "remove the new server"),
-            step(3, "rename", 2, "give the old server its name back"),
-            step(4, "run", 4, "restore the backup"),
-            step(5, "update", 2, "restore the restart policy"),
-            step(6, "start", 1, "start the old server"),
+            step(3, "run", 3, "restore the backup"),
+            step(4, "start", 1, "start the old server"),
+            step(5, "rename", 2, "give the old server its name back"),
+            step(6, "update", 2, "restore the restart policy"),
         ],
     },
 ];
@@ -289,7 +289,7 @@ fn every_fault_at_every_docker_step_keeps_the_data_and_leaves_a_way_back() {
     );
     assert_eq!(
         cases.len(),
-        4 * (9 + 6 + 5 + 6),
+        4 * (8 + 6 + 4 + 6),
         "every docker step of every plan, four ways"
     );
     assert!(
@@ -750,11 +750,11 @@ fn a_rollback_that_stops_halfway_does_not_say_the_old_server_was_untouched() {
         None,
     );
     assert_eq!(upgrade.code, 0, "{}", upgrade.stderr);
-    // The rollback's third `docker run` (after the check and the restore) recreates the old
-    // server: it fails.
+    // The rollback's second `docker run` (after the restore) recreates the old server: it
+    // fails.
     let runs = fake.calls_of("run").len();
     fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
-        .set_env("FAKE_DOCKER_FAIL_NTH", (runs + 3).to_string());
+        .set_env("FAKE_DOCKER_FAIL_NTH", (runs + 2).to_string());
 
     let rollback = run_tool(&fake, &[&["rollback"][..], &server].concat(), None);
 

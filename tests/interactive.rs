@@ -51,7 +51,7 @@ fn answering_yes_to_every_step_runs_the_whole_plan() {
     assert_eq!(exit_code(&session), 0);
     assert_eq!(
         subcommands(&fake),
-        ["pull", "stop", "update", "create", "rename", "run", "rm"]
+        ["pull", "update", "create", "rename", "stop", "run", "rm"]
     );
 }
 
@@ -66,7 +66,9 @@ fn answering_no_stops_there_and_prints_what_remains() {
     session
         .exp_string("Not done; to finish by hand, run:")
         .unwrap();
-    session.exp_string("$ docker stop -t 60 rancher").unwrap();
+    session
+        .exp_string("$ docker update --restart=no rancher")
+        .unwrap();
     session
         .exp_string("To return to the old server, run:")
         .unwrap();
@@ -91,7 +93,7 @@ fn answering_all_runs_every_step_but_asks_again_before_removing_the_old_server()
     );
     assert_eq!(
         subcommands(&fake),
-        ["pull", "stop", "update", "create", "rename", "run"],
+        ["pull", "update", "create", "rename", "stop", "run"],
         "the removal must wait for its own answer"
     );
     session.send_line("n").unwrap();

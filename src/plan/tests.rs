@@ -108,16 +108,17 @@ fn refusals(result: Result<Plan, Refusal>) -> Vec<String> {
 #[test]
 fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
+    // Everything that doesn't need the server down runs before the stop.
     assert_eq!(
         ids(&plan),
         [
             StepId::Pull,
-            StepId::Stop,
             StepId::DisableRestart,
             StepId::CreateDataContainer,
+            StepId::ParkOld,
+            StepId::Stop,
             StepId::Backup,
             StepId::VerifyBackup,
-            StepId::ParkOld,
             StepId::RunNew,
             StepId::WaitHealthy,
             StepId::RemoveOld
@@ -127,14 +128,13 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         commands(&plan),
         [
             "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
-            "docker stop -t 60 rancher",
             "docker update --restart=no rancher",
             "docker create --volumes-from rancher --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
+            "docker rename rancher rancher-v1.6.10",
+            "docker stop -t 60 rancher-v1.6.10",
             "docker run --rm --volumes-from rancher-data -v /backups:/backup --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
              -czf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz -C / var/lib/mysql var/lib/cattle var/log/mysql",
-            "docker run --rm -v /backups:/backup:ro --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
-             -tzf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz",
-            "docker rename rancher rancher-v1.6.10",
+            "tar -tzf /backups/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz",
             "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
              -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker rm rancher-v1.6.10",
@@ -391,10 +391,10 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
         [
             StepId::StopNew,
             StepId::RemoveNew,
-            StepId::UnparkOld,
             StepId::RestoreData,
-            StepId::RestoreRestart,
             StepId::StartOld,
+            StepId::UnparkOld,
+            StepId::RestoreRestart,
             StepId::WaitOldHealthy,
         ]
     );
@@ -404,32 +404,35 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
         .map(|a| a.display(Reveal::Plain))
         .collect();
     assert_eq!(
-        commands[..3],
-        [
-            "docker stop -t 60 rancher",
-            "docker rm rancher",
-            "docker rename rancher-v1.6.10 rancher"
-        ]
+        commands[..2],
+        ["docker stop -t 60 rancher", "docker rm rancher"]
     );
-    assert!(commands[3].starts_with("docker run --rm --volumes-from rancher-data -v /backups:/backup:ro --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[3]);
+    assert!(commands[2].starts_with("docker run --rm --volumes-from rancher-data -v /backups:/backup:ro --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[2]);
     assert!(
-        commands[3]
+        commands[2]
             .ends_with(" restore /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz"),
         "{}",
-        commands[3]
+        commands[2]
     );
     assert_eq!(
-        commands[4..],
+        commands[3..],
         [
-            "docker update --restart=unless-stopped rancher",
-            "docker start rancher"
+            "docker start rancher-v1.6.10",
+            "docker rename rancher-v1.6.10 rancher",
+            "docker update --restart=unless-stopped rancher"
         ]
     );
 
-    let after_stop = plan.way_back(plan.steps.iter().take(2));
+    // Stopped and parked, before the new version ran: start it, give its name and policy back.
+    let after_stop = plan.way_back(plan.steps.iter().take(5));
     assert_eq!(
         after_stop.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [StepId::StartOld, StepId::WaitOldHealthy]
+        [
+            StepId::StartOld,
+            StepId::UnparkOld,
+            StepId::RestoreRestart,
+            StepId::WaitOldHealthy
+        ]
     );
 }
 

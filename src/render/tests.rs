@@ -80,7 +80,7 @@ fn parsed_commands(rendered: &str, prefix: &str) -> Vec<Vec<String>> {
     rendered
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix(prefix))
-        .filter(|line| line.starts_with("docker "))
+        .filter(|line| line.starts_with("docker ") || line.starts_with("tar "))
         .map(|line| shell_words::split(line).unwrap())
         .collect()
 }
@@ -198,12 +198,14 @@ fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\nprintf 'docker\\0' >> '{0}'\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> '{0}'; done\nprintf '\\n' >> '{0}'\n",
+            "#!/bin/sh\nprintf '%s\\0' \"$(basename \"$0\")\" >> '{0}'\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> '{0}'; done\nprintf '\\n' >> '{0}'\n",
             record.display()
         ),
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The backup check lists the archive with the host's tar: the recorder stands in for it too.
+    std::os::unix::fs::symlink(&fake, dir.path().join("tar")).unwrap();
     let path = format!(
         "{}:{}",
         dir.path().display(),

@@ -73,6 +73,11 @@ impl FakeDocker {
         }
         fs::create_dir(root.path().join("work")).unwrap();
         std::os::unix::fs::symlink(script(), root.path().join("bin").join("docker")).unwrap();
+        // The tool lists a backup archive with the host's tar (which runs gzip), as on a real host.
+        for tool in ["tar", "gzip"] {
+            std::os::unix::fs::symlink(host_program(tool), root.path().join("bin").join(tool))
+                .unwrap();
+        }
         FakeDocker {
             root,
             envs: Vec::new(),
@@ -307,6 +312,14 @@ pub fn fixture_container(fixture: &str, name: &str) -> Value {
 }
 
 /// The real python3 interpreter (not a pyenv shim, which needs bash and more on PATH).
+fn host_program(name: &str) -> PathBuf {
+    ["/usr/bin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("the host has no {name}"))
+}
+
 fn python3() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
