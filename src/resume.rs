@@ -36,22 +36,7 @@ pub fn rediscover(
 /// shows although the run was killed before it could record them.
 pub fn steps_done(docker: &Docker, record: &UpgradeRecord) -> Result<Vec<StepId>> {
     let mut done = record.steps_done.clone();
-    let id_of = |name: &str| -> Result<Option<String>> {
-        let found = docker.read(
-            &Argv::new("docker")
-                .args([
-                    "inspect",
-                    "--type",
-                    "container",
-                    "--format",
-                    "{{.Id}}",
-                    "--",
-                ])
-                .arg(name),
-        )?;
-        Ok(found.success.then(|| found.stdout.trim().to_string()))
-    };
-    let parked = id_of(&record.parked_name)?;
+    let parked = container_id(docker, &record.parked_name)?;
     if parked.as_deref() == Some(record.old_container_id.as_str())
         && !done.contains(&StepId::ParkOld)
     {
