@@ -161,20 +161,13 @@ mod tests {
     use crate::argv::Reveal;
     use crate::image::Target;
     use crate::plan::{BackupTarget, PlanOptions};
-    use crate::server::{
-        CarriedSettings, DATA_PATHS, MountSource, PortBinding, RestartPolicy, Server,
-    };
+    use crate::server::{CarriedSettings, PortBinding, RestartPolicy, Server, fixture};
 
     fn server(tag: &str, image_id: &str) -> Server {
-        Server {
-            name: "rancher".into(),
-            id: format!("id-{tag}"),
-            running: true,
-            image: ImageRef::parse(&format!("rancher/server:{tag}")).unwrap(),
-            image_id: image_id.into(),
-            version: Some(tag.into()),
-            mode: DbMode::Embedded,
-            carried: CarriedSettings {
+        fixture::server(
+            &format!("rancher/server:{tag}"),
+            image_id,
+            CarriedSettings {
                 env: vec!["API_TOKEN=live-token".into()],
                 ports: vec![PortBinding {
                     container_port: "8080/tcp".into(),
@@ -187,19 +180,7 @@ mod tests {
                 }),
                 ..CarriedSettings::default()
             },
-            data_mounts: DATA_PATHS
-                .iter()
-                .map(|p| {
-                    (
-                        p.to_string(),
-                        MountSource::Volume {
-                            name: p.to_string(),
-                        },
-                    )
-                })
-                .collect(),
-            not_carried: vec![],
-        }
+        )
     }
 
     fn discovery(server: Server) -> Discovery {

@@ -162,3 +162,38 @@ pub struct Discovery {
     /// Whether a container already has the name the old server would be parked under.
     pub parked_name_taken: bool,
 }
+
+/// A server for the unit tests of the plans and the renderers.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+
+    /// Each data path on a volume of its own, named `<prefix>-var-lib-mysql` and so on.
+    pub fn volumes(prefix: &str) -> BTreeMap<String, MountSource> {
+        DATA_PATHS
+            .iter()
+            .map(|path| {
+                let name = format!("{prefix}{}", path.replace('/', "-"));
+                (path.to_string(), MountSource::Volume { name })
+            })
+            .collect()
+    }
+
+    /// A running embedded-database server named `rancher`, on `image` (whose tag is its
+    /// release), with the `live` volumes and the settings `carried`.
+    pub fn server(image: &str, image_id: &str, carried: CarriedSettings) -> Server {
+        let image = ImageRef::parse(image).unwrap();
+        Server {
+            name: "rancher".into(),
+            id: format!("id-{}", image.effective_tag()),
+            running: true,
+            version: Some(image.effective_tag().to_string()),
+            image_id: image_id.into(),
+            mode: DbMode::Embedded,
+            carried,
+            data_mounts: volumes("live"),
+            not_carried: vec![],
+            image,
+        }
+    }
+}

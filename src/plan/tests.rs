@@ -1,27 +1,13 @@
 use super::*;
-use crate::server::{DataContainer, MountSource, RestartPolicy};
+use crate::server::fixture::{self, volumes};
+use crate::server::{DataContainer, RestartPolicy};
 use std::collections::BTreeMap;
 
-fn volumes(prefix: &str) -> BTreeMap<String, MountSource> {
-    DATA_PATHS
-        .iter()
-        .map(|path| {
-            let name = format!("{prefix}{}", path.replace('/', "-"));
-            (path.to_string(), MountSource::Volume { name })
-        })
-        .collect()
-}
-
 fn embedded_server() -> Server {
-    Server {
-        name: "rancher".into(),
-        id: "abc".into(),
-        running: true,
-        image: ImageRef::parse("127.0.0.1:5000/rancher/server:v1.6.10").unwrap(),
-        image_id: "sha256:old".into(),
-        version: Some("v1.6.10".into()),
-        mode: DbMode::Embedded,
-        carried: CarriedSettings {
+    fixture::server(
+        "127.0.0.1:5000/rancher/server:v1.6.10",
+        "sha256:old",
+        CarriedSettings {
             env: vec!["GREETING=hello world".into(), "API_TOKEN=tok$en".into()],
             ports: vec![PortBinding {
                 container_port: "8080/tcp".into(),
@@ -35,9 +21,7 @@ fn embedded_server() -> Server {
             labels: BTreeMap::from([("team".into(), "ops".into())]),
             ..CarriedSettings::default()
         },
-        data_mounts: volumes("live"),
-        not_carried: vec![],
-    }
+    )
 }
 
 fn external_server() -> Server {

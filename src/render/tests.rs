@@ -1,8 +1,8 @@
 use super::*;
 use crate::argv::Argv;
-use crate::image::{ImageRef, Target};
+use crate::image::Target;
 use crate::plan::{BackupTarget, PlanOptions, Step, plan};
-use crate::server::{CarriedSettings, DATA_PATHS, Discovery, MountSource, PortBinding, Server};
+use crate::server::{CarriedSettings, Discovery, PortBinding, Server, fixture};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -12,38 +12,24 @@ const TOKEN: &str = "tok;en\"x";
 /// An external-DB server whose settings hold every character a shell treats specially.
 fn hostile_plan() -> Plan {
     let server = Server {
-        name: "rancher".into(),
-        id: "abc".into(),
-        running: true,
-        image: ImageRef::parse("127.0.0.1:5000/rancher/server:v1.6.10").unwrap(),
-        image_id: "sha256:old".into(),
-        version: Some("v1.6.10".into()),
-        mode: DbMode::Embedded,
-        carried: CarriedSettings {
-            env: vec![
-                "GREETING=it's a \"quoted\" $HOME `date` * ! héllo".into(),
-                format!("API_TOKEN={TOKEN}"),
-            ],
-            args: vec!["--db-pass".into(), PASSWORD.into()],
-            ports: vec![PortBinding {
-                container_port: "8080/tcp".into(),
-                host_ip: "127.0.0.1".into(),
-                host_port: "18080".into(),
-            }],
-            ..CarriedSettings::default()
-        },
-        data_mounts: DATA_PATHS
-            .iter()
-            .map(|p| {
-                (
-                    p.to_string(),
-                    MountSource::Volume {
-                        name: p.replace('/', ""),
-                    },
-                )
-            })
-            .collect(),
         not_carried: vec!["HostConfig.Privileged = true is not carried over".into()],
+        ..fixture::server(
+            "127.0.0.1:5000/rancher/server:v1.6.10",
+            "sha256:old",
+            CarriedSettings {
+                env: vec![
+                    "GREETING=it's a \"quoted\" $HOME `date` * ! héllo".into(),
+                    format!("API_TOKEN={TOKEN}"),
+                ],
+                args: vec!["--db-pass".into(), PASSWORD.into()],
+                ports: vec![PortBinding {
+                    container_port: "8080/tcp".into(),
+                    host_ip: "127.0.0.1".into(),
+                    host_port: "18080".into(),
+                }],
+                ..CarriedSettings::default()
+            },
+        )
     };
     let discovery = Discovery {
         server,
