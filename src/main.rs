@@ -28,11 +28,25 @@ fn run(cli: cli::Cli) -> Result<()> {
     }
 }
 
-/// The container named by `--container`, else the one running rancher/server container.
+/// The container named by `--container`, else the one running rancher/server container, else
+/// (its server stopped halfway through) the one upgrade recorded as stopped in `--backup-dir`.
 fn container(config: &Config, docker: &Docker) -> Result<String> {
-    match &config.container {
-        Some(name) => Ok(name.clone()),
-        None => discover::find_server_container(docker),
+    if let Some(name) = &config.container {
+        return Ok(name.clone());
+    }
+    let running = discover::find_server_container(docker);
+    if running.is_ok() {
+        return running;
+    }
+    match state::resumable_in(&config.backup_dir)?.as_slice() {
+        [record] => {
+            eprintln!(
+                "No rancher/server container runs; {} has an upgrade that stopped halfway.",
+                record.container
+            );
+            Ok(record.container.clone())
+        }
+        _ => running,
     }
 }
 

@@ -169,6 +169,24 @@ impl UpgradeRecord {
     }
 }
 
+/// The records in `dir` of upgrades that stopped halfway, for a resume that names no container.
+pub fn resumable_in(dir: &Path) -> Result<Vec<UpgradeRecord>> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(dir).with_context(|| format!("can't read {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("rancher-upgrade-")
+            && name.ends_with(".state.json")
+            && let Some(record) = UpgradeRecord::load(&entry.path())?
+            && record.status.is_resumable()
+        {
+            found.push(record);
+        }
+    }
+    Ok(found)
+}
+
 fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

@@ -352,3 +352,43 @@ fn an_interrupted_upgrade_is_finished_only_towards_its_own_target() {
         "only the steps not done run"
     );
 }
+
+#[test]
+fn an_upgrade_stopped_after_the_stop_resumes_without_naming_the_container() {
+    let mut fake = FakeDocker::new("embedded");
+    let health = pong_server();
+    let args = [
+        "upgrade",
+        "--to",
+        "v1.6.20",
+        "--yes",
+        "--health-url",
+        &health,
+    ];
+    // The backup's `docker run` fails: the old server is stopped and parked, so no
+    // rancher/server container runs any more.
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
+    fake.command()
+        .args(args)
+        .args(["--container", "rancher"])
+        .assert()
+        .code(1);
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    assert_eq!(fake.container("rancher-v1.6.10")["State"]["Running"], false);
+
+    let output = fake.command().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("rancher has an upgrade that stopped halfway"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Resuming the upgrade of rancher"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fake.container("rancher")["Config"]["Image"],
+        "127.0.0.1:5599/rancher/server:v1.6.20"
+    );
+}
