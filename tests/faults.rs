@@ -18,7 +18,7 @@
 //! lets it finish, then stops).
 //!
 //! One test runs the whole matrix, a few cases at a time, and prints
-//! `fault matrix: N cases, N held`; `cargo test --test faults -- --nocapture` shows it.
+//! `fault matrix: N cases, N held` on stderr, past the test harness's capture.
 
 mod common;
 
@@ -26,6 +26,7 @@ use common::{FakeDocker, fixture_container, pong_server};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
+use std::io::Write as _;
 use std::io::{Read, Seek};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, Stdio};
@@ -282,7 +283,10 @@ fn every_fault_at_every_docker_step_keeps_the_data_and_leaves_a_way_back() {
         }
     });
     let failures = failures.into_inner().unwrap();
-    println!(
+    // Straight to the stderr handle: libtest captures print! of a passing test, and CI's
+    // output must show the matrix.
+    let _ = writeln!(
+        std::io::stderr(),
         "fault matrix: {} cases, {} held",
         cases.len(),
         cases.len() - failures.len()
