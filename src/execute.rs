@@ -57,14 +57,13 @@ struct Execution<'a> {
 /// Where a run of steps stopped: the step's index in the list it ran, and why.
 type Stopped = (usize, Stop);
 
-/// Runs `plan`. `done_before` are the indexes of steps an earlier, interrupted run finished:
-/// they don't run again, but their way back counts. The journal records each step and the end.
+/// Runs `plan`; the steps an earlier, interrupted run finished (`Plan::done_earlier`) don't run
+/// again, but their way back counts. The journal records each step and the end.
 pub fn execute(
     plan: &Plan,
     docker: &Docker,
     options: &ExecOptions,
     (record_path, record): (PathBuf, UpgradeRecord),
-    done_before: &[usize],
 ) -> Result<()> {
     // Refused without a terminal before anything is written or run.
     let confirmer = Confirmer::new(options.assume_yes)?;
@@ -100,7 +99,7 @@ pub fn execute(
     }
     eprintln!();
 
-    let mut done = done_before.to_vec();
+    let mut done = plan.done_earlier.clone();
     let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done) else {
         let finished = format!(
             "{} now runs {}; the data is in {}. Transcript: {}",

@@ -80,7 +80,7 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
         }
     };
     let mut plan = plan::plan(&discovery, &options)?;
-    let (record, done_before) = match resumed {
+    let record = match resumed {
         Some(mut record) => {
             if record.to_image != plan.to.to_string() {
                 return Err(bad_input(format!(
@@ -96,24 +96,21 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
             record.backup_archive = plan.backup_archive.clone();
             record.backup_stamp = options.backup.as_ref().map(|b| b.stamp.clone());
             let done = resume::steps_done(docker, &record)?;
-            let indexes = resume::mark_done(&mut plan, &done, &record.updated_at);
+            resume::mark_done(&mut plan, &done, &record.updated_at);
             eprintln!(
                 "Resuming the upgrade of {container} recorded in {}: {} step(s) done already.",
                 record_path.display(),
-                indexes.len()
+                plan.done_earlier.len()
             );
-            (record, indexes)
+            record
         }
         None => {
             let recreate = plan::recreate_old(&discovery.server, &config.data_container);
             let stamp = options.backup.as_ref().map(|b| b.stamp.clone());
-            (
-                UpgradeRecord::new(&discovery.server, &plan, &recreate, stamp),
-                Vec::new(),
-            )
+            UpgradeRecord::new(&discovery.server, &plan, &recreate, stamp)
         }
     };
-    show_or_execute(config, &plan, docker, record_path, record, &done_before)
+    show_or_execute(config, &plan, docker, record_path, record)
 }
 
 fn roll_back(config: &Config, backup: Option<PathBuf>, docker: &Docker) -> Result<()> {
@@ -152,7 +149,7 @@ fn roll_back(config: &Config, backup: Option<PathBuf>, docker: &Docker) -> Resul
         stop_timeout_seconds: config.stop_timeout_seconds,
     };
     let plan = rollback::plan(&current, &record, &options)?;
-    show_or_execute(config, &plan, docker, record_path, record, &[])
+    show_or_execute(config, &plan, docker, record_path, record)
 }
 
 fn show_or_execute(
@@ -161,7 +158,6 @@ fn show_or_execute(
     docker: &Docker,
     record_path: PathBuf,
     record: UpgradeRecord,
-    done_before: &[usize],
 ) -> Result<()> {
     let execution = match &config.action {
         Action::Show(format) => {
@@ -183,5 +179,5 @@ fn show_or_execute(
         log,
         step_timeout: execution.step_timeout,
     };
-    execute::execute(plan, docker, &options, (record_path, record), done_before)
+    execute::execute(plan, docker, &options, (record_path, record))
 }

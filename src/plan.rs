@@ -123,6 +123,9 @@ pub struct Plan {
     pub backup_archive: Option<PathBuf>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
+    /// The indexes of steps an earlier, interrupted run finished: shown as done, not run again,
+    /// and their way back still counts.
+    pub done_earlier: Vec<usize>,
 }
 
 impl Plan {
@@ -164,8 +167,10 @@ impl Plan {
     pub fn steps_before_removal(&self) -> impl Iterator<Item = &Step> {
         self.steps
             .iter()
-            .take_while(|s| s.id != StepId::RemoveOld)
-            .filter(|s| s.skipped.is_none())
+            .enumerate()
+            .take_while(|(_, s)| s.id != StepId::RemoveOld)
+            .filter(|(i, s)| s.skipped.is_none() || self.done_earlier.contains(i))
+            .map(|(_, s)| s)
     }
 
     /// Every docker command of the plan and of its way back.
@@ -291,6 +296,7 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
             .map(|backup| backup.dir.join(backup_archive_name(server, backup))),
         warnings,
         steps,
+        done_earlier: Vec::new(),
     })
 }
 

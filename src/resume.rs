@@ -68,15 +68,13 @@ pub fn container_id(docker: &Docker, name: &str) -> Result<Option<String>> {
     Ok(found.success.then(|| found.stdout.trim().to_string()))
 }
 
-/// Marks the steps done earlier, so they show as done and run no second time; returns their
-/// indexes, whose way back still counts.
-pub fn mark_done(plan: &mut Plan, done: &[StepId], when: &str) -> Vec<usize> {
-    let mut indexes = Vec::new();
+/// Marks the steps done earlier, so they show as done, run no second time, and count on the
+/// way back (`Plan::done_earlier`).
+pub fn mark_done(plan: &mut Plan, done: &[StepId], when: &str) {
     for (index, step) in plan.steps.iter_mut().enumerate() {
         if done.contains(&step.id) && step.skipped.is_none() {
             step.skipped = Some(format!("done by the run of {when}"));
-            indexes.push(index);
+            plan.done_earlier.push(index);
         }
     }
-    indexes
 }

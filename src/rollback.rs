@@ -152,6 +152,7 @@ pub fn plan(
             })
             .collect(),
         steps,
+        done_earlier: Vec::new(),
     })
 }
 

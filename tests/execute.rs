@@ -392,3 +392,61 @@ fn an_upgrade_stopped_after_the_stop_resumes_without_naming_the_container() {
         "127.0.0.1:5599/rancher/server:v1.6.20"
     );
 }
+
+#[test]
+fn a_resumed_dry_run_shows_the_way_back_from_what_the_earlier_run_did() {
+    let mut fake = FakeDocker::new("embedded");
+    let health = pong_server();
+    let args = [
+        "upgrade",
+        "--container",
+        "rancher",
+        "--to",
+        "v1.6.20",
+        "--health-url",
+        &health,
+    ];
+    // The backup's `docker run` fails after the stop: the old server is stopped and parked.
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
+    fake.command().args(args).arg("--yes").assert().code(1);
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+
+    let output = fake
+        .command()
+        .args(args)
+        .args(["--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let way_back: Vec<String> = plan["way_back"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["argv"].as_array().filter(|a| !a.is_empty()))
+        .map(|argv| {
+            argv.iter()
+                .map(|w| w.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    // The undo of the earlier run's update, rename and stop come last, after the new server's.
+    assert_eq!(
+        way_back[way_back.len() - 3..],
+        [
+            "docker start rancher-v1.6.10",
+            "docker rename rancher-v1.6.10 rancher",
+            "docker update --restart=unless-stopped rancher"
+        ],
+        "{way_back:?}"
+    );
+    assert!(
+        fake.mutating_calls().iter().all(|c| c[0] != "start"),
+        "a dry run runs nothing"
+    );
+}
