@@ -10,10 +10,10 @@
 mod engine;
 
 use engine::{
-    PortThief, Scope, Server, ServerOptions, Snapshot, docker_ok, env_value, exists, free_port,
-    inspect, inspect_existing, mounts, now_seconds, strings, text,
+    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, data_mounts, docker_ok,
+    env_value, exists, free_port, inspect, inspect_existing, mounts, now_seconds, record_before,
+    strings, text,
 };
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -27,7 +27,6 @@ macro_rules! scope {
     };
 }
 
-const PROBE_FILE: &str = "cattle/probe.txt";
 /// An env value with everything a shell treats specially: spaces, both quotes, `$`.
 const QUOTED: &str = r#"QUOTED=it's a "test" $HOME"#;
 const GREETING: &str = "GREETING=hello world";
@@ -55,35 +54,6 @@ fn start_classic_server(scope: &Scope) -> Server {
             ..ServerOptions::default()
         },
     )
-}
-
-/// What the old server held before the upgrade, to compare with afterwards.
-struct Before {
-    id: String,
-    /// Destination → volume name (or host directory) of the old server's data paths.
-    data: BTreeMap<String, (String, String)>,
-    probe: String,
-}
-
-fn record_before(scope: &Scope, server: &Server) -> Before {
-    let probe = format!("written under v1.6.10 by {}\n", scope.prefix);
-    server.write_data(PROBE_FILE, &probe);
-    let old = server.inspect();
-    Before {
-        id: text(&old, "/Id").to_string(),
-        data: data_mounts(&old),
-        probe,
-    }
-}
-
-/// The mounts of a container at Rancher's data paths.
-fn data_mounts(container: &serde_json::Value) -> BTreeMap<String, (String, String)> {
-    mounts(container)
-        .into_iter()
-        .filter(|(destination, _)| {
-            ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"].contains(&destination.as_str())
-        })
-        .collect()
 }
 
 /// The state scenario 1 (and the shell runbook) must leave: the new release under the old

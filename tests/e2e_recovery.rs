@@ -18,8 +18,8 @@
 mod engine;
 
 use engine::{
-    Scope, Server, ServerOptions, docker, docker_ok, free_port, http_get, inspect, mounts, strings,
-    text,
+    Before, DATA_PATHS, PROBE_FILE, Scope, Server, ServerOptions, data_mounts, docker, docker_ok,
+    free_port, http_get, inspect, record_before, strings, text,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -38,9 +38,6 @@ macro_rules! scope {
     };
 }
 
-const PROBE_FILE: &str = "cattle/probe.txt";
-const DATA_PATHS: [&str; 3] = ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"];
-
 // ------------------------------------------------------------------ helpers --
 
 fn server_options() -> ServerOptions {
@@ -51,33 +48,6 @@ fn server_options() -> ServerOptions {
         restart: Some("unless-stopped".into()),
         ..ServerOptions::default()
     }
-}
-
-/// What the old server held before the upgrade, to compare with afterwards.
-struct Before {
-    id: String,
-    /// Destination → (type, volume name) of the old server's data paths.
-    data: BTreeMap<String, (String, String)>,
-    probe: String,
-}
-
-fn record_before(scope: &Scope, server: &Server) -> Before {
-    let probe = format!("written under v1.6.10 by {}\n", scope.prefix);
-    server.write_data(PROBE_FILE, &probe);
-    let old = server.inspect();
-    Before {
-        id: text(&old, "/Id").to_string(),
-        data: data_mounts(&old),
-        probe,
-    }
-}
-
-/// The mounts of a container at Rancher's data paths.
-fn data_mounts(container: &Value) -> BTreeMap<String, (String, String)> {
-    mounts(container)
-        .into_iter()
-        .filter(|(destination, _)| DATA_PATHS.contains(&destination.as_str()))
-        .collect()
 }
 
 fn is_running(container: &Value) -> bool {

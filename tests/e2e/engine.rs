@@ -1030,3 +1030,36 @@ impl Drop for PortThief {
         self.finish();
     }
 }
+
+/// Where the scenarios write the file they look for after an upgrade, under /var/lib/mysql.
+pub const PROBE_FILE: &str = "cattle/probe.txt";
+/// Rancher's data paths: the image's VOLUMEs.
+pub const DATA_PATHS: [&str; 3] = ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"];
+
+/// What the old server held before the upgrade, to compare with afterwards.
+pub struct Before {
+    pub id: String,
+    /// Destination → (type, volume name or host directory) of the old server's data paths.
+    pub data: BTreeMap<String, (String, String)>,
+    pub probe: String,
+}
+
+/// Writes the probe file into the server's data and records what it holds now.
+pub fn record_before(scope: &Scope, server: &Server) -> Before {
+    let probe = format!("written under v1.6.10 by {}\n", scope.prefix);
+    server.write_data(PROBE_FILE, &probe);
+    let old = server.inspect();
+    Before {
+        id: text(&old, "/Id").to_string(),
+        data: data_mounts(&old),
+        probe,
+    }
+}
+
+/// The mounts of a container at Rancher's data paths.
+pub fn data_mounts(container: &Value) -> BTreeMap<String, (String, String)> {
+    mounts(container)
+        .into_iter()
+        .filter(|(destination, _)| DATA_PATHS.contains(&destination.as_str()))
+        .collect()
+}
