@@ -12,7 +12,7 @@ mod engine;
 use engine::{
     Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, data_mounts, docker_ok,
     env_value, exists, free_port, inspect, inspect_existing, mounts, now_seconds, record_before,
-    strings, text,
+    strings, text, way_back_commands,
 };
 use std::process::Command;
 use std::time::Duration;
@@ -605,53 +605,6 @@ fn missing_target_tag_fails_before_anything_stops() {
         Some(probe.as_str())
     );
     assert!(!exists(&scope.data_name()), "a data container was created");
-}
-
-/// The commands a failure report leaves to run by hand to get the old server back: the
-/// "Not done" section of a rollback that stopped too, or else the "To return to the old server"
-/// section. Its `docker` lines (indented or not, with or without a `$ ` prompt) up to the first
-/// blank line. Only commands that step back are accepted (start, stop, rm, rename, update, and
-/// a throwaway `run --rm` that restores a backup): anything else fails the test before it runs.
-fn way_back_commands(output: &str) -> Vec<String> {
-    let lines: Vec<&str> = output.lines().collect();
-    let section = |start: usize, header: &str| -> Option<usize> {
-        lines[start..]
-            .iter()
-            .position(|l| l.contains(header))
-            .map(|i| start + i + 1)
-    };
-    let rolled_back_partly = output.contains("rollback stopped");
-    let begin = if rolled_back_partly {
-        let rollback = lines
-            .iter()
-            .rposition(|l| l.contains("Rolling back"))
-            .unwrap_or(0);
-        section(rollback, "Not done")
-    } else {
-        section(0, "To return to the old server")
-    };
-    let Some(begin) = begin else {
-        return Vec::new();
-    };
-    let commands: Vec<String> = lines[begin..]
-        .iter()
-        .map(|l| l.trim())
-        .take_while(|l| !l.is_empty())
-        .map(|l| l.strip_prefix("$ ").unwrap_or(l))
-        .filter(|l| l.starts_with("docker "))
-        .map(str::to_string)
-        .collect();
-    for command in &commands {
-        let words: Vec<&str> = command.split_whitespace().collect();
-        let verb = words.get(1).copied().unwrap_or("");
-        let steps_back = ["start", "stop", "rm", "rename", "update"].contains(&verb)
-            || (verb == "run" && words.contains(&"--rm"));
-        assert!(
-            steps_back,
-            "the way back holds `{command}`, which is not a step back:\n{output}"
-        );
-    }
-    commands
 }
 
 /// Scenario 8c: another process takes the host port while the old server is down, so the new

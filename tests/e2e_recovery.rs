@@ -19,7 +19,7 @@ mod engine;
 
 use engine::{
     Before, DATA_PATHS, PROBE_FILE, Scope, Server, ServerOptions, data_mounts, docker, docker_ok,
-    free_port, http_get, inspect, record_before, strings, text,
+    free_port, http_get, inspect, record_before, strings, text, way_back_commands,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -1071,38 +1071,6 @@ fn free_subnet() -> String {
         .find(|x| !routes.contains(&format!("10.234.{x}.")))
         .map(|x| format!("10.234.{x}.1/24"))
         .expect("a free 10.234.x.0/24")
-}
-
-/// The commands the failure report prints to get back to the old server: its `docker` lines
-/// under "Not done" of a rollback that stopped too, else under "To return to the old server".
-/// Only commands that step back are accepted.
-fn way_back_commands(output: &str) -> Vec<String> {
-    let lines: Vec<&str> = output.lines().collect();
-    let header = if output.contains("rollback stopped") {
-        "Not done"
-    } else {
-        "To return to the old server"
-    };
-    let Some(begin) = lines.iter().rposition(|l| l.contains(header)) else {
-        return Vec::new();
-    };
-    let commands: Vec<String> = lines[begin + 1..]
-        .iter()
-        .map(|l| l.trim())
-        .take_while(|l| !l.is_empty())
-        .map(|l| l.strip_prefix("$ ").unwrap_or(l))
-        .filter(|l| l.starts_with("docker "))
-        .map(str::to_string)
-        .collect();
-    for command in &commands {
-        let verb = command.split_whitespace().nth(1).unwrap_or_default();
-        assert!(
-            ["start", "stop", "rm", "rename", "update"].contains(&verb)
-                || (verb == "run" && command.contains(" --rm ")),
-            "the way back holds `{command}`, which is not a step back:\n{output}"
-        );
-    }
-    commands
 }
 
 /// Scenario 4: the docker daemon restarts (SIGTERM, then started again) between the stop of the old
