@@ -11,13 +11,12 @@ use crate::health::{self, Verdict};
 use crate::interrupt;
 use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
 use crate::render::{action_line, headline, probe_summary, text::step_block};
-use crate::runner::{Display, Runner};
+use crate::runner::{self, Display, HEARTBEAT, Runner};
 use crate::secrets::Masker;
 use crate::state::{Journal, Status, UpgradeRecord};
 use crate::transcript::Transcript;
 use anyhow::{Result, anyhow};
 use console::style;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -306,17 +305,10 @@ impl<'a> Execution<'a> {
             eprintln!("    {}", probe_summary(probe));
             return self.manual(&format!("check that {} works", probe.container));
         };
-        let spinner = self.terminal.then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("      {spinner} [{elapsed}] {msg}")
-                    .expect("the template is valid"),
-            );
-            bar.set_message(format!("waiting for {url} to answer pong"));
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        let mut next_heartbeat = Duration::from_secs(15);
+        let spinner = self
+            .terminal
+            .then(|| runner::spinner(format!("waiting for {url} to answer pong")));
+        let mut next_heartbeat = HEARTBEAT;
         let docker = self.docker;
         let verdict = health::wait_until_healthy(
             url,
@@ -324,7 +316,7 @@ impl<'a> Execution<'a> {
             || health::container_state(docker, &probe.container),
             |elapsed| {
                 if spinner.is_none() && elapsed >= next_heartbeat {
-                    next_heartbeat += Duration::from_secs(15);
+                    next_heartbeat += HEARTBEAT;
                     eprintln!(
                         "      ... still waiting for {url} ({} s)",
                         elapsed.as_secs()

@@ -454,15 +454,7 @@ fn build_steps(
         skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
         undo: restart
             .map(|policy| {
-                step(
-                    StepId::RestoreRestart,
-                    format!("Restore the restart policy of {name}"),
-                    "The old server comes back after a reboot, as before the upgrade.",
-                    docker()
-                        .arg("update")
-                        .arg(format!("--restart={}", policy.flag_value()))
-                        .arg(name),
-                )
+                restore_restart_step(name, &policy.flag_value())
             })
             .into_iter()
             .collect(),
@@ -491,12 +483,7 @@ fn build_steps(
         });
     }
     steps.push(Step {
-        undo: vec![step(
-            StepId::UnparkOld,
-            format!("Rename {} back to {name}", names.parked),
-            "The old server gets its name back.",
-            docker().arg("rename").arg(&names.parked).arg(name),
-        )],
+        undo: vec![unpark_step(&names.parked, name)],
         ..step(
             StepId::ParkOld,
             format!("Rename {name} to {}", names.parked),
@@ -509,12 +496,7 @@ fn build_steps(
     });
     // Only now does the server go down: everything above runs while it still answers.
     steps.push(Step {
-        undo: vec![step(
-            StepId::StartOld,
-            format!("Start {} again", names.parked),
-            "The old server runs again on its own data.",
-            docker().arg("start").arg(&names.parked),
-        )],
+        undo: vec![start_old_step(&names.parked)],
         ..step(
             StepId::Stop,
             format!("Stop {}", names.parked),
@@ -530,18 +512,8 @@ fn build_steps(
     }
     steps.push(Step {
         undo: vec![
-            step(
-                StepId::StopNew,
-                format!("Stop the new {name}"),
-                "The new version must let go of the data before the old one gets it back.",
-                names.stop(name),
-            ),
-            step(
-                StepId::RemoveNew,
-                format!("Remove the new {name}"),
-                "It frees the name; its data lives in the data volumes, which stay.",
-                docker().arg("rm").arg(name),
-            ),
+            stop_new_step(name, &names.stop_timeout),
+            remove_new_step(name),
         ],
         ..step(
             StepId::RunNew,
@@ -574,6 +546,57 @@ fn build_steps(
         docker().arg("rm").arg(&names.parked),
     ));
     steps
+}
+
+// The steps of a way back to the old server: an upgrade's undo, and the rollback plan.
+
+pub fn stop_new_step(name: &str, stop_timeout: &str) -> Step {
+    step(
+        StepId::StopNew,
+        format!("Stop the new {name}"),
+        "The new version must let go of the data before the old one gets it back.",
+        docker().args(["stop", "-t", stop_timeout]).arg(name),
+    )
+}
+
+pub fn remove_new_step(name: &str) -> Step {
+    step(
+        StepId::RemoveNew,
+        format!("Remove the new {name}"),
+        "It frees the name; its data lives in the data volumes, which stay.",
+        docker().arg("rm").arg(name),
+    )
+}
+
+pub fn unpark_step(parked: &str, name: &str) -> Step {
+    step(
+        StepId::UnparkOld,
+        format!("Rename {parked} back to {name}"),
+        "The old server gets its name back.",
+        docker().arg("rename").arg(parked).arg(name),
+    )
+}
+
+/// `policy` as `docker update --restart` takes it.
+pub fn restore_restart_step(name: &str, policy: &str) -> Step {
+    step(
+        StepId::RestoreRestart,
+        format!("Restore the restart policy of {name}"),
+        "The old server comes back after a reboot, as before the upgrade.",
+        docker()
+            .arg("update")
+            .arg(format!("--restart={policy}"))
+            .arg(name),
+    )
+}
+
+pub fn start_old_step(container: &str) -> Step {
+    step(
+        StepId::StartOld,
+        format!("Start {container} again"),
+        "The old server runs again on its own data.",
+        docker().arg("start").arg(container),
+    )
 }
 
 /// The data paths as tar names them, relative to `/`.

@@ -5,7 +5,8 @@
 use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
-    Action, Plan, PlanKind, Probe, Step, StepId, docker, recreate_old, restore_step, step,
+    Action, Plan, PlanKind, Probe, Step, StepId, recreate_old, remove_new_step,
+    restore_restart_step, restore_step, start_old_step, step, stop_new_step, unpark_step,
     verify_backup_step,
 };
 use crate::server::{DbMode, Discovery};
@@ -57,48 +58,17 @@ pub fn plan(
     if let (true, Some(archive)) = (embedded, &options.archive) {
         steps.push(verify_backup_step(archive));
     }
-    steps.extend([
-        step(
-            StepId::StopNew,
-            format!("Stop the new {name}"),
-            "The new version must let go of the data before the old one gets it back.",
-            docker().args(["stop", "-t"]).arg(&stop_timeout).arg(name),
-        ),
-        step(
-            StepId::RemoveNew,
-            format!("Remove the new {name}"),
-            "It frees the name; its data lives in the data volumes, which stay.",
-            docker().arg("rm").arg(name),
-        ),
-    ]);
+    steps.extend([stop_new_step(name, &stop_timeout), remove_new_step(name)]);
     if let (true, Some(archive), Some(data)) = (embedded, &options.archive, &record.data_container)
     {
         steps.push(restore_step(data, archive, &record.from_image_id));
     }
     if options.old_container_exists {
-        steps.push(step(
-            StepId::UnparkOld,
-            format!("Rename {} back to {name}", record.parked_name),
-            "The old server gets its name back.",
-            docker().arg("rename").arg(&record.parked_name).arg(name),
-        ));
+        steps.push(unpark_step(&record.parked_name, name));
         if let Some(policy) = &record.restart_policy {
-            steps.push(step(
-                StepId::RestoreRestart,
-                format!("Restore the restart policy of {name}"),
-                "The old server comes back after a reboot, as before the upgrade.",
-                docker()
-                    .arg("update")
-                    .arg(format!("--restart={policy}"))
-                    .arg(name),
-            ));
+            steps.push(restore_restart_step(name, policy));
         }
-        steps.push(step(
-            StepId::StartOld,
-            format!("Start {name} again"),
-            "The old server runs again on its own data.",
-            docker().arg("start").arg(name),
-        ));
+        steps.push(start_old_step(name));
     } else {
         // The secrets the old server had are the new one's: the upgrade carried them over.
         let data = record.data_container.as_deref().unwrap_or_default();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const TAIL_LINES: usize = 20;
 const POLL: Duration = Duration::from_millis(100);
 /// Without a terminal, a long step says it is still running this often.
-const HEARTBEAT: Duration = Duration::from_secs(15);
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// How a step's output reaches the operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,13 +178,18 @@ impl Runner<'_> {
         if !self.terminal || display != Display::Progress {
             return None;
         }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("      {spinner} [{elapsed}] {msg}")
-                .expect("the template is valid"),
-        );
-        bar.set_message(shown.to_string());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Some(bar)
+        Some(spinner(shown.to_string()))
     }
+}
+
+/// A spinner with the elapsed time and `message`, for a long step on a terminal.
+pub fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("      {spinner} [{elapsed}] {msg}")
+            .expect("the template is valid"),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
