@@ -111,17 +111,59 @@ ensure_packages() {
 
 # -------------------------------------------------------------- background --
 # start_bg LOGFILE PIDFILE CMD...: detached from this script (own session, no
-# stdin, output to LOGFILE, lock fd closed) so that callers capturing our
-# stdout do not wait for it and it outlives us.
+# stdin, output appended to LOGFILE, no inherited descriptors) so that callers
+# capturing our stdout do not wait for it and it outlives us; PIDFILE gets its
+# pid. dpkg's start-stop-daemon does the daemonizing: `setsid CMD &` forks once
+# more when the job is a process group leader (job control on), and `$!` then
+# names a process that has already exited.
 start_bg() {
-    local logf=$1 pidf=$2
+    local logf=$1 pidf=$2 program
     shift 2
-    setsid nohup "$@" </dev/null >>"$logf" 2>&1 9>&- &
-    echo $! >"$pidf"
+    program=$(command -v "$1") || die "$1 not found"
+    shift
+    rm -f "$pidf"
+    start-stop-daemon --start --background --make-pidfile --pidfile "$pidf" \
+        --output "$logf" --startas "$program" -- "$@" ||
+        die "start-stop-daemon could not start $program"
 }
 
 # ------------------------------------------------------------------ docker --
-docker_up() { timeout 20 docker info >/dev/null 2>&1; }
+# The socket accepts connections before dockerd serves them, so every probe has
+# its own timeout, and the wait has a deadline.
+docker_up() { timeout 5 docker info >/dev/null 2>&1; }
+DOCKER_START_SECONDS=60
+
+docker_data_root() {
+    python3 -c 'import json,sys
+try: print(json.load(open("/etc/docker/daemon.json")).get("data-root") or "/var/lib/docker")
+except (OSError, ValueError): print("/var/lib/docker")'
+}
+
+# dockerd 20.10 never finishes "Loading containers" on a --volumes-from loop
+# (moby#38825); find one before starting it, rather than wait for nothing.
+refuse_volumes_from_loops() {
+    local root loops
+    root=$(docker_data_root)
+    loops=$(python3 "$ROOT/scripts/volumes-from-loops.py" "$root")
+    [ -z "$loops" ] && return 0
+    printf 'testbed:   %s\n' "$loops" >&2
+    die "dockerd would hang at start on the --volumes-from loop(s) above, in $root/containers (moby#38825): remove one container of each loop from there, or empty its \"VolumesFrom\" in hostconfig.json, then run this again"
+}
+
+# Why a running dockerd does not answer: its goroutine dump (SIGUSR1), which
+# names a volumes-from loop when that is the cause.
+explain_silent_dockerd() { # pid
+    kill -USR1 "$1" 2>/dev/null || return 0
+    sleep 1
+    local dump
+    dump=$(ls -t /var/run/docker/goroutine-stacks-*.log 2>/dev/null | head -n 1) || true
+    [ -n "$dump" ] || return 0
+    log "dockerd's goroutine dump: $dump"
+    if grep -q backportMountSpec "$dump"; then
+        log "dockerd is stuck restoring a --volumes-from loop (moby#38825):"
+        python3 "$ROOT/scripts/volumes-from-loops.py" "$(docker_data_root)" | sed 's/^/testbed:   /' >&2
+    fi
+}
 
 ensure_docker() {
     if docker_up; then return 0; fi
@@ -137,12 +179,13 @@ ensure_docker() {
             log "mounting cgroups (cgroupfs-mount)"
             cgroupfs-mount || die "cgroupfs-mount failed"
         fi
+        refuse_volumes_from_loops
         log "starting dockerd (log: $TESTBED_DIR/dockerd.log)"
         start_bg "$TESTBED_DIR/dockerd.log" "$TESTBED_DIR/dockerd.pid" dockerd
         pid=$(cat "$TESTBED_DIR/dockerd.pid")
     fi
-    local i
-    for ((i = 0; i < 120; i++)); do
+    local deadline=$((SECONDS + DOCKER_START_SECONDS))
+    while ((SECONDS < deadline)); do
         if docker_up; then
             log "docker engine is up"
             return 0
@@ -154,7 +197,8 @@ ensure_docker() {
         sleep 0.5
     done
     show_log_tail "$TESTBED_DIR/dockerd.log"
-    die "docker engine did not answer within 60 s ('docker info' fails)"
+    explain_silent_dockerd "$pid"
+    die "docker engine did not answer within $DOCKER_START_SECONDS s ('docker info' fails)"
 }
 
 # ---------------------------------------------------------------- registry --
@@ -190,9 +234,9 @@ ensure_registry() {
     log "starting docker-registry on $REGISTRY (log: $TESTBED_DIR/registry.log)"
     start_bg "$TESTBED_DIR/registry.log" "$TESTBED_DIR/registry.pid" \
         docker-registry serve "$TESTBED_DIR/registry.yml"
-    local pid i
+    local pid deadline=$((SECONDS + 15))
     pid=$(cat "$TESTBED_DIR/registry.pid")
-    for ((i = 0; i < 60; i++)); do
+    while ((SECONDS < deadline)); do
         if registry_up; then
             log "registry is up"
             return 0

@@ -472,10 +472,12 @@ fn build_steps(
             ..step(
                 StepId::CreateDataContainer,
                 format!("Create the data container {}", names.data),
-                "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2).",
+                format!(
+                    "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2). It names {name} by id: the new server takes the name {name}, and a data container naming it would make the two reference each other, which hangs dockerd at its next start (moby#38825)."
+                ),
                 docker()
                     .args(["create", "--volumes-from"])
-                    .arg(name)
+                    .arg(&server.id)
                     .arg("--name")
                     .arg(names.data)
                     .arg(server.image.to_string()),

@@ -250,6 +250,7 @@ fn without_container_discovery_lists_the_servers_once_then_inspects_twice() {
 fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
     let fake = FakeDocker::new("embedded");
     let plan = dry_run_json(&fake, "v1.6.20", &["--no-backup"]);
+    let old_id = fake.container("rancher")["Id"].as_str().unwrap().to_owned();
 
     assert_eq!(plan["container"], "rancher");
     assert_eq!(plan["from"], OLD_IMAGE);
@@ -264,7 +265,7 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
             "docker",
             "create",
             "--volumes-from",
-            "rancher",
+            &old_id,
             "--name",
             "rancher-data",
             OLD_IMAGE,
@@ -598,7 +599,7 @@ fn a_bind_mounted_database_reaches_the_new_server_through_the_data_container() {
             "docker",
             "create",
             "--volumes-from",
-            "rancher",
+            fake.container("rancher")["Id"].as_str().unwrap(),
             "--name",
             "rancher-data",
             OLD_IMAGE

@@ -162,6 +162,14 @@ fn assert_runs_classic(scope: &Scope, server: &Server, before: &Before, to: &str
         before.data,
         "the data container's volumes"
     );
+    // By name it would point at the new server, which takes its volumes from it: dockerd
+    // never finishes starting on such a loop (moby#38825).
+    let sources = strings(&data, "/HostConfig/VolumesFrom");
+    assert!(
+        !sources.contains(&name),
+        "{} takes its volumes from {name} by name: {sources:?}",
+        scope.data_name()
+    );
 }
 
 /// Fails when a tool run showed `secret` anywhere: stdout, stderr, the transcript file, or

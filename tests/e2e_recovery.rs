@@ -882,6 +882,21 @@ struct PrivateDaemon {
 }
 
 impl PrivateDaemon {
+    /// The daemon, or None after a skip line (a failure with REQUIRE_DOCKER=1) when this host
+    /// can't run a second dockerd.
+    fn start_if_possible(scope: &Scope, test: &str) -> Option<PrivateDaemon> {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let missing = ["dockerd", "ip", "setsid"]
+            .into_iter()
+            .find(|program| !on_path(program))
+            .map(|program| format!("no {program} on PATH for a private docker daemon"))
+            .or_else(|| (!root).then(|| "a private docker daemon needs root".to_string()));
+        has_what_it_needs(test, missing).then(|| PrivateDaemon::start(scope))
+    }
+
     fn start(scope: &Scope) -> PrivateDaemon {
         let dir = scope.subdir("daemon");
         let bridge = format!("e2ebr{}", std::process::id() % 10_000_000);
@@ -915,10 +930,11 @@ impl PrivateDaemon {
             daemon.dir.join("start.sh"),
             format!(
                 r#"( setsid nohup dockerd --config-file {config} --data-root {root} --exec-root {exec} --pidfile {pid} -H {host} --bridge {bridge} --iptables=false --ip-masq=false --ip-forward=false </dev/null >>{log} 2>&1 & )
-i=0
-while [ $i -lt 300 ]; do
-  DOCKER_HOST={host} {docker} info >/dev/null 2>&1 && exit 0
-  i=$((i + 1)); sleep 0.1
+# The socket accepts before the daemon serves, so each `docker info` gets its own timeout.
+end=$(($(date +%s) + 30))
+while [ "$(date +%s)" -lt "$end" ]; do
+  DOCKER_HOST={host} timeout 5 {docker} info >/dev/null 2>&1 && exit 0
+  sleep 0.1
 done
 echo "the private dockerd did not answer within 30 s" >&2
 tail -n 20 {log} >&2
@@ -954,6 +970,71 @@ done
         .expect("stop.sh");
         daemon.script("start.sh");
         daemon
+    }
+
+    /// Pulls `tags` from the test bed's registry, starts the scope's server on the first of them
+    /// (unless-stopped, published on a free port, with an env and a label) and writes the probe
+    /// file into its database volume. Returns the port and the probe's content.
+    fn start_rancher(&self, scope: &Scope, tags: &[&str]) -> (u16, String) {
+        for tag in tags {
+            self.docker_ok(&["pull", "-q", &engine::image(tag)]);
+        }
+        let name = scope.server_name();
+        let mut port = free_port();
+        for attempt in 1.. {
+            let published = format!("127.0.0.1:{port}:8080");
+            let out = self.docker(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--restart=unless-stopped",
+                "-p",
+                &published,
+                "-e",
+                "GREETING=hello world",
+                "--label",
+                "team=ops",
+                &engine::image(tags[0]),
+            ]);
+            if out.status.success() {
+                break;
+            }
+            let why = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                attempt < 5
+                    && (why.contains("already in use") || why.contains("already allocated")),
+                "starting {name} on the private daemon: {why}"
+            );
+            let _ = self.docker(&["rm", "-f", "-v", &name]);
+            port = free_port();
+        }
+        assert!(
+            engine::wait_for_pong(port, engine::START_TIMEOUT),
+            "{name} does not answer on the private daemon"
+        );
+        let probe = format!("written under {} by {}\n", tags[0], scope.prefix);
+        let mut writer = self
+            .command()
+            .args(["exec", "-i", &name, "sh", "-c"])
+            .arg(format!("cat > /var/lib/mysql/{PROBE_FILE}"))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("docker exec");
+        std::io::Write::write_all(&mut writer.stdin.take().unwrap(), probe.as_bytes()).unwrap();
+        assert!(writer.wait().unwrap().success(), "writing the probe");
+        (port, probe)
+    }
+
+    fn read_probe(&self, container: &str) -> Option<String> {
+        self.read(container, &format!("/var/lib/mysql/{PROBE_FILE}"))
+    }
+
+    /// Stops the daemon as an init system does and starts it again; fails the test when it
+    /// does not answer within 30 s.
+    fn restart(&self) {
+        self.script("stop.sh");
+        self.script("start.sh");
     }
 
     /// Runs one of the daemon's scripts; fails the test when it fails.
@@ -1026,7 +1107,19 @@ done
 
 impl Drop for PrivateDaemon {
     fn drop(&mut self) {
-        let all = self.docker(&["ps", "-aq"]);
+        // A daemon that never finished starting would hold these calls forever.
+        let docker = |args: &[&str]| {
+            Command::new("timeout")
+                .arg("30")
+                .arg(&self.real_docker)
+                .args(args)
+                .env("DOCKER_HOST", &self.host)
+                .stdin(Stdio::null())
+                .output()
+        };
+        let Ok(all) = docker(&["ps", "-aq"]) else {
+            return;
+        };
         let ids: Vec<String> = String::from_utf8_lossy(&all.stdout)
             .split_whitespace()
             .map(str::to_string)
@@ -1034,7 +1127,7 @@ impl Drop for PrivateDaemon {
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids.iter().map(String::as_str));
-            let _ = self.docker(&args);
+            let _ = docker(&args);
         }
         let _ = Command::new("sh").arg(self.dir.join("stop.sh")).status();
         // The managed containerd goes with dockerd; after a SIGKILL it may not have.
@@ -1081,66 +1174,12 @@ fn free_subnet() -> String {
 #[test]
 fn daemon_restart_between_the_stop_and_the_run_loses_nothing() {
     let scope = scope!("daemonrestart");
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let missing = ["dockerd", "ip", "setsid"]
-        .into_iter()
-        .find(|program| !on_path(program))
-        .map(|program| format!("no {program} on PATH for a private docker daemon"))
-        .or_else(|| (!root).then(|| "a private docker daemon needs root".to_string()));
-    if !has_what_it_needs("daemonrestart", missing) {
+    let Some(daemon) = PrivateDaemon::start_if_possible(&scope, "daemonrestart") else {
         return;
-    }
-    let daemon = PrivateDaemon::start(&scope);
-    for tag in ["v1.6.10", "v1.6.20"] {
-        daemon.docker_ok(&["pull", "-q", &engine::image(tag)]);
-    }
+    };
     let name = scope.server_name();
     let data = scope.data_name();
-    let mut port = free_port();
-    for attempt in 1.. {
-        let published = format!("127.0.0.1:{port}:8080");
-        let out = daemon.docker(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--restart=unless-stopped",
-            "-p",
-            &published,
-            "-e",
-            "GREETING=hello world",
-            "--label",
-            "team=ops",
-            &engine::image("v1.6.10"),
-        ]);
-        if out.status.success() {
-            break;
-        }
-        let why = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            attempt < 5 && (why.contains("already in use") || why.contains("already allocated")),
-            "starting {name} on the private daemon: {why}"
-        );
-        let _ = daemon.docker(&["rm", "-f", "-v", &name]);
-        port = free_port();
-    }
-    assert!(
-        engine::wait_for_pong(port, engine::START_TIMEOUT),
-        "{name} does not answer on the private daemon"
-    );
-    let probe = format!("written under v1.6.10 by {}\n", scope.prefix);
-    let mut writer = daemon
-        .command()
-        .args(["exec", "-i", &name, "sh", "-c"])
-        .arg(format!("cat > /var/lib/mysql/{PROBE_FILE}"))
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("docker exec");
-    std::io::Write::write_all(&mut writer.stdin.take().unwrap(), probe.as_bytes()).unwrap();
-    assert!(writer.wait().unwrap().success(), "writing the probe");
+    let (port, probe) = daemon.start_rancher(&scope, &["v1.6.10", "v1.6.20"]);
     let old = daemon.inspect(&name).expect("the old server");
     let old_id = text(&old, "/Id").to_string();
     let old_data = data_mounts(&old);
@@ -1215,8 +1254,6 @@ fn daemon_restart_between_the_stop_and_the_run_loses_nothing() {
         "false",
         "the old server after the daemon restart (restart log:\n{restart_log})"
     );
-    let read_probe =
-        |container: &str| daemon.read(container, &format!("/var/lib/mysql/{PROBE_FILE}"));
     match run.code {
         Some(0) => {
             eprintln!("daemonrestart: the upgrade finished across the daemon restart");
@@ -1227,7 +1264,7 @@ fn daemon_restart_between_the_stop_and_the_run_loses_nothing() {
             assert!(engine::wait_for_pong(port, Duration::from_secs(5)));
             assert_eq!(http_get(port, "/version").as_deref(), Some("v1.6.20\n"));
             assert_eq!(http_get(port, "/schema").as_deref(), Some("20\n"));
-            assert_eq!(read_probe(&name), Some(probe.clone()), "the data");
+            assert_eq!(daemon.read_probe(&name), Some(probe.clone()), "the data");
             assert_eq!(data_mounts(&new), old_data, "the new server's volumes");
             assert!(
                 daemon.inspect(&old_id).is_none(),
@@ -1272,7 +1309,7 @@ fn daemon_restart_between_the_stop_and_the_run_loses_nothing() {
             assert!(engine::wait_for_pong(port, Duration::from_secs(30)));
             assert_eq!(http_get(port, "/version").as_deref(), Some("v1.6.10\n"));
             assert_eq!(http_get(port, "/schema").as_deref(), Some("10\n"));
-            assert_eq!(read_probe(&name), Some(probe.clone()), "the data");
+            assert_eq!(daemon.read_probe(&name), Some(probe.clone()), "the data");
             assert_eq!(data_mounts(&old), old_data);
         }
         other => panic!(
@@ -1296,5 +1333,63 @@ fn daemon_restart_between_the_stop_and_the_run_loses_nothing() {
             holders.iter().all(|h| *h == name || *h == data),
             "{destination} ({volume}) is held by {holders:?}"
         );
+    }
+}
+
+/// Scenario 5: the host reboots after an upgrade, twice: the first upgrade creates the data
+/// container, the second reuses it. Each time the daemon comes back, and with it the new server
+/// on its data. A data container that named the server (`--volumes-from NAME`) would name the
+/// new server once it takes that name, while the new server takes its volumes from the data
+/// container: dockerd 20.10 never finishes starting on such a loop (moby#38825).
+#[test]
+fn the_upgraded_server_comes_back_when_the_daemon_restarts() {
+    let scope = scope!("reboot");
+    let Some(daemon) = PrivateDaemon::start_if_possible(&scope, "reboot") else {
+        return;
+    };
+    let name = scope.server_name();
+    let data = scope.data_name();
+    let (port, probe) = daemon.start_rancher(&scope, &["v1.6.10", "v1.6.20", "v1.6.30"]);
+    for to in ["v1.6.20", "v1.6.30"] {
+        let args = [
+            "upgrade",
+            "--to",
+            to,
+            "--container",
+            &name,
+            "--data-container",
+            &data,
+            "--no-backup",
+            "--health-timeout",
+            "60",
+            "--yes",
+        ];
+        let mut command = Command::new(engine::TOOL);
+        command
+            .args(args)
+            .current_dir(scope.dir())
+            .env("DOCKER_HOST", &daemon.host);
+        let what = format!(
+            "DOCKER_HOST={} rancher-upgrade {}",
+            daemon.host,
+            args.join(" ")
+        );
+        engine::run_command(command, what, None).expect_code(0);
+
+        daemon.restart();
+
+        let server = daemon.inspect(&name).expect("the server after the restart");
+        assert_eq!(text(&server, "/Config/Image"), engine::image(to));
+        assert!(
+            engine::wait_for_pong(port, engine::START_TIMEOUT),
+            "{name} on {to} does not answer after the daemon restart"
+        );
+        assert_eq!(http_get(port, "/version"), Some(format!("{to}\n")));
+        assert_eq!(
+            daemon.read_probe(&name),
+            Some(probe.clone()),
+            "the data on {to}"
+        );
+        assert_eq!(daemon.containers(), vec![name.clone(), data.clone()]);
     }
 }

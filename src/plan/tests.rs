@@ -90,6 +90,29 @@ fn refusals(result: Result<Plan, Refusal>) -> Vec<String> {
 }
 
 #[test]
+fn the_data_container_names_the_old_server_by_id_because_the_new_server_takes_its_name() {
+    let server = embedded_server();
+    let plan = plan(&discovery(server.clone()), &options("v1.6.20")).unwrap();
+    let create = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::CreateDataContainer)
+        .and_then(Step::argv)
+        .unwrap()
+        .display(Reveal::Plain);
+    // By name, rancher-data would point at the new server, which points back at
+    // rancher-data: dockerd 20.10 deadlocks on that loop at its next start.
+    assert!(
+        create.contains(&format!("--volumes-from {} ", server.id)),
+        "{create}"
+    );
+    assert!(
+        !create.contains(&format!("--volumes-from {} ", server.name)),
+        "{create}"
+    );
+}
+
+#[test]
 fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
     // Everything that doesn't need the server down runs before the stop.
@@ -113,7 +136,7 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         [
             "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker update --restart=no rancher",
-            "docker create --volumes-from rancher --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
+            "docker create --volumes-from id-v1.6.10 --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
             "docker rename rancher rancher-v1.6.10",
             "docker stop -t 60 rancher-v1.6.10",
             "docker run --rm --volumes-from rancher-data -v /backups:/backup --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
