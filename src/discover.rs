@@ -253,6 +253,7 @@ fn describe_data_container(container: &Value) -> DataContainer {
     DataContainer {
         name: container_name(container).to_string(),
         data_mounts: data_mounts(container),
+        volumes_from: strings_at(container, &["HostConfig", "VolumesFrom"]),
     }
 }
 

@@ -350,6 +350,14 @@ fn check_data_container(
         return false;
     };
     if existing.data_mounts == server.data_mounts {
+        if existing.takes_volumes_from(&server.name) {
+            refusals.push(format!(
+                "data container {name} takes its volumes from {server_name} by name, and {server_name} (the new server as well) takes its volumes from {name}: dockerd never finishes starting on such a loop (moby#38825). Pass --data-container {name}-{tag}: the upgrade creates it from {server_name} by id, and the loop is gone once the old container is removed",
+                server_name = server.name,
+                tag = server.image.effective_tag(),
+            ));
+            return false;
+        }
         return true;
     }
     let differences: Vec<String> = DATA_PATHS

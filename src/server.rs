@@ -151,6 +151,22 @@ impl Server {
 pub struct DataContainer {
     pub name: String,
     pub data_mounts: BTreeMap<String, MountSource>,
+    /// The containers it took its volumes from, as `docker create --volumes-from` was given
+    /// them: a name or an id, with `:ro` or `:rw` at times.
+    pub volumes_from: Vec<String>,
+}
+
+impl DataContainer {
+    /// Whether it names `container` in its `--volumes-from`, by name.
+    pub fn takes_volumes_from(&self, container: &str) -> bool {
+        self.volumes_from.iter().any(|source| {
+            let name = source
+                .strip_suffix(":ro")
+                .or_else(|| source.strip_suffix(":rw"))
+                .unwrap_or(source);
+            name == container
+        })
+    }
 }
 
 /// Everything discovery learned: the server and the names the plan must not collide with.

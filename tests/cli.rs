@@ -5,7 +5,7 @@
 mod common;
 
 use common::{FakeDocker, fixture_container, pong_server};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const OLD_IMAGE: &str = "127.0.0.1:5599/rancher/server:v1.6.10";
 const NEW_IMAGE: &str = "127.0.0.1:5599/rancher/server:v1.6.20";
@@ -13,12 +13,13 @@ const FORMATS: [&str; 4] = ["text", "markdown", "shell", "json"];
 
 /// Every fixture, the tag it is upgraded to, and the exit code its plan ends with: 0 when
 /// the plan is shown, 2 when the preflight refuses.
-const FIXTURES: [(&str, &str, i32); 7] = [
+const FIXTURES: [(&str, &str, i32); 8] = [
     ("embedded", "v1.6.20", 0),
     ("external-flags", "v1.6.20", 0),
     ("external-env", "v1.6.20", 0),
     ("bind-mount", "v1.6.20", 0),
     ("second-upgrade", "v1.6.30", 0),
+    ("data-container-loop", "v1.6.30", 2),
     ("wrong-data-container", "v1.6.20", 2),
     ("parked-name-taken", "v1.6.20", 2),
 ];
@@ -641,6 +642,74 @@ fn a_second_upgrade_reuses_rancher_data_instead_of_creating_it() {
     assert!(
         planned_commands(&plan).iter().all(|c| c[1] != "create"),
         "{plan:#}"
+    );
+}
+
+/// The documented upgrade done with `--name rancher` for the new server leaves rancher-data
+/// naming rancher, which takes its volumes from rancher-data: a loop dockerd never finishes
+/// starting on. Reusing rancher-data would keep it; the refusal names the way out, which works.
+#[test]
+fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop() {
+    let fake = FakeDocker::new("data-container-loop");
+    let ran = run(
+        &fake,
+        &[
+            "upgrade",
+            "--dry-run",
+            "--container",
+            "rancher",
+            "--to",
+            "v1.6.30",
+        ],
+    )
+    .expect_one_line_refusal("rancher-data takes its volumes from rancher by name");
+    assert!(
+        ran.stderr.contains("moby#38825")
+            && ran.stderr.contains("--data-container rancher-data-v1.6.20"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.is_empty(), "{}", ran.stdout);
+    assert_eq!(fake.mutating_calls(), Vec::<Vec<String>>::new());
+
+    // The way out: a new data container, made from the server by id.
+    let server_id = fake.container("rancher")["Id"].as_str().unwrap().to_owned();
+    let health_url = pong_server();
+    run(
+        &fake,
+        &[
+            "upgrade",
+            "--yes",
+            "--no-backup",
+            "--health-url",
+            &health_url,
+            "--container",
+            "rancher",
+            "--to",
+            "v1.6.30",
+            "--data-container",
+            "rancher-data-v1.6.20",
+        ],
+    )
+    .expect_code(0);
+    let created = fake.container("rancher-data-v1.6.20");
+    assert_eq!(created["HostConfig"]["VolumesFrom"], json!([server_id]));
+    let new = fake.container("rancher");
+    assert_eq!(
+        new["HostConfig"]["VolumesFrom"],
+        json!(["rancher-data-v1.6.20"])
+    );
+    assert!(
+        fake.container_names()
+            .iter()
+            .all(|n| n != "rancher-v1.6.20"),
+        "{:?}",
+        fake.container_names()
+    );
+    // The old rancher-data now names a container that takes nothing from it.
+    assert_eq!(
+        fake.container("rancher-data")["HostConfig"]["VolumesFrom"],
+        json!(["rancher"])
     );
 }
 

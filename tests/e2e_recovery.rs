@@ -898,8 +898,13 @@ impl PrivateDaemon {
     }
 
     fn start(scope: &Scope) -> PrivateDaemon {
+        // Daemons of one test binary run side by side: each gets its own bridge and subnet,
+        // chosen and made under one lock so that two never pick the same free /24.
+        static BRIDGES: std::sync::Mutex<u32> = std::sync::Mutex::new(0);
+        let mut started = BRIDGES.lock().unwrap_or_else(|e| e.into_inner());
+        *started += 1;
         let dir = scope.subdir("daemon");
-        let bridge = format!("e2ebr{}", std::process::id() % 10_000_000);
+        let bridge = format!("e2ebr{}x{}", std::process::id() % 1_000_000, *started);
         let daemon = PrivateDaemon {
             host: format!("unix://{}", dir.join("docker.sock").display()),
             dir,
@@ -924,6 +929,7 @@ impl PrivateDaemon {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        drop(started);
         std::fs::write(daemon.dir.join("daemon.json"), "{}\n").expect("daemon.json");
         let d = |name: &str| sh_quote(&daemon.dir.join(name));
         std::fs::write(
@@ -1028,6 +1034,42 @@ done
 
     fn read_probe(&self, container: &str) -> Option<String> {
         self.read(container, &format!("/var/lib/mysql/{PROBE_FILE}"))
+    }
+
+    /// `rancher-upgrade upgrade --container NAME --no-backup --yes ARGS...` on this daemon.
+    fn upgrade(&self, scope: &Scope, args: &[&str]) -> engine::Run {
+        let name = scope.server_name();
+        let mut all = vec!["upgrade", "--container", &name, "--no-backup", "--yes"];
+        all.extend_from_slice(&["--health-timeout", "60"]);
+        all.extend_from_slice(args);
+        let mut command = Command::new(engine::TOOL);
+        command
+            .args(&all)
+            .current_dir(scope.dir())
+            .env("DOCKER_HOST", &self.host);
+        let what = format!(
+            "DOCKER_HOST={} rancher-upgrade {}",
+            self.host,
+            all.join(" ")
+        );
+        engine::run_command(command, what, None)
+    }
+
+    /// The scope's server runs `tag` and answers on `port` with the probe file in its data.
+    fn assert_serves(&self, scope: &Scope, port: u16, tag: &str, probe: &str) {
+        let name = scope.server_name();
+        let server = self.inspect(&name).expect("the server");
+        assert_eq!(text(&server, "/Config/Image"), engine::image(tag));
+        assert!(
+            engine::wait_for_pong(port, engine::START_TIMEOUT),
+            "{name} on {tag} does not answer"
+        );
+        assert_eq!(http_get(port, "/version"), Some(format!("{tag}\n")));
+        assert_eq!(
+            self.read_probe(&name).as_deref(),
+            Some(probe),
+            "the data on {tag}"
+        );
     }
 
     /// Stops the daemon as an init system does and starts it again; fails the test when it
@@ -1351,45 +1393,69 @@ fn the_upgraded_server_comes_back_when_the_daemon_restarts() {
     let data = scope.data_name();
     let (port, probe) = daemon.start_rancher(&scope, &["v1.6.10", "v1.6.20", "v1.6.30"]);
     for to in ["v1.6.20", "v1.6.30"] {
-        let args = [
-            "upgrade",
-            "--to",
-            to,
-            "--container",
-            &name,
-            "--data-container",
-            &data,
-            "--no-backup",
-            "--health-timeout",
-            "60",
-            "--yes",
-        ];
-        let mut command = Command::new(engine::TOOL);
-        command
-            .args(args)
-            .current_dir(scope.dir())
-            .env("DOCKER_HOST", &daemon.host);
-        let what = format!(
-            "DOCKER_HOST={} rancher-upgrade {}",
-            daemon.host,
-            args.join(" ")
-        );
-        engine::run_command(command, what, None).expect_code(0);
-
+        daemon
+            .upgrade(&scope, &["--to", to, "--data-container", &data])
+            .expect_code(0);
         daemon.restart();
-
-        let server = daemon.inspect(&name).expect("the server after the restart");
-        assert_eq!(text(&server, "/Config/Image"), engine::image(to));
-        assert!(
-            engine::wait_for_pong(port, engine::START_TIMEOUT),
-            "{name} on {to} does not answer after the daemon restart"
-        );
-        assert_eq!(http_get(port, "/version"), Some(format!("{to}\n")));
-        assert_eq!(
-            daemon.read_probe(&name),
-            Some(probe.clone()),
-            "the data on {to}"
-        );
+        daemon.assert_serves(&scope, port, to, &probe);
         assert_eq!(daemon.containers(), vec![name.clone(), data.clone()]);
     }
+}
+
+/// Scenario 6: the documented upgrade done by hand with the new server named like the old one
+/// left the data container naming the server by name, and the server taking its volumes from
+/// the data container. The tool refuses to reuse that data container and names a new one; with
+/// it the upgrade finishes, and the daemon restarts, the loop gone.
+#[test]
+fn a_data_container_loop_left_by_hand_is_refused_then_ended_by_the_way_out() {
+    let scope = scope!("loop");
+    let Some(daemon) = PrivateDaemon::start_if_possible(&scope, "loop") else {
+        return;
+    };
+    let name = scope.server_name();
+    let data = scope.data_name();
+    let (port, probe) = daemon.start_rancher(&scope, &["v1.6.10", "v1.6.20", "v1.6.30"]);
+    let published = format!("127.0.0.1:{port}:8080");
+    daemon.docker_ok(&["stop", &name]);
+    let old_image = engine::image("v1.6.10");
+    daemon.docker_ok(&[
+        "create",
+        "--volumes-from",
+        &name,
+        "--name",
+        &data,
+        &old_image,
+    ]);
+    daemon.docker_ok(&["rm", &name]);
+    let new_image = engine::image("v1.6.20");
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--volumes-from",
+        &data,
+        "--restart=unless-stopped",
+        "-p",
+        &published,
+        &new_image,
+    ]);
+    assert!(engine::wait_for_pong(port, engine::START_TIMEOUT));
+
+    let refused = daemon.upgrade(&scope, &["--to", "v1.6.30", "--data-container", &data]);
+    let way_out = format!("--data-container {data}-v1.6.20");
+    refused
+        .expect_code(2)
+        .expect_mention(&["moby#38825", &way_out]);
+    assert_eq!(daemon.containers(), vec![name.clone(), data.clone()]);
+
+    let new_data = format!("{data}-v1.6.20");
+    daemon
+        .upgrade(&scope, &["--to", "v1.6.30", "--data-container", &new_data])
+        .expect_code(0);
+    daemon.restart();
+    daemon.assert_serves(&scope, port, "v1.6.30", &probe);
+    let mut expected = vec![name.clone(), data.clone(), new_data.clone()];
+    expected.sort();
+    assert_eq!(daemon.containers(), expected);
 }

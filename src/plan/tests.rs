@@ -64,6 +64,18 @@ fn options(to: &str) -> PlanOptions {
     }
 }
 
+/// A rancher-data on `data_mounts`, made with `--volumes-from` each of `volumes_from`.
+fn rancher_data(
+    data_mounts: BTreeMap<String, crate::server::MountSource>,
+    volumes_from: &[&str],
+) -> DataContainer {
+    DataContainer {
+        name: "rancher-data".into(),
+        data_mounts,
+        volumes_from: volumes_from.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
 fn commands(plan: &Plan) -> Vec<String> {
     plan.steps
         .iter()
@@ -236,10 +248,7 @@ fn the_database_password_is_a_secret_in_the_run_command() {
 #[test]
 fn a_data_container_holding_the_same_volumes_is_reused() {
     let mut found = discovery(embedded_server());
-    found.data_container = Some(DataContainer {
-        name: "rancher-data".into(),
-        data_mounts: volumes("live"),
-    });
+    found.data_container = Some(rancher_data(volumes("live"), &["id-of-the-first-server"]));
     let plan = plan(&found, &options("v1.6.20")).unwrap();
     let create = plan
         .steps
@@ -261,12 +270,29 @@ fn a_data_container_holding_the_same_volumes_is_reused() {
 }
 
 #[test]
+fn a_data_container_naming_the_server_by_name_is_refused_as_a_loop() {
+    for source in ["rancher", "rancher:ro", "rancher:rw"] {
+        let mut found = discovery(embedded_server());
+        found.data_container = Some(rancher_data(volumes("live"), &[source]));
+        let reasons = refusals(plan(&found, &options("v1.6.20")));
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].contains("moby#38825"), "{}", reasons[0]);
+        assert!(
+            reasons[0].contains("--data-container rancher-data-v1.6.10"),
+            "{}",
+            reasons[0]
+        );
+    }
+    // A name that only starts like the server's is another container.
+    let mut found = discovery(embedded_server());
+    found.data_container = Some(rancher_data(volumes("live"), &["rancher-old"]));
+    assert!(plan(&found, &options("v1.6.20")).is_ok());
+}
+
+#[test]
 fn a_data_container_holding_other_volumes_is_refused() {
     let mut found = discovery(embedded_server());
-    found.data_container = Some(DataContainer {
-        name: "rancher-data".into(),
-        data_mounts: volumes("stale"),
-    });
+    found.data_container = Some(rancher_data(volumes("stale"), &["id-of-the-first-server"]));
     let reasons = refusals(plan(&found, &options("v1.6.20")));
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("holds other volumes"), "{}", reasons[0]);
@@ -282,10 +308,7 @@ fn the_second_upgrade_replaces_volumes_from_instead_of_doubling_it() {
     let mut server = embedded_server();
     server.carried.volumes_from = vec!["rancher-data".into()];
     let mut found = discovery(server);
-    found.data_container = Some(DataContainer {
-        name: "rancher-data".into(),
-        data_mounts: volumes("live"),
-    });
+    found.data_container = Some(rancher_data(volumes("live"), &["id-of-the-first-server"]));
     let plan = plan(&found, &options("v1.6.30")).unwrap();
     let run = run_new(&plan);
     assert_eq!(run.matches("--volumes-from").count(), 1, "{run}");
@@ -343,10 +366,7 @@ fn a_server_of_another_image_is_refused_unless_forced() {
 fn every_refusal_is_listed_at_once() {
     let mut found = discovery(embedded_server());
     found.parked_name_taken = true;
-    found.data_container = Some(DataContainer {
-        name: "rancher-data".into(),
-        data_mounts: volumes("stale"),
-    });
+    found.data_container = Some(rancher_data(volumes("stale"), &["id-of-the-first-server"]));
     let reasons = refusals(plan(&found, &options("v1.6.9")));
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(
