@@ -184,10 +184,11 @@ mount_source() { # container destination
 }
 
 # new_old NAME PORT DATASET_DIR: a fresh v1.6.10 server, its /var/lib/mysql holding the data set
+# new_old NAME PORT DATASET: the old server, its id in OLD_ID.
 new_old() {
     local name=$1 port=$2 dataset=$3
-    "$REAL_DOCKER" run -d --name "$name" --restart=unless-stopped -p "127.0.0.1:$port:8080" \
-        "$OLD_IMAGE" >/dev/null
+    OLD_ID=$("$REAL_DOCKER" run -d --name "$name" --restart=unless-stopped -p "127.0.0.1:$port:8080" \
+        "$OLD_IMAGE")
     record_volumes "$name"
     wait_pong "$port" # the entry point has initialised the database by then
     cp -a "$dataset/." "$(mount_source "$name" /var/lib/mysql)/"
@@ -263,7 +264,7 @@ measure() {
                 SYNC_AFTER_PULL=$sync_after "$BENCH/floor.sh" >"$runlog" 2>&1 || rc=$?
             ;;
         script-local)
-            OLD=$name OLD_IMAGE=$OLD_IMAGE NEW_IMAGE=$TARGET DATA=$data PORT=$port \
+            OLD=$name OLD_ID=$OLD_ID OLD_IMAGE=$OLD_IMAGE NEW_IMAGE=$TARGET DATA=$data PORT=$port \
                 "$BENCH/same-commands.sh" >"$runlog" 2>&1 || rc=$?
             ;;
         *) die "unknown variant $variant" ;;
@@ -439,7 +440,7 @@ for v in tool-local script-local; do
             --health-timeout 120 >"$WORK/logs/$name.log" 2>&1 || die "counted tool run failed"
     else
         BENCH_REAL_DOCKER=$REAL_DOCKER BENCH_DOCKER_LOG="$WORK/calls/$v" PATH="$BENCH/bin:$PATH" \
-            OLD=$name OLD_IMAGE=$OLD_IMAGE NEW_IMAGE=$TARGET DATA="$name-data" PORT=$port \
+            OLD=$name OLD_ID=$OLD_ID OLD_IMAGE=$OLD_IMAGE NEW_IMAGE=$TARGET DATA="$name-data" PORT=$port \
             "$BENCH/same-commands.sh" >"$WORK/logs/$name.log" 2>&1 || die "counted script run failed"
     fi
     echo "$s $EPOCHREALTIME" >"$WORK/calls/$v.span"

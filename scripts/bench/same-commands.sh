@@ -2,7 +2,7 @@
 # The docker commands `rancher-upgrade upgrade --yes --no-backup` runs for the bench's
 # server (its plan, steps 1-8 of the README's table), as a plain bash script: the baseline
 # of the tool's overhead. The health wait polls /ping every 100 ms like the tool, with curl.
-# Env: OLD OLD_IMAGE NEW_IMAGE DATA PORT
+# Env: OLD OLD_ID OLD_IMAGE NEW_IMAGE DATA PORT
 set -euo pipefail
 PS4='+ $EPOCHREALTIME ' # each traced command with its start time, for the step breakdown
 # shellcheck source=scripts/bench/wait-pong.sh
@@ -11,7 +11,7 @@ set -x
 PARKED="$OLD-v1.6.10"
 docker pull "$NEW_IMAGE"
 docker update --restart=no "$OLD"
-docker create --volumes-from "$OLD" --name "$DATA" "$OLD_IMAGE"
+docker create --volumes-from "$OLD_ID" --name "$DATA" "$OLD_IMAGE"
 docker rename "$OLD" "$PARKED"
 docker stop -t 60 "$PARKED"
 docker run -d --name "$OLD" --volumes-from "$DATA" --restart=unless-stopped -p "127.0.0.1:$PORT:8080" "$NEW_IMAGE"
