@@ -153,16 +153,48 @@ refuse_volumes_from_loops() {
 # Why a running dockerd does not answer: its goroutine dump (SIGUSR1), which
 # names a volumes-from loop when that is the cause.
 explain_silent_dockerd() { # pid
+    local asked="$TESTBED_DIR/dump-asked" dump
+    : >"$asked"
     kill -USR1 "$1" 2>/dev/null || return 0
     sleep 1
-    local dump
-    dump=$(ls -t /var/run/docker/goroutine-stacks-*.log 2>/dev/null | head -n 1) || true
-    [ -n "$dump" ] || return 0
+    # Only a dump written for this signal: an older one may tell of an earlier hang.
+    dump=$(find /var/run/docker -maxdepth 1 -name 'goroutine-stacks-*.log' -newer "$asked" 2>/dev/null | head -n 1)
+    rm -f "$asked"
+    if [ -z "$dump" ]; then
+        log "dockerd (pid $1) wrote no goroutine dump on SIGUSR1"
+        return 0
+    fi
     log "dockerd's goroutine dump: $dump"
     if grep -q backportMountSpec "$dump"; then
         log "dockerd is stuck restoring a --volumes-from loop (moby#38825):"
         python3 "$ROOT/scripts/volumes-from-loops.py" "$(docker_data_root)" | sed 's/^/testbed:   /' >&2
     fi
+}
+
+# live_pid PIDFILE COMM: the pid PIDFILE names, when that process is a live
+# COMM; a zombie left by a killed one does not count.
+live_pid() {
+    local pid stat
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    case $stat in
+        *"($2) Z"*) return 1 ;;
+        *"($2) "*) echo "$pid" ;;
+        *) return 1 ;;
+    esac
+}
+
+# The dockerd of the default socket: its pid file names it (a test's private
+# dockerd has a socket and pid file of its own).
+default_dockerd_pid() { live_pid /var/run/docker.pid dockerd; }
+
+# Pid files left by a dockerd and its containerd that were killed, whose pids
+# may still be zombies: dockerd refuses to start, or waits for that containerd
+# until it times out, while the pid they name exists.
+remove_stale_pid_files() {
+    live_pid /var/run/docker.pid dockerd >/dev/null || rm -f /var/run/docker.pid
+    live_pid /var/run/docker/containerd/containerd.pid containerd >/dev/null ||
+        rm -f /var/run/docker/containerd/containerd.pid
 }
 
 ensure_docker() {
@@ -171,7 +203,7 @@ ensure_docker() {
         die "docker engine at DOCKER_HOST=$DOCKER_HOST does not answer"
     fi
     local pid=""
-    if have pgrep && pid=$(pgrep -xo dockerd); then
+    if pid=$(default_dockerd_pid); then
         log "dockerd is running (pid $pid) but not answering yet; waiting"
     else
         is_root || die "docker engine does not answer and only root can start dockerd"
@@ -180,6 +212,7 @@ ensure_docker() {
             cgroupfs-mount || die "cgroupfs-mount failed"
         fi
         refuse_volumes_from_loops
+        remove_stale_pid_files
         log "starting dockerd (log: $TESTBED_DIR/dockerd.log)"
         start_bg "$TESTBED_DIR/dockerd.log" "$TESTBED_DIR/dockerd.pid" dockerd
         pid=$(cat "$TESTBED_DIR/dockerd.pid")
