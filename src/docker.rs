@@ -106,6 +106,13 @@ impl Docker {
     }
 }
 
+/// `docker inspect --type container --format TEMPLATE -- CONTAINER`: one field of a container.
+pub fn inspect_container_field(template: &str, container: &str) -> Argv {
+    Argv::new("docker")
+        .args(["inspect", "--type", "container", "--format", template, "--"])
+        .arg(container)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

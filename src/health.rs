@@ -1,7 +1,6 @@
 //! Waiting for the new server: running, not restarting, and `/ping` answering `pong`.
 
-use crate::argv::Argv;
-use crate::docker::Docker;
+use crate::docker::{Docker, inspect_container_field};
 use crate::interrupt;
 use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
@@ -29,18 +28,7 @@ pub struct ContainerState {
 }
 
 pub fn container_state(docker: &Docker, container: &str) -> Result<ContainerState> {
-    let json = docker.read_ok(
-        &Argv::new("docker")
-            .args([
-                "inspect",
-                "--type",
-                "container",
-                "--format",
-                "{{json .State}}",
-                "--",
-            ])
-            .arg(container),
-    )?;
+    let json = docker.read_ok(&inspect_container_field("{{json .State}}", container))?;
     serde_json::from_str(json.trim())
         .with_context(|| format!("reading the state of {container}: {json}"))
 }

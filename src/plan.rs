@@ -618,7 +618,12 @@ fn data_paths_relative() -> impl Iterator<Item = &'static str> {
 /// empties the data volumes and unpacks it: a missing or damaged archive leaves the volumes as
 /// they are, never empty (an empty /var/lib/mysql becomes a fresh database). The file name
 /// comes in as an argument, never as part of the script.
-const RESTORE_SCRIPT: &str = "set -e; tar -tzf \"$1\" >/dev/null; for d in /var/lib/mysql /var/lib/cattle /var/log/mysql; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xzf \"$1\" -C /";
+fn restore_script() -> String {
+    format!(
+        "set -e; tar -tzf \"$1\" >/dev/null; for d in {}; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xzf \"$1\" -C /",
+        DATA_PATHS.join(" ")
+    )
+}
 
 /// Archive the data volumes with the old image's own tar (it is on the host already), check the
 /// archive lists, and know how to put it back.
@@ -627,16 +632,14 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
     let in_container = format!("/backup/{archive}");
     let backup_dir = backup.dir.display().to_string();
     let old_image = old_image(names.server);
-    let restore = restore_step(names.data, &backup.dir.join(&archive), &old_image);
+    let archive_path = backup.dir.join(&archive);
+    let restore = restore_step(names.data, &archive_path, &old_image);
     vec![
         Step {
             undo: vec![restore],
             ..step(
                 StepId::Backup,
-                format!(
-                    "Back up the data volumes to {}",
-                    backup.dir.join(&archive).display()
-                ),
+                format!("Back up the data volumes to {}", archive_path.display()),
                 "Rancher's migrations only go forward: the way back after the new version starts is this archive, taken with the old image's tar.",
                 docker()
                     .args(["run", "--rm", "--volumes-from"])
@@ -649,7 +652,7 @@ fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
                     .args(data_paths_relative()),
             )
         },
-        verify_backup_step(&backup.dir.join(&archive)),
+        verify_backup_step(&archive_path),
     ]
 }
 
@@ -687,15 +690,7 @@ fn archive_location(archive: &Path) -> (String, String) {
 /// Empties the data volumes of `data_container` and unpacks `archive` into them, with `image`'s
 /// shell and tar.
 pub fn restore_step(data_container: &str, archive: &Path, image: &str) -> Step {
-    let dir = archive
-        .parent()
-        .unwrap_or(Path::new("/"))
-        .display()
-        .to_string();
-    let file = archive
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (dir, file) = archive_location(archive);
     step(
         StepId::RestoreData,
         format!("Restore the data from {file}"),
@@ -707,7 +702,9 @@ pub fn restore_step(data_container: &str, archive: &Path, image: &str) -> Step {
             .arg(format!("{dir}:/backup:ro"))
             .args(["--entrypoint", "sh"])
             .arg(image)
-            .args(["-c", RESTORE_SCRIPT, "restore"])
+            .arg("-c")
+            .arg(restore_script())
+            .arg("restore")
             .arg(format!("/backup/{file}")),
     )
 }
@@ -878,6 +875,30 @@ fn publish_value(port: &PortBinding) -> String {
 /// Where a `-v SOURCE:DESTINATION[:MODE]` value mounts.
 fn bind_destination(bind: &str) -> &str {
     bind.split(':').nth(1).unwrap_or(bind)
+}
+
+/// Plan options for the unit tests of the plans and the renderers.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+
+    /// An upgrade to `to` into rancher-data, with the defaults of the command line and a
+    /// backup into `backup_dir` stamped `stamp`.
+    pub fn options(to: &str, backup_dir: &str, stamp: &str) -> PlanOptions {
+        PlanOptions {
+            target: Target::parse(to).unwrap(),
+            data_container: "rancher-data".into(),
+            allow_downgrade: false,
+            force: false,
+            health_url: None,
+            health_timeout_seconds: 900,
+            stop_timeout_seconds: 60,
+            backup: Some(BackupTarget {
+                dir: backup_dir.into(),
+                stamp: stamp.into(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! Picking up an upgrade that stopped halfway (Ctrl-C, a killed terminal, a failed step before
 //! the new version ran): the record says what was done, the engine confirms it.
 
-use crate::argv::Argv;
 use crate::discover::discover;
-use crate::docker::Docker;
+use crate::docker::{Docker, inspect_container_field};
 use crate::plan::{Plan, StepId};
 use crate::server::{Discovery, RestartPolicy};
 use crate::state::UpgradeRecord;
@@ -53,18 +52,7 @@ pub fn steps_done(docker: &Docker, record: &UpgradeRecord) -> Result<Vec<StepId>
 
 /// The id of the container with that name, if there is one.
 pub fn container_id(docker: &Docker, name: &str) -> Result<Option<String>> {
-    let found = docker.read(
-        &Argv::new("docker")
-            .args([
-                "inspect",
-                "--type",
-                "container",
-                "--format",
-                "{{.Id}}",
-                "--",
-            ])
-            .arg(name),
-    )?;
+    let found = docker.read(&inspect_container_field("{{.Id}}", name))?;
     Ok(found.success.then(|| found.stdout.trim().to_string()))
 }
 

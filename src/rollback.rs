@@ -130,9 +130,8 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::argv::Reveal;
-    use crate::image::Target;
-    use crate::plan::{BackupTarget, PlanOptions};
-    use crate::server::{CarriedSettings, PortBinding, RestartPolicy, Server, fixture};
+    use crate::server::fixture::{self, discovery};
+    use crate::server::{CarriedSettings, PortBinding, RestartPolicy, Server};
 
     fn server(tag: &str, image_id: &str) -> Server {
         fixture::server(
@@ -154,30 +153,10 @@ mod tests {
         )
     }
 
-    fn discovery(server: Server) -> Discovery {
-        Discovery {
-            server,
-            data_container: None,
-            parked_name_taken: false,
-        }
-    }
-
     /// The record the upgrade from v1.6.10 to v1.6.20 wrote.
     fn record() -> UpgradeRecord {
         let old = server("v1.6.10", "sha256:old");
-        let options = PlanOptions {
-            target: Target::parse("v1.6.20").unwrap(),
-            data_container: "rancher-data".into(),
-            allow_downgrade: false,
-            force: false,
-            health_url: None,
-            health_timeout_seconds: 900,
-            stop_timeout_seconds: 60,
-            backup: Some(BackupTarget {
-                dir: "/backups".into(),
-                stamp: "T0".into(),
-            }),
-        };
+        let options = crate::plan::fixture::options("v1.6.20", "/backups", "T0");
         let plan = crate::plan::plan(&discovery(old.clone()), &options).unwrap();
         UpgradeRecord::new(
             &old,

@@ -179,7 +179,8 @@ pub struct Discovery {
     pub parked_name_taken: bool,
 }
 
-/// A server for the unit tests of the plans and the renderers.
+/// A server, and what discovery finds around it, for the unit tests of the plans and the
+/// renderers.
 #[cfg(test)]
 pub(crate) mod fixture {
     use super::*;
@@ -210,6 +211,15 @@ pub(crate) mod fixture {
             data_mounts: volumes("live"),
             not_carried: vec![],
             image,
+        }
+    }
+
+    /// What discovery finds around `server`: no data container, the parking name free.
+    pub fn discovery(server: Server) -> Discovery {
+        Discovery {
+            server,
+            data_container: None,
+            parked_name_taken: false,
         }
     }
 }

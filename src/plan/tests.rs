@@ -1,5 +1,5 @@
 use super::*;
-use crate::server::fixture::{self, volumes};
+use crate::server::fixture::{self, discovery, volumes};
 use crate::server::{DataContainer, RestartPolicy};
 use std::collections::BTreeMap;
 
@@ -40,28 +40,8 @@ fn external_server() -> Server {
     server
 }
 
-fn discovery(server: Server) -> Discovery {
-    Discovery {
-        server,
-        data_container: None,
-        parked_name_taken: false,
-    }
-}
-
 fn options(to: &str) -> PlanOptions {
-    PlanOptions {
-        target: Target::parse(to).unwrap(),
-        data_container: "rancher-data".into(),
-        allow_downgrade: false,
-        force: false,
-        health_url: None,
-        health_timeout_seconds: 900,
-        stop_timeout_seconds: 60,
-        backup: Some(BackupTarget {
-            dir: "/backups".into(),
-            stamp: "20261127T000000Z".into(),
-        }),
-    }
+    super::fixture::options(to, "/backups", "20261127T000000Z")
 }
 
 /// A rancher-data on `data_mounts`, made with `--volumes-from` each of `volumes_from`.

@@ -1,8 +1,7 @@
 use super::*;
 use crate::argv::Argv;
-use crate::image::Target;
-use crate::plan::{BackupTarget, PlanOptions, Step, plan};
-use crate::server::{CarriedSettings, Discovery, PortBinding, Server, fixture};
+use crate::plan::{Step, plan};
+use crate::server::{CarriedSettings, PortBinding, Server, fixture};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -31,25 +30,12 @@ fn hostile_plan() -> Plan {
             },
         )
     };
-    let discovery = Discovery {
-        server,
-        data_container: None,
-        parked_name_taken: false,
-    };
-    let options = PlanOptions {
-        target: Target::parse("v1.6.20").unwrap(),
-        data_container: "rancher-data".into(),
-        allow_downgrade: false,
-        force: false,
-        health_url: None,
-        health_timeout_seconds: 900,
-        stop_timeout_seconds: 60,
-        backup: Some(BackupTarget {
-            dir: "/var/backups/rancher upgrades".into(),
-            stamp: "20261127T000000Z".into(),
-        }),
-    };
-    plan(&discovery, &options).unwrap()
+    let options = crate::plan::fixture::options(
+        "v1.6.20",
+        "/var/backups/rancher upgrades",
+        "20261127T000000Z",
+    );
+    plan(&fixture::discovery(server), &options).unwrap()
 }
 
 fn docker_argvs(plan: &Plan) -> Vec<Vec<String>> {
