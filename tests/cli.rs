@@ -82,20 +82,21 @@ fn run(fake: &FakeDocker, args: &[&str]) -> Ran {
     fake.command().args(args).output().unwrap().into()
 }
 
+/// `upgrade --dry-run` of `rancher` to `to`, with `extra` arguments.
+fn dry_run(fake: &FakeDocker, to: &str, extra: &[&str]) -> Ran {
+    let args = [
+        &["upgrade", "--dry-run", "--container", "rancher", "--to", to],
+        extra,
+    ]
+    .concat();
+    run(fake, &args)
+}
+
 /// `upgrade --dry-run --format json` of `rancher`, parsed.
 fn dry_run_json(fake: &FakeDocker, to: &str, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "upgrade",
-        "--dry-run",
-        "--format",
-        "json",
-        "--container",
-        "rancher",
-        "--to",
-        to,
-    ];
-    args.extend_from_slice(extra);
-    run(fake, &args).expect_code(0).json()
+    dry_run(fake, to, &[&["--format", "json"], extra].concat())
+        .expect_code(0)
+        .json()
 }
 
 fn step<'a>(plan: &'a Value, id: &str) -> &'a Value {
@@ -307,19 +308,7 @@ fn embedded_text_output_shows_the_same_commands_as_the_json() {
         &dry_run_json(&fake, "v1.6.20", &[]).to_string(),
     ))
     .unwrap();
-    let text = run(
-        &fake,
-        &[
-            "upgrade",
-            "--dry-run",
-            "--container",
-            "rancher",
-            "--to",
-            "v1.6.20",
-        ],
-    )
-    .expect_code(0)
-    .stdout;
+    let text = dry_run(&fake, "v1.6.20", &[]).expect_code(0).stdout;
     let text = without_stamps(&text);
 
     // Each command is a `$ ` line a shell reads back as exactly the planned argv; the way
@@ -651,18 +640,8 @@ fn a_second_upgrade_reuses_rancher_data_instead_of_creating_it() {
 #[test]
 fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop() {
     let fake = FakeDocker::new("data-container-loop");
-    let ran = run(
-        &fake,
-        &[
-            "upgrade",
-            "--dry-run",
-            "--container",
-            "rancher",
-            "--to",
-            "v1.6.30",
-        ],
-    )
-    .expect_one_line_refusal("rancher-data takes its volumes from rancher by name");
+    let ran = dry_run(&fake, "v1.6.30", &[])
+        .expect_one_line_refusal("rancher-data takes its volumes from rancher by name");
     assert!(
         ran.stderr.contains("moby#38825")
             && ran.stderr.contains("--data-container rancher-data-v1.6.20"),
@@ -716,18 +695,7 @@ fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop
 #[test]
 fn a_rancher_data_holding_other_volumes_is_refused() {
     let fake = FakeDocker::new("wrong-data-container");
-    let ran = run(
-        &fake,
-        &[
-            "upgrade",
-            "--dry-run",
-            "--container",
-            "rancher",
-            "--to",
-            "v1.6.20",
-        ],
-    )
-    .expect_code(2);
+    let ran = dry_run(&fake, "v1.6.20", &[]).expect_code(2);
     assert!(
         ran.stderr.contains("rancher-data") && ran.stderr.contains("other volumes"),
         "{}",
@@ -1044,18 +1012,7 @@ fn a_container_name_that_looks_like_an_option_never_reaches_docker() {
 fn a_target_pinned_by_digest_is_refused_after_discovery() {
     let fake = FakeDocker::new("embedded");
     let pinned = format!("{NEW_IMAGE}@sha256:{}", "0".repeat(64));
-    let ran = run(
-        &fake,
-        &[
-            "upgrade",
-            "--dry-run",
-            "--container",
-            "rancher",
-            "--to",
-            &pinned,
-        ],
-    )
-    .expect_one_line_refusal("pinned by digest");
+    let ran = dry_run(&fake, &pinned, &[]).expect_one_line_refusal("pinned by digest");
     assert!(ran.stdout.is_empty());
     assert_eq!(subcommands(&fake.calls()), ["inspect", "inspect"]);
 }
@@ -1063,18 +1020,8 @@ fn a_target_pinned_by_digest_is_refused_after_discovery() {
 #[test]
 fn a_downgrade_is_refused_unless_allowed() {
     let fake = FakeDocker::new("embedded");
-    let ran = run(
-        &fake,
-        &[
-            "upgrade",
-            "--dry-run",
-            "--container",
-            "rancher",
-            "--to",
-            "v1.6.9",
-        ],
-    )
-    .expect_one_line_refusal("older than the running v1.6.10");
+    let ran =
+        dry_run(&fake, "v1.6.9", &[]).expect_one_line_refusal("older than the running v1.6.10");
     assert!(ran.stderr.contains("--allow-downgrade"), "{}", ran.stderr);
 
     let plan = dry_run_json(&fake, "v1.6.9", &["--allow-downgrade"]);

@@ -351,15 +351,8 @@ fn external_db_arguments_are_carried_and_the_password_never_shown() {
             ..ServerOptions::default()
         },
     );
-    assert_eq!(server.get("/mode").as_deref(), Some("external"));
-    let db_before = server.get("/db").expect("the old server answers /db");
-    let old = server.inspect();
+    let (old, new) = upgrade_external_db(&scope, &server, "Zebra42Quux");
 
-    let run = scope.upgrade("v1.6.20", &[]);
-    run.expect_code(0);
-    assert_never_shown(&scope, &run, "Zebra42Quux");
-
-    let new = server.inspect();
     assert_eq!(text(&new, "/Config/Image"), engine::image("v1.6.20"));
     assert_eq!(
         strings(&new, "/Config/Cmd"),
@@ -367,23 +360,7 @@ fn external_db_arguments_are_carried_and_the_password_never_shown() {
         "the new server's arguments"
     );
     assert!(strings(&new, "/Config/Cmd").contains(&password.to_string()));
-    assert_eq!(server.version(), "v1.6.20");
-    assert_eq!(server.get("/mode").as_deref(), Some("external"));
-    assert_eq!(
-        server.get("/db").as_deref(),
-        Some(db_before.as_str()),
-        "the new server's database settings (host, port, user, name, password hash)"
-    );
     assert_eq!(text(&new, "/HostConfig/RestartPolicy/Name"), "always");
-    assert!(
-        inspect(text(&old, "/Id")).is_none(),
-        "the old container still exists"
-    );
-    assert_eq!(
-        scope.container_names(),
-        vec![scope.server_name()],
-        "containers left"
-    );
 }
 
 /// Scenario 3b: external database given by `CATTLE_DB_*` env.
@@ -406,15 +383,8 @@ fn external_db_env_is_carried_and_the_password_never_shown() {
             ..ServerOptions::default()
         },
     );
-    assert_eq!(server.get("/mode").as_deref(), Some("external"));
-    let db_before = server.get("/db").expect("the old server answers /db");
-    let old = server.inspect();
+    let (_, new) = upgrade_external_db(&scope, &server, "Yak93Zorro");
 
-    let run = scope.upgrade("v1.6.20", &[]);
-    run.expect_code(0);
-    assert_never_shown(&scope, &run, "Yak93Zorro");
-
-    let new = server.inspect();
     let new_env = strings(&new, "/Config/Env");
     for expected in &env {
         assert!(
@@ -426,9 +396,33 @@ fn external_db_env_is_carried_and_the_password_never_shown() {
         env_value(&new, "CATTLE_RANCHER_SERVER_VERSION").as_deref(),
         Some("v1.6.20")
     );
+}
+
+/// Upgrades an external-database server to v1.6.20, and checks what both ways of giving the
+/// database have in common: no output shows the password (of which `marker` is a part), the new
+/// server runs on the same database settings (host, port, user, name, password hash), the old
+/// container is gone and there is no data container. Returns the old and the new container.
+fn upgrade_external_db(
+    scope: &Scope,
+    server: &Server,
+    marker: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    assert_eq!(server.get("/mode").as_deref(), Some("external"));
+    let db_before = server.get("/db").expect("the old server answers /db");
+    let old = server.inspect();
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(0);
+    assert_never_shown(scope, &run, marker);
+
+    let new = server.inspect();
     assert_eq!(server.version(), "v1.6.20");
     assert_eq!(server.get("/mode").as_deref(), Some("external"));
-    assert_eq!(server.get("/db").as_deref(), Some(db_before.as_str()));
+    assert_eq!(
+        server.get("/db").as_deref(),
+        Some(db_before.as_str()),
+        "the new server's database settings"
+    );
     assert!(
         inspect(text(&old, "/Id")).is_none(),
         "the old container still exists"
@@ -438,6 +432,7 @@ fn external_db_env_is_carried_and_the_password_never_shown() {
         vec![scope.server_name()],
         "containers left"
     );
+    (old, new)
 }
 
 /// Scenario 4: /var/lib/mysql bind-mounted from the host: the host's data survives and the

@@ -115,6 +115,16 @@ fn sh_quote(path: &Path) -> String {
     format!("'{text}'")
 }
 
+/// `upgrade --to TO` through [`docker_failing_once`]: it stops at that `docker VERB` with
+/// exit 1 and the wrapper's message.
+fn upgrade_failing_once(scope: &Scope, to: &str, verb: &str) -> engine::Run {
+    let wrapper = docker_failing_once(scope, verb);
+    let run = scope.upgrade(to, &["--docker", &wrapper.display().to_string()]);
+    run.expect_code(1)
+        .expect_mention(&[&format!("docker {verb} refused once")]);
+    run
+}
+
 /// A docker wrapper for `--docker`: the first time the tool runs `docker VERB ...`, it fails
 /// with exit 1 and says so; every other command goes to the real docker.
 fn docker_failing_once(scope: &Scope, verb: &str) -> PathBuf {
@@ -234,12 +244,8 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
     let scope = scope!("resumefail");
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
-    let wrapper = docker_failing_once(&scope, "run");
 
-    let first = scope.upgrade("v1.6.20", &["--docker", &wrapper.display().to_string()]);
-    first
-        .expect_code(1)
-        .expect_mention(&["docker run refused once"]);
+    let first = upgrade_failing_once(&scope, "v1.6.20", "run");
     first.expect_mention(&["To return to the old server"]);
     // By id: the old server is parked under another name.
     let old = inspect(&before.id).expect("the old container is kept");
@@ -370,12 +376,8 @@ fn rollback_after_a_resumed_upgrade_restores_the_backup_the_resumed_run_took() {
     let scope = scope!("resumeroll");
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
-    let wrapper = docker_failing_once(&scope, "update");
 
-    let first = scope.upgrade("v1.6.20", &["--docker", &wrapper.display().to_string()]);
-    first
-        .expect_code(1)
-        .expect_mention(&["docker update refused once"]);
+    upgrade_failing_once(&scope, "v1.6.20", "update");
     assert!(archives(&scope).is_empty(), "a backup before the failure");
     // An operator resumes minutes later; the archive is named by the UTC second.
     std::thread::sleep(Duration::from_millis(1100));
@@ -417,14 +419,7 @@ fn resumed_upgrade_of_a_crashing_release_rolls_back_to_the_backup_it_took() {
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
 
-    let failing_update = docker_failing_once(&scope, "update");
-    scope
-        .upgrade(
-            "v1.6.31-crash",
-            &["--docker", &failing_update.display().to_string()],
-        )
-        .expect_code(1)
-        .expect_mention(&["docker update refused once"]);
+    upgrade_failing_once(&scope, "v1.6.31-crash", "update");
     assert!(archives(&scope).is_empty(), "no backup before the stop");
     // An operator resumes later; the archive is named by the UTC second.
     std::thread::sleep(Duration::from_millis(1100));

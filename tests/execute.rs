@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{FakeDocker, pong_server};
+use common::{FakeDocker, pong_server, report_section};
 use serde_json::Value;
 
 /// The arguments of an unattended upgrade of `rancher` to v1.6.20 that the fake can carry out:
@@ -191,12 +191,10 @@ fn the_printed_way_back_returns_to_the_old_server() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let way_back: Vec<&str> = stderr
-        .split("To return to the old server, run:")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("$ "))
+    let way_back: Vec<&str> = report_section(&stderr, "To return to the old server, run:")
+        .unwrap_or_else(|| panic!("no way back printed: {stderr}"))
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("$ "))
         .collect();
     // The old server still runs: it only needs its restart policy back.
     assert_eq!(way_back, ["docker update --restart=unless-stopped rancher"]);

@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::{FakeDocker, fixture_container, pong_server};
+use common::{FakeDocker, fixture_container, pong_server, report_section};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -370,7 +370,7 @@ fn check_case(case: &Case, ping: &str) {
                 "{}",
                 context("Ctrl-C is acknowledged")
             );
-            let done = section(report, "Done:").unwrap_or_default();
+            let done = report_section(report, "Done:").unwrap_or_default();
             assert!(
                 done.contains(&title.as_str()) || case.ending() == Ending::UpgradeFinished,
                 "{}",
@@ -432,7 +432,7 @@ fn check_case(case: &Case, ping: &str) {
                     context("the new server never started")
                 );
             }
-            let way_back = section(report, "To return to the old server, run:")
+            let way_back = report_section(report, "To return to the old server, run:")
                 .unwrap_or_else(|| panic!("{}", context("no way back printed")));
             run_printed(&mut fake, &way_back, &[], &context("the printed way back"));
         }
@@ -446,7 +446,7 @@ fn check_case(case: &Case, ping: &str) {
                     assert!(report.contains(said), "{}", context(said));
                 }
             }
-            let not_done = section(report, "Not done; to finish by hand, run:")
+            let not_done = report_section(report, "Not done; to finish by hand, run:")
                 .unwrap_or_else(|| panic!("{}", context("no \"Not done\" commands")));
             let secrets = exported_variables(report);
             run_printed(
@@ -597,20 +597,6 @@ fn step_title(report: &str, number: usize, total: usize) -> Option<String> {
         .rev()
         .find_map(|line| line.strip_prefix(&header))
         .map(str::to_string)
-}
-
-/// The indented lines under the last line that reads `heading`, trimmed.
-fn section<'a>(report: &'a str, heading: &str) -> Option<Vec<&'a str>> {
-    let lines: Vec<&str> = report.lines().collect();
-    let at = lines.iter().rposition(|line| line.trim() == heading)?;
-    Some(
-        lines[at + 1..]
-            .iter()
-            .take_while(|line| line.starts_with("    "))
-            .map(|line| line.trim())
-            .filter(|line| !line.starts_with("(export "))
-            .collect(),
-    )
 }
 
 /// The variables of "(export A, B with the secret values first)".

@@ -733,19 +733,8 @@ fn a_lone_surrogate_in_docker_inspect_is_refused_in_one_line_before_any_change()
     );
     assert_ne!(text, broken);
     std::fs::write(&file, broken).unwrap();
-    // (`rollback` reads its state file first, and there is none.)
-    for &command in &COMMANDS[..3] {
-        let args = [command, &["--container", "rancher"]].concat();
-        let ran = run(&fake, &args);
-        assert_eq!(ran.code, 1, "{args:?}: {}", ran.stderr);
-        assert_eq!(ran.stderr.lines().count(), 1, "{args:?}: {}", ran.stderr);
-        assert!(
-            ran.stderr.contains("docker inspect rancher"),
-            "{args:?}: names what it could not read: {}",
-            ran.stderr
-        );
-        assert_nothing_changed(&fake, &format!("{args:?}"));
-    }
+    // It names what it could not read.
+    assert_each_command_on_the_server_fails_in_one_line(&fake, "docker inspect rancher");
 }
 
 #[test]
@@ -754,17 +743,19 @@ fn a_server_image_reference_with_a_space_is_refused_in_one_line_before_any_chang
     let mut server = fake.container("rancher");
     server["Config"]["Image"] = json!("127.0.0.1:5599/rancher/server:v1.6.10; touch pwned");
     fake.put_container(&server);
+    assert_each_command_on_the_server_fails_in_one_line(&fake, "contains ' '");
+}
+
+/// Every command that reads the server (`rollback` reads its state file first, and there is
+/// none) fails with exit 1 and one line that holds `needle`, and changes nothing.
+fn assert_each_command_on_the_server_fails_in_one_line(fake: &FakeDocker, needle: &str) {
     for &command in &COMMANDS[..3] {
         let args = [command, &["--container", "rancher"]].concat();
-        let ran = run(&fake, &args);
+        let ran = run(fake, &args);
         assert_eq!(ran.code, 1, "{args:?}: {}", ran.stderr);
         assert_eq!(ran.stderr.lines().count(), 1, "{args:?}: {}", ran.stderr);
-        assert!(
-            ran.stderr.contains("contains ' '"),
-            "{args:?}: {}",
-            ran.stderr
-        );
-        assert_nothing_changed(&fake, &format!("{args:?}"));
+        assert!(ran.stderr.contains(needle), "{args:?}: {}", ran.stderr);
+        assert_nothing_changed(fake, &format!("{args:?}"));
     }
 }
 

@@ -369,3 +369,18 @@ pub fn pong_server() -> String {
     });
     format!("http://127.0.0.1:{port}/ping")
 }
+
+/// The indented lines of a failure report under the last line that reads `heading` (such as
+/// "To return to the old server, run:"), trimmed, without the "(export ...)" hint.
+pub fn report_section<'a>(report: &'a str, heading: &str) -> Option<Vec<&'a str>> {
+    let lines: Vec<&str> = report.lines().collect();
+    let at = lines.iter().rposition(|line| line.trim() == heading)?;
+    Some(
+        lines[at + 1..]
+            .iter()
+            .take_while(|line| line.starts_with("    "))
+            .map(|line| line.trim())
+            .filter(|line| !line.starts_with("(export "))
+            .collect(),
+    )
+}
