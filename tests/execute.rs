@@ -3,25 +3,8 @@
 
 mod common;
 
-use common::{FakeDocker, pong_server, report_section};
+use common::{FakeDocker, pong_server, report_section, upgrade_args};
 use serde_json::Value;
-
-/// The arguments of an unattended upgrade of `rancher` to v1.6.20 that the fake can carry out:
-/// no backup (the fake writes no archive) and a health URL that answers pong.
-fn upgrade_args(health_url: &str) -> Vec<String> {
-    [
-        "upgrade",
-        "--container",
-        "rancher",
-        "--to",
-        "v1.6.20",
-        "--no-backup",
-        "--health-url",
-        health_url,
-    ]
-    .map(String::from)
-    .to_vec()
-}
 
 /// The docker commands the dry-run shows, secrets revealed, in order, without the program name.
 fn planned_commands(fake: &FakeDocker, args: &[String]) -> Vec<Vec<String>> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BINARY, FakeDocker, pong_server};
+use common::{BINARY, FakeDocker, pong_server, upgrade_args};
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
 
@@ -11,16 +11,7 @@ use rexpect::session::{PtySession, spawn_command};
 /// writes no archive), with a health URL that answers pong.
 fn upgrade_on_a_terminal(fake: &FakeDocker) -> PtySession {
     let mut command = fake.process(BINARY);
-    command.args([
-        "upgrade",
-        "--container",
-        "rancher",
-        "--to",
-        "v1.6.20",
-        "--no-backup",
-        "--health-url",
-        &pong_server(),
-    ]);
+    command.args(upgrade_args(&pong_server()));
     spawn_command(command, Some(30_000)).expect("the binary starts on a pseudo-terminal")
 }
 

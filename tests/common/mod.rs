@@ -142,22 +142,8 @@ impl FakeDocker {
     }
 
     fn command_with_path(&self, path: OsString) -> Command {
-        let mut command = Command::new(BINARY);
-        command.env_clear();
-        for key in PASSED_ON {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
-            }
-        }
-        command
-            .current_dir(self.work_dir())
-            .env("PATH", path)
-            .env("FAKE_DOCKER_STATE", self.state_dir())
-            .env("NO_COLOR", "1")
-            .timeout(Duration::from_secs(120));
-        for (key, value) in &self.envs {
-            command.env(key, value);
-        }
+        let mut command = Command::from_std(self.on_this_host(BINARY, path, &PASSED_ON));
+        command.timeout(Duration::from_secs(120));
         command
     }
 
@@ -165,32 +151,33 @@ impl FakeDocker {
     /// [`FakeDocker::command`]: for a test that spawns it and acts while it runs (a Ctrl-C),
     /// or that passes arguments which are not UTF-8. No timeout: the caller keeps the time.
     pub fn tool(&self) -> std::process::Command {
-        let mut command = std::process::Command::new(BINARY);
-        command.env_clear();
-        for key in PASSED_ON {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
-            }
-        }
-        command
-            .current_dir(self.work_dir())
-            .env("PATH", self.bin_dir())
-            .env("FAKE_DOCKER_STATE", self.state_dir())
-            .env("NO_COLOR", "1");
-        for (key, value) in &self.envs {
-            command.env(key, value);
-        }
-        command
+        self.on_this_host(BINARY, self.bin_dir().into_os_string(), &PASSED_ON)
     }
 
     /// Any program (bash running a runbook, ...) with the fake first on PATH, then the system's.
     pub fn process(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
         let mut path = self.bin_dir().into_os_string();
         path.push(":/usr/local/bin:/usr/bin:/bin");
+        self.on_this_host(program, path, &[])
+    }
+
+    /// `program` in the work directory, with PATH `path`, the fake's state, no colour and the
+    /// variables the test set; of the test's own environment only `inherited`.
+    fn on_this_host(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        path: OsString,
+        inherited: &[&str],
+    ) -> std::process::Command {
         let mut command = std::process::Command::new(program);
+        command.env_clear();
+        for key in inherited {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
         command
             .current_dir(self.work_dir())
-            .env_clear()
             .env("PATH", path)
             .env("FAKE_DOCKER_STATE", self.state_dir())
             .env("NO_COLOR", "1");
@@ -383,4 +370,21 @@ pub fn report_section<'a>(report: &'a str, heading: &str) -> Option<Vec<&'a str>
             .filter(|line| !line.starts_with("(export "))
             .collect(),
     )
+}
+
+/// The arguments of an upgrade of `rancher` to v1.6.20 that the fake can carry out: no backup
+/// (the fake writes no archive) and a health URL that answers pong.
+pub fn upgrade_args(health_url: &str) -> Vec<String> {
+    [
+        "upgrade",
+        "--container",
+        "rancher",
+        "--to",
+        "v1.6.20",
+        "--no-backup",
+        "--health-url",
+        health_url,
+    ]
+    .map(String::from)
+    .to_vec()
 }
