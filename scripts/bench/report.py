@@ -130,30 +130,25 @@ def trace_steps(path):
     return steps
 
 
-def step_values(part, variant, step):
-    """Every run's duration of one step of a variant."""
-    values = []
+def runs_steps(part, variant):
+    """Each run's (step, seconds) of a variant: from the tool's transcript, or else from the
+    bash trace of its log."""
     for path in sorted(glob.glob(os.path.join(WORK, "logs", f"*-{part}-r*-{variant}.*"))):
         if path.endswith(".transcript"):
-            steps = transcript_steps(path)
+            yield transcript_steps(path)
         elif path.endswith(".log") and not os.path.exists(path[: -len(".log")] + ".transcript"):
-            steps = trace_steps(path)
-        else:
-            continue
-        values += [seconds for name, seconds in steps if name == step]
-    return values
+            yield trace_steps(path)
+
+
+def step_values(part, variant, step):
+    """Every run's duration of one step of a variant."""
+    return [seconds for steps in runs_steps(part, variant) for name, seconds in steps if name == step]
 
 
 def breakdown(part, variant):
     """Median seconds of each step over the runs of a variant, in the order they ran."""
     per_step = collections.OrderedDict()
-    for path in sorted(glob.glob(os.path.join(WORK, "logs", f"*-{part}-r*-{variant}.*"))):
-        if path.endswith(".transcript"):
-            steps = transcript_steps(path)
-        elif path.endswith(".log") and not os.path.exists(path[: -len(".log")] + ".transcript"):
-            steps = trace_steps(path)
-        else:
-            continue
+    for steps in runs_steps(part, variant):
         for step, seconds in steps:
             per_step.setdefault(step, []).append(seconds)
     return [(step, med(values)) for step, values in per_step.items()]
