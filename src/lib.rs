@@ -2,11 +2,12 @@
 //!
 //! Data flows one way: [`cli`] → [`discover`] → [`plan`] → [`render`] or [`execute`].
 
+pub mod archive;
 pub mod argv;
 pub mod cli;
 pub mod confirm;
 pub mod discover;
-pub mod docker;
+pub mod engine;
 pub mod error;
 pub mod execute;
 pub mod health;
