@@ -7,7 +7,8 @@
 #     pushes them to that registry (skipped when already there and unchanged),
 #   * starts N other hosts (network, mount and UTS namespaces ruhost1..N on the
 #     bridge rutb0, each with its own dockerd, sshd and registry forwarder; see
-#     "other hosts" below) and pulls the base stand-in images into them.
+#     "other hosts" below) and pulls the base stand-in images into them,
+#   * sets up rootful podman (registry, cgroups, ulimits) and pulls them there.
 #
 # Progress goes to stderr; stdout gets one NAME=value line per fact:
 #   RANCHER_UPGRADE_REGISTRY=127.0.0.1:$PORT      (the same name on every engine)
@@ -16,6 +17,7 @@
 #   RANCHER_UPGRADE_HOSTK_TCP=tcp://10.231.0.(10+K):2375
 #   RANCHER_UPGRADE_HOSTK_SSH=ssh://root@10.231.0.(10+K)
 #   RANCHER_UPGRADE_HOSTK_ADDR=10.231.0.(10+K)
+#   RANCHER_UPGRADE_PODMAN=/usr/bin/podman
 #
 #   scripts/testbed.sh               set up (or repair) all of it
 #   scripts/testbed.sh --down-hosts  stop the other hosts (their data roots stay)
@@ -109,6 +111,7 @@ ensure_packages() {
     have python3 || need+=(python3)
     have iptables || need+=(iptables)
     if ! cgroups_mounted && ! have cgroupfs-mount; then need+=(cgroupfs-mount); fi
+    have podman || need+=(podman)
     if [ "$HOSTS" -gt 0 ]; then
         have ip || need+=(iproute2)
         have socat || need+=(socat)
@@ -487,7 +490,7 @@ BRIDGE_ADDR=$NET_PREFIX.1
 HOSTS_DIR=$TESTBED_DIR/hosts
 SSH_DIR=$TESTBED_DIR/ssh
 HOST_START_SECONDS=60
-# repo tag: what each host engine has pulled before the tests start
+# repo tag: what each host engine and podman have pulled before the tests start
 PREPULL=(
     "rancher/server v1.6.10"
     "rancher/server v1.6.20"
@@ -1025,6 +1028,77 @@ down_hosts() {
     log "the other hosts are down"
 }
 
+# ------------------------------------------------------------------ podman --
+# Rootful podman next to dockerd: the registry marked insecure, and (without
+# systemd) cgroupfs and a file for events. Its default ulimits for containers
+# (nofile and nproc 1048576) are above what this machine lets it set ("error
+# setting rlimit type 6/7"): podman itself runs with at most nofile 1048576 and
+# nproc 32768, capped by the caller's hard limits, and so do its containers here.
+PODMAN_REGISTRIES=/etc/containers/registries.conf.d/50-rancher-upgrade-testbed.conf
+PODMAN_CONF=/etc/containers/containers.conf.d/50-rancher-upgrade-testbed.conf
+
+hard_limit() { # ulimit flag, cap
+    local v
+    v=$(ulimit -H "$1")
+    if [ "$v" = unlimited ] || [ "$v" -gt "$2" ]; then v=$2; fi
+    echo "$v"
+}
+
+ensure_podman() {
+    local nofile nproc changed=0 stamp="$TESTBED_DIR/stamps/podman-probe" sum
+    is_root || { have podman && return 0; die "podman is missing and only root can install and set it up"; }
+    mkdir -p "${PODMAN_REGISTRIES%/*}" "${PODMAN_CONF%/*}" "$TESTBED_DIR/stamps"
+    put_file "$PODMAN_REGISTRIES" 644 <<EOC
+# written by rancher-upgrade's scripts/testbed.sh: the test bed's registry is plain http
+[[registry]]
+location = "$REGISTRY"
+insecure = true
+EOC
+    changed=$PUT_CHANGED
+    nofile=$(hard_limit -n 1048576)
+    nproc=$(hard_limit -u 32768)
+    put_file "$PODMAN_CONF" 644 <<EOC
+# written by rancher-upgrade's scripts/testbed.sh (see ensure_podman there)
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOC
+    [ "$PUT_CHANGED" = 1 ] && changed=1
+
+    prepull_wanted
+    local lacking ref have_list plog="$TESTBED_DIR/podman.log"
+    have_list=$(podman images --format '{{.Repository}}:{{.Tag}} {{.Digest}}' 2>"$plog") || {
+        show_log_tail "$plog"
+        die "'podman images' fails; see $plog"
+    }
+    lacking=$(for ((i = 0; i < ${#PREPULL_WANTED[@]}; i += 2)); do
+        grep -qxF "${PREPULL_WANTED[i]} ${PREPULL_WANTED[i + 1]}" <<<"$have_list" || echo "${PREPULL_WANTED[i]}"
+    done)
+    for ref in $lacking; do
+        log "podman: pulling $ref"
+        podman pull -q "$ref" >"$plog" 2>&1 || {
+            show_log_tail "$plog"
+            die "podman pull $ref failed; see $plog"
+        }
+    done
+    if [ -n "$lacking" ]; then
+        podman image prune -f --filter "label=org.rancher-upgrade.standin=1" >/dev/null 2>&1 || true
+    fi
+    # Once per configuration: does a container start at all?
+    sum=$(cat "$PODMAN_REGISTRIES" "$PODMAN_CONF" | sha256sum | cut -d' ' -f1)
+    if [ "$changed" = 1 ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+        log "podman: a probe container"
+        if ! podman run --rm --label org.rancher-upgrade.testbed-probe=1 "$REGISTRY/busybox:latest" true >"$plog" 2>&1; then
+            show_log_tail "$plog"
+            die "podman cannot run a container with $PODMAN_CONF; see $plog"
+        fi
+        echo "$sum" >"$stamp"
+    fi
+}
+
 # -------------------------------------------------------------------- main --
 main() {
     if ! mkdir -p "$TESTBED_DIR" 2>/dev/null || [ ! -w "$TESTBED_DIR" ]; then
@@ -1045,7 +1119,8 @@ main() {
     ensure_registry
     ensure_images
     ensure_hosts
-    log "ready: registry $REGISTRY, $HOSTS other host(s)"
+    ensure_podman
+    log "ready: registry $REGISTRY, $HOSTS other host(s), podman"
     echo "RANCHER_UPGRADE_REGISTRY=$REGISTRY"
     echo "RANCHER_UPGRADE_HOSTS=$HOSTS"
     local k addr
@@ -1056,6 +1131,7 @@ main() {
         echo "RANCHER_UPGRADE_HOST${k}_SSH=ssh://root@$addr"
         echo "RANCHER_UPGRADE_HOST${k}_ADDR=$addr"
     done
+    echo "RANCHER_UPGRADE_PODMAN=$(command -v podman)"
 }
 
 case ${1:-} in
