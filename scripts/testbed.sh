@@ -365,6 +365,7 @@ stamp_file() { # repo tag
 }
 
 CONTEXT_READY=0
+declare -A DIGESTS=() # repo:tag -> digest in the registry, as ensure_images left it
 REPLACED_IDS=()
 prepare_context() {
     [ "$CONTEXT_READY" = 1 ] && return 0
@@ -401,6 +402,7 @@ build_and_push() { # repo tag target schema hash
     local digest
     digest=$(registry_digest "$repo" "$tag")
     [ -n "$digest" ] || die "pushed $ref but the registry does not list it"
+    DIGESTS[$repo:$tag]=$digest
     echo "$hash $digest" >"$(stamp_file "$repo" "$tag")"
 }
 
@@ -413,6 +415,7 @@ ensure_images() {
         digest=$(registry_digest "$repo" "$tag")
         stamp=$(cat "$(stamp_file "$repo" "$tag")" 2>/dev/null || true)
         if [ -n "$digest" ] && [ "$stamp" = "$hash $digest" ]; then
+            DIGESTS[$repo:$tag]=$digest
             continue
         fi
         build_and_push "$repo" "$tag" "$target" "$schema" "$hash"
@@ -926,40 +929,35 @@ prepull_wanted() {
     local entry repo tag digest
     for entry in "${PREPULL[@]}"; do
         read -r repo tag <<<"$entry"
-        digest=$(registry_digest "$repo" "$tag")
+        digest=${DIGESTS[$repo:$tag]:-$(registry_digest "$repo" "$tag")}
         [ -n "$digest" ] || die "$REGISTRY/$repo:$tag is not in the registry"
         PREPULL_WANTED+=("$REGISTRY/$repo:$tag" "$digest")
     done
 }
 
-# The refs of PREPULL_WANTED an engine lacks (or has another digest of), given
-# its GET /images/json on stdin.
+# The refs of PREPULL_WANTED the engine on unix socket $1 lacks, or has another
+# digest of.
 engine_lacks() {
-    python3 -c 'import json, sys
-images = json.load(sys.stdin)
-want = sys.argv[1:]
-for ref, digest in zip(want[0::2], want[1::2]):
-    repo = ref.rsplit(":", 1)[0]
-    if not any(ref in (i.get("RepoTags") or []) and repo + "@" + digest in (i.get("RepoDigests") or [])
-               for i in images):
-        print(ref)' "${PREPULL_WANTED[@]}"
+    local i ref json
+    for ((i = 0; i < ${#PREPULL_WANTED[@]}; i += 2)); do
+        ref=${PREPULL_WANTED[i]}
+        if ! json=$(curl -sf --max-time 10 --unix-socket "$1" "http://engine/images/$ref/json" 2>/dev/null) ||
+            [[ $json != *"\"${ref%:*}@${PREPULL_WANTED[i + 1]}\""* ]]; then
+            echo "$ref"
+        fi
+    done
 }
 
-# Pulls what host K lacks; prints nothing when it has it all.
-host_prepull() {
-    local k=$1 sock json ref lacking
+# host_pull K REF...: pulls into host K, then drops the stand-ins they replaced.
+host_pull() {
+    local k=$1 sock ref
+    shift
     sock=$(host_socket "$k")
-    if ! json=$(curl -sf --max-time 10 --unix-socket "$sock" http://engine/images/json); then
-        echo "$(host_name "$k"): GET /images/json failed on $sock"
-        return 1
-    fi
-    lacking=$(engine_lacks <<<"$json") || return 1
-    [ -n "$lacking" ] || return 0
-    for ref in $lacking; do
+    for ref in "$@"; do
         echo "$(host_name "$k"): pulling $ref"
         DOCKER_HOST="unix://$sock" docker pull -q "$ref" >/dev/null || return 1
     done
-    # The stand-ins these replaced, untagged now (kept while a container uses one).
+    # Untagged now; kept while a container uses one.
     DOCKER_HOST="unix://$sock" docker image prune -f --filter "label=org.rancher-upgrade.standin=1" >/dev/null || true
 }
 
@@ -990,14 +988,18 @@ ensure_hosts() {
     done
     # Pulls, the hosts in parallel.
     prepull_wanted
-    mkdir -p "$HOSTS_DIR"
+    local lacking pulling=()
     for ((k = 1; k <= HOSTS; k++)); do
-        host_prepull "$k" >"$(host_dir "$k")/pull.log" 2>&1 &
+        lacking=$(engine_lacks "$(host_socket "$k")")
+        [ -n "$lacking" ] || continue
+        # shellcheck disable=SC2086 # refs, one a word
+        host_pull "$k" $lacking >"$(host_dir "$k")/pull.log" 2>&1 &
         pids+=($!)
+        pulling+=("$k")
     done
-    for ((k = 1; k <= HOSTS; k++)); do
-        wait "${pids[$((k - 1))]}" || failed=$k
-        sed 's/^/testbed: /' "$(host_dir "$k")/pull.log" >&2
+    for ((k = 0; k < ${#pids[@]}; k++)); do
+        wait "${pids[k]}" || failed=${pulling[k]}
+        sed 's/^/testbed: /' "$(host_dir "${pulling[k]}")/pull.log" >&2
     done
     [ "$failed" = 0 ] || die "$(host_name "$failed"): pulling the stand-in images failed (see above)"
 }
