@@ -107,6 +107,8 @@ ensure_packages() {
     have docker-registry || need+=(docker-registry)
     static_busybox_ok || need+=(busybox-static)
     have curl || need+=(curl)
+    # The by-hand backup and restore of the runbooks, and the tests that read an archive.
+    have zstd || need+=(zstd)
     # The fake docker of the integration tests is a python3 script.
     have python3 || need+=(python3)
     have iptables || need+=(iptables)

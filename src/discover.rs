@@ -85,7 +85,7 @@ pub fn discover(
     )?;
     if !inspected.success {
         let why = inspected.stderr.trim();
-        if why.contains("No such") {
+        if why.to_lowercase().contains("no such") {
             return Err(bad_input(format!(
                 "no container named {container:?}; `docker ps -a` lists them, then pass the server's name with --container"
             )));

@@ -515,8 +515,16 @@ fn build_steps(
         });
     }
     let restart = server.carried.restart.as_ref();
+    let keep_down_skipped = match restart {
+        None => Some(format!("{name} has no restart policy")),
+        Some(_) if !engine.kind.updates_restart_policy() => Some(format!(
+            "{} can't change a restart policy; it starts a stopped container at boot only through podman-restart.service, and only one whose policy is always",
+            engine.program
+        )),
+        Some(_) => None,
+    };
     steps.push(Step {
-        skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
+        skipped: keep_down_skipped,
         undo: restart
             .map(|policy| {
                 restore_restart_step(engine, name, &policy.flag_value())
