@@ -117,6 +117,9 @@ struct RunArgs {
 
 #[derive(Debug, Args)]
 struct UpgradeArgs {
+    /// Set aside the record of an earlier upgrade in --backup-dir (kept, renamed) and plan from the engine as it is now
+    #[arg(long)]
+    fresh: bool,
     #[command(flatten)]
     server: ServerArgs,
     #[command(flatten)]
@@ -180,6 +183,8 @@ pub struct Config {
     pub data_container: String,
     pub docker: Option<PathBuf>,
     pub context: Option<String>,
+    /// `upgrade --fresh`: ignore the record of an earlier upgrade.
+    pub fresh: bool,
     pub show_secrets: bool,
     pub backup_dir: PathBuf,
     pub health_url: Option<String>,
@@ -203,6 +208,7 @@ impl RunArgs {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config> {
+        let fresh = matches!(&cli.command, Command::Upgrade(args) if args.fresh);
         let (server, target, action, rollback_backup) = match cli.command {
             Command::Upgrade(args) => (args.server, Some(args.target), args.run.action(), None),
             Command::Runbook(args) => (
@@ -304,6 +310,7 @@ impl Config {
             data_container: server.data_container,
             docker: server.docker,
             context: server.context,
+            fresh,
             show_secrets: server.show_secrets,
             backup_dir,
             health_url: server.health_url,

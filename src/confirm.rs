@@ -3,7 +3,7 @@
 
 use crate::error::{Interrupted, bad_input};
 use anyhow::Result;
-use dialoguer::Input;
+use dialoguer::{Confirm, Input};
 use std::io::IsTerminal;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,20 @@ impl Confirmer {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+}
+
+impl Confirmer {
+    /// A yes-or-no question whose answer is yes unless the operator says no; unattended, yes.
+    pub fn approve_default_yes(&mut self, question: &str) -> Result<bool> {
+        match self {
+            Confirmer::Unattended => Ok(true),
+            Confirmer::Terminal { .. } => Ok(Confirm::new()
+                .with_prompt(question)
+                .default(true)
+                .interact()
+                .map_err(|_| Interrupted)?),
         }
     }
 }

@@ -55,6 +55,10 @@ struct Execution<'a> {
     verified: Vec<PathBuf>,
 }
 
+/// Where the run's record goes, the record, and whether it is the one on disk carried on (a
+/// resumed upgrade, a rollback) rather than a new one.
+pub type JournalStart = (PathBuf, UpgradeRecord, bool);
+
 /// A failure with no more evidence than its description.
 fn failed(what: String) -> Stop {
     Stop::Failed {
@@ -72,14 +76,14 @@ pub fn execute(
     plan: &Plan,
     engine: &Engine,
     options: &ExecOptions,
-    (record_path, record): (PathBuf, UpgradeRecord),
+    (record_path, record, carried_on): JournalStart,
 ) -> Result<()> {
     // Refused without a terminal before anything is written or run.
     let confirmer = Confirmer::new(options.assume_yes)?;
     interrupt::install()?;
     let masker = Masker::for_argvs(plan.argvs());
     let transcript = Transcript::open(&options.log, masker.clone())?;
-    let journal = Journal::start(record_path, record)?;
+    let journal = Journal::start(record_path, record, carried_on)?;
     let terminal = std::io::stderr().is_terminal();
     let mut execution = Execution {
         plan,
@@ -110,7 +114,7 @@ pub fn execute(
     eprintln!();
 
     let mut done = plan.done_earlier.clone();
-    let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done) else {
+    let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done, false) else {
         let finished = format!(
             "{} now runs {}; the data is in {}. Transcript: {}",
             plan.container,
@@ -129,46 +133,108 @@ pub fn execute(
         return Ok(());
     };
     let at = &plan.steps[index];
-    // From `docker run` on, a failure of the new version rolls back by itself: it may have
-    // touched the data. Before it, the old server's data is as it was, and the way back is
-    // printed. Once the new server answered, a failed removal of the old one is no reason to
-    // undo a working upgrade: the report says how to finish by hand.
-    let rolls_back = matches!(stop, Stop::Failed { .. })
-        && plan.steps[..=index].iter().any(|s| s.id == StepId::RunNew)
-        && at.id != StepId::RemoveOld;
-    let error = execution.report_stop(&plan.steps, index, &stop, &done, !rolls_back);
     // A `docker run` that failed but left its container may have started the new version on
     // the data: the way back then treats it as run.
     if at.id == StepId::RunNew && execution.new_container_exists() {
         done.push(index);
     }
-    let way_back = plan.way_back(done.iter().map(|&i| &plan.steps[i]));
-
-    if rolls_back {
-        let rolled_back = execution.roll_back(&way_back, &stop);
-        execution.record_end(match rolled_back {
-            Ok(()) => Status::RolledBack,
-            Err(_) => Status::Failed,
-        })?;
-        rolled_back?;
-        return Err(error);
-    }
+    // Once the new server answered, a failed removal of the old one is no reason to undo a
+    // working upgrade: the report says how to finish by hand.
+    let new_server_answers = done
+        .iter()
+        .any(|&i| plan.steps[i].id == StepId::WaitHealthy);
+    let error = execution.report_stop(
+        &plan.steps,
+        index,
+        &stop,
+        &done,
+        plan.kind == PlanKind::Rollback || new_server_answers,
+    );
     match plan.kind {
-        PlanKind::Upgrade => {
-            execution.print_way_back(&way_back);
-            execution.record_end(Status::Stopped)?;
-        }
         PlanKind::Rollback => {
             eprintln!("\nThe rollback stopped: the commands above under \"Not done\" finish it.");
             execution.record_end(Status::Failed)?;
+        }
+        PlanKind::Upgrade => {
+            let way_back = plan.way_back(done.iter().map(|&i| &plan.steps[i]));
+            if new_server_answers {
+                // The new server works: going back is the operator's choice, not a repair.
+                execution.print_way_back(&way_back);
+                execution.record_end(Status::Stopped)?;
+            } else {
+                execution.return_to_the_old_server(&way_back, &stop, &done)?;
+            }
         }
     }
     Err(error)
 }
 
 impl<'a> Execution<'a> {
+    /// Until the new server answers, every stop of an upgrade ends on the old server: the steps
+    /// done are undone, last first, and the tool waits for the old server to answer. Unattended
+    /// this happens by itself; at a terminal the operator is asked once, yes by default. A second
+    /// Ctrl-C, a refusal, or a way back that fails leaves the server as it is, and the last line
+    /// says in which state.
+    fn return_to_the_old_server(
+        &mut self,
+        way_back: &[Step],
+        cause: &Stop,
+        done: &[usize],
+    ) -> Result<()> {
+        if way_back.is_empty() {
+            let untouched = format!(
+                "{} was not touched: it runs as before.",
+                self.plan.container
+            );
+            eprintln!("\n{untouched}");
+            self.transcript.note(&untouched);
+            return self.record_end(Status::Untouched);
+        }
+        let refused = if interrupt::insisted() {
+            Some("a second Ctrl-C")
+        } else {
+            match self
+                .confirmer
+                .approve_default_yes("Return to the old server?")
+            {
+                Ok(true) => None,
+                Ok(false) => Some("you answered no to the way back"),
+                Err(_) => Some("interrupted at the question"),
+            }
+        };
+        let (why, way_back_error) = match refused {
+            None => match self.roll_back(way_back, cause) {
+                Ok(()) => return self.record_end(Status::RolledBack),
+                Err(error) => {
+                    self.record_end(Status::Failed)?;
+                    ("the way back failed".to_string(), Some(error))
+                }
+            },
+            Some(why) => {
+                self.print_way_back(way_back);
+                self.record_end(Status::Stopped)?;
+                (why.to_string(), None)
+            }
+        };
+        let headline = format!(
+            "{} is not back on the old server ({why}): {}.",
+            self.plan.container,
+            left_state(self.plan, done)
+        );
+        eprintln!("\n{} {headline}", style("NOT BACK:").red().bold());
+        self.transcript.note(&headline);
+        // The way back's own failure (or interruption) is what the exit code tells.
+        way_back_error.map_or(Ok(()), Err)
+    }
+
     /// Shows, asks and runs each step in turn; the indexes of the steps that ran go to `done`.
-    fn run_steps(&mut self, steps: &[Step], done: &mut Vec<usize>) -> Result<(), Stopped> {
+    /// `agreed`: the operator agreed to all of them at once (the way back).
+    fn run_steps(
+        &mut self,
+        steps: &[Step],
+        done: &mut Vec<usize>,
+        agreed: bool,
+    ) -> Result<(), Stopped> {
         let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
             eprint!(
@@ -182,6 +248,11 @@ impl<'a> Execution<'a> {
                 return Err((index, Stop::Interrupted));
             }
             if step.changes {
+                self.journal
+                    .before_change()
+                    .map_err(|e| (index, failed(format!("{e:#}"))))?;
+            }
+            if step.changes && !agreed {
                 match self.confirmer.approve(
                     &format!("Run step {}?", index + 1),
                     step.id == StepId::RemoveOld,
@@ -495,19 +566,26 @@ impl<'a> Execution<'a> {
     /// The new version failed: back to the old one, each step shown and asked like any other.
     fn roll_back(&mut self, way_back: &[Step], cause: &Stop) -> Result<()> {
         let plan = self.plan;
+        let restored = way_back
+            .iter()
+            .any(|s| s.id == StepId::RestoreData)
+            .then_some(plan.backup_archive.as_ref())
+            .flatten();
         eprintln!(
             "\n{} to {} ({}){}",
             style("Rolling back").yellow().bold(),
             plan.from_version,
             plan.from,
-            match &plan.backup_archive {
+            match restored {
                 Some(archive) => format!(", restoring the data from {}", archive.path.display()),
                 None => String::new(),
             }
         );
         self.transcript.note("rolling back");
+        // The Ctrl-C that stopped the run is answered by going back; only another one stops.
+        interrupt::answer();
         let mut done = Vec::new();
-        if let Err((index, stop)) = self.run_steps(way_back, &mut done) {
+        if let Err((index, stop)) = self.run_steps(way_back, &mut done, true) {
             let error = self.report_stop(way_back, index, &stop, &done, true);
             eprintln!(
                 "\nThe rollback stopped too: the commands above under \"Not done\" finish it."
@@ -515,13 +593,14 @@ impl<'a> Execution<'a> {
             return Err(error.context(format!("upgrade of {} failed", plan.container)));
         }
         let reason = match cause {
-            Stop::Failed { what, .. } => what.as_str(),
-            _ => "stopped",
+            Stop::Failed { what, .. } => format!("failed: {what}"),
+            Stop::Declined => "stopped as you answered".to_string(),
+            Stop::Interrupted => "interrupted".to_string(),
         };
         let summary = format!(
-            "Upgrade failed ({reason}); rolled back to {}{}.",
+            "Upgrade {reason}; rolled back to {}{}.",
             plan.from_version,
-            match &plan.backup_archive {
+            match restored {
                 Some(archive) => format!(", data restored from {}", archive.path.display()),
                 None => String::new(),
             }
@@ -530,4 +609,40 @@ impl<'a> Execution<'a> {
         eprintln!("\n{} {summary}", style("Rolled back.").yellow().bold());
         Ok(())
     }
+}
+
+/// What the steps done left, for an operator who must finish by hand: which container runs,
+/// under which name, with which restart policy.
+fn left_state(plan: &Plan, done: &[usize]) -> String {
+    let ran = |id: StepId| done.iter().any(|&i| plan.steps[i].id == id);
+    // `rename NAME PARKED`
+    let parked = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::ParkOld)
+        .and_then(Step::argv)
+        .and_then(|argv| argv.real().last().cloned());
+    let mut state = Vec::new();
+    let old = match (&parked, ran(StepId::ParkOld)) {
+        (Some(parked), true) => format!("the old server is parked as {parked}"),
+        _ => format!("the old server is {}", plan.container),
+    };
+    state.push(format!(
+        "{old}, {}",
+        if ran(StepId::Stop) {
+            "STOPPED"
+        } else {
+            "running"
+        }
+    ));
+    if ran(StepId::DisableRestart) {
+        state.push("its restart policy is no".to_string());
+    }
+    if ran(StepId::RunNew) {
+        state.push(format!(
+            "the new {} runs {} and did not answer",
+            plan.container, plan.to
+        ));
+    }
+    state.join("; ")
 }

@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static PRESSES: AtomicUsize = AtomicUsize::new(0);
+/// The presses already answered: the run went back to the old server because of them.
+static ANSWERED: AtomicUsize = AtomicUsize::new(0);
 
 pub fn install() -> Result<()> {
     ctrlc::set_handler(|| {
@@ -14,9 +16,15 @@ pub fn install() -> Result<()> {
     .context("could not install the Ctrl-C handler")
 }
 
-/// Whether the operator asked to stop.
+/// Whether the operator asked to stop, since the last press that was answered.
 pub fn requested() -> bool {
-    PRESSES.load(Ordering::SeqCst) > 0
+    PRESSES.load(Ordering::SeqCst) > ANSWERED.load(Ordering::SeqCst)
+}
+
+/// The presses so far are answered (the run goes back to the old server for them): only a
+/// further one asks to stop.
+pub fn answer() {
+    ANSWERED.store(PRESSES.load(Ordering::SeqCst), Ordering::SeqCst);
 }
 
 /// Whether the operator asked twice: stop the running command too.

@@ -7,7 +7,6 @@ use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
 use rancher_upgrade::{discover, execute, render, resume, rollback, transcript};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -54,7 +53,11 @@ fn container(config: &Config, engine: &Engine) -> Result<String> {
 fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()> {
     let container = container(config, engine)?;
     let record_path = state::record_path(&config.backup_dir, &container);
-    let previous = UpgradeRecord::load(&record_path)?;
+    // `--fresh`: the earlier record is set aside when this run first changes something.
+    let previous = match config.fresh {
+        true => None,
+        false => UpgradeRecord::load(&record_path)?,
+    };
     if let Some(record) = &previous
         && record.status == Status::Failed
     {
@@ -77,9 +80,18 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
             ) {
                 backup.stamp = stamp.clone();
             }
+            if resume::container_id(engine, &record.old_container_id)?.is_none() {
+                return Err(bad_input(format!(
+                    "{} records an upgrade of {container} from the container {}, which is gone (re-created, renamed or removed since); pass --fresh to set that record aside and upgrade {container} as it is now, or run `rancher-upgrade rollback --container {container} --backup-dir {}` to return to what it recorded",
+                    record_path.display(),
+                    &record.old_container_id[..record.old_container_id.len().min(12)],
+                    config.backup_dir.display()
+                )));
+            }
             resume::rediscover(engine, record, &config.data_container)?
         }
     };
+    let resuming = resumed.is_some();
     let mut plan = plan::plan(&discovery, &options)?;
     let record = match resumed {
         Some(mut record) => {
@@ -112,7 +124,7 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
             UpgradeRecord::new(&discovery.server, &plan, &recreate, stamp)
         }
     };
-    show_or_execute(config, &plan, engine, record_path, record)
+    show_or_execute(config, &plan, engine, (record_path, record, resuming))
 }
 
 fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Result<()> {
@@ -154,15 +166,14 @@ fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Resul
         stop_timeout_seconds: config.stop_timeout_seconds,
     };
     let plan = rollback::plan(&current, &record, &options)?;
-    show_or_execute(config, &plan, engine, record_path, record)
+    show_or_execute(config, &plan, engine, (record_path, record, true))
 }
 
 fn show_or_execute(
     config: &Config,
     plan: &Plan,
     engine: &Engine,
-    record_path: PathBuf,
-    record: UpgradeRecord,
+    journal: execute::JournalStart,
 ) -> Result<()> {
     let execution = match &config.action {
         Action::Show(format) => {
@@ -184,5 +195,5 @@ fn show_or_execute(
         log,
         step_timeout: execution.step_timeout,
     };
-    execute::execute(plan, engine, &options, (record_path, record))
+    execute::execute(plan, engine, &options, journal)
 }

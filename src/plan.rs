@@ -173,7 +173,8 @@ impl Plan {
             .flat_map(|step| step.undo.iter().cloned())
             .filter(|undo| data_touched || undo.id != StepId::RestoreData)
             .collect();
-        if steps.iter().any(|s| s.id == StepId::StartOld)
+        // Back means answering: also when the old server only got its name or policy back.
+        if !steps.is_empty()
             && let Some(probe) = self.steps.iter().find_map(|s| match &s.action {
                 Action::WaitHealthy(probe) => Some(probe.clone()),
                 _ => None,

@@ -25,6 +25,8 @@ pub enum Status {
     Failed,
     Completed,
     RolledBack,
+    /// Stopped before anything was changed that would need undoing: nothing to resume.
+    Untouched,
 }
 
 impl Status {
@@ -196,38 +198,94 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-/// Keeps the record on disk up to date as a run goes.
+/// Keeps the record on disk up to date as a run goes. A new record is first written just before
+/// the run changes anything, so a run that changes nothing leaves none; an earlier, finished
+/// record under the same name is kept beside it, never overwritten.
 pub struct Journal {
     path: PathBuf,
     pub record: UpgradeRecord,
+    written: bool,
 }
 
 impl Journal {
-    pub fn start(path: PathBuf, mut record: UpgradeRecord) -> Result<Journal> {
-        record.save(&path)?;
-        Ok(Journal { path, record })
+    /// `resumed`: the record is the one on disk, carried on (written at once); else a new one.
+    pub fn start(path: PathBuf, mut record: UpgradeRecord, resumed: bool) -> Result<Journal> {
+        if resumed {
+            record.save(&path)?;
+        }
+        Ok(Journal {
+            path,
+            record,
+            written: resumed,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Writes a new record before its run's first change, setting an earlier one aside.
+    pub fn before_change(&mut self) -> Result<()> {
+        if self.written {
+            return Ok(());
+        }
+        if let Some(aside) = set_aside(&self.path)? {
+            eprintln!(
+                "The earlier record {} is kept as {}.",
+                self.path.display(),
+                aside.display()
+            );
+        }
+        self.written = true;
+        self.record.save(&self.path)
+    }
+
     pub fn step_done(&mut self, id: StepId) -> Result<()> {
         if !self.record.steps_done.contains(&id) {
             self.record.steps_done.push(id);
         }
-        self.record.save(&self.path)
+        self.save()
     }
 
     pub fn backup_written(&mut self, summary: ArchiveSummary) -> Result<()> {
         self.record.backup_summary = Some(summary);
-        self.record.save(&self.path)
+        self.save()
     }
 
     pub fn finish(&mut self, status: Status) -> Result<()> {
         self.record.status = status;
-        self.record.save(&self.path)
+        self.save()
     }
+
+    fn save(&mut self) -> Result<()> {
+        if self.written {
+            self.record.save(&self.path)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Moves the record at `path` aside, to `rancher-upgrade-NAME.state.TIME.json` (TIME: when it
+/// was set aside); returns where, or `None` when there is none.
+pub fn set_aside(path: &Path) -> Result<Option<PathBuf>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".json").unwrap_or(&name);
+    let aside = path.with_file_name(format!(
+        "{stem}.{}.json",
+        crate::transcript::compact_utc_now()
+    ));
+    // A hard link fails where the name is taken: no record replaces another.
+    fs::hard_link(path, &aside)
+        .and_then(|()| fs::remove_file(path))
+        .with_context(|| format!("can't set {} aside as {}", path.display(), aside.display()))?;
+    Ok(Some(aside))
 }
 
 #[cfg(test)]

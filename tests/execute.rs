@@ -130,8 +130,8 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
             "{subcommand}: the failing step ran once: {executed:?}"
         );
         assert_no_data_was_removed(&fake);
-        // From `docker run` on, the old server comes back by itself; before, the report
-        // prints the way back. A failed removal of the old server leaves the working new one.
+        // Until the new server answers, the old one comes back by itself, under its name and
+        // with its restart policy; a failed removal of the old server leaves the working new one.
         if subcommand == "rm" {
             assert!(!stderr.contains("Rolling back"), "{stderr}");
             assert!(
@@ -142,8 +142,14 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
                 fake.container("rancher")["Config"]["Image"],
                 "127.0.0.1:5599/rancher/server:v1.6.20"
             );
-        } else if number >= 6 {
-            assert!(stderr.contains("Rolled back."), "{subcommand}: {stderr}");
+        } else {
+            // A failed pull or restart-policy change left nothing to undo.
+            let back = if ["pull", "update"].contains(&subcommand) {
+                "rancher was not touched: it runs as before."
+            } else {
+                "Rolled back."
+            };
+            assert!(stderr.contains(back), "{subcommand}: {stderr}");
             let old = fake.container("rancher");
             assert_eq!(
                 old["Config"]["Image"], "127.0.0.1:5599/rancher/server:v1.6.10",
@@ -154,11 +160,6 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
                 old["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped",
                 "{subcommand}"
             );
-        } else {
-            assert!(
-                stderr.contains("To return to the old server, run:"),
-                "{subcommand}: {stderr}"
-            );
         }
     }
 }
@@ -166,14 +167,13 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
 #[test]
 fn the_printed_way_back_returns_to_the_old_server() {
     let mut fake = FakeDocker::new("embedded");
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "rename");
-    let output = fake
-        .command()
-        .args(upgrade_args(&pong_server()))
-        .arg("--yes")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut args = upgrade_args(&pong_server());
+    args.push("--yes".into());
+    let stderr = fake.stop_halfway_at("rename", &args);
+    assert!(
+        stderr.contains("NOT BACK: rancher is not back on the old server (a second Ctrl-C)"),
+        "{stderr}"
+    );
     let way_back: Vec<&str> = report_section(&stderr, "To return to the old server, run:")
         .unwrap_or_else(|| panic!("no way back printed: {stderr}"))
         .into_iter()
@@ -181,7 +181,6 @@ fn the_printed_way_back_returns_to_the_old_server() {
         .collect();
     // The old server still runs: it only needs its restart policy back.
     assert_eq!(way_back, ["docker update --restart=unless-stopped rancher"]);
-    fake.unset_env("FAKE_DOCKER_FAIL_AT");
     for line in way_back {
         let status = fake.process("sh").args(["-c", line]).status().unwrap();
         assert!(status.success(), "{line}");
@@ -285,14 +284,10 @@ fn a_new_server_that_exits_is_a_failure_at_once_and_rolls_back() {
 #[test]
 fn an_interrupted_upgrade_is_finished_only_towards_its_own_target() {
     let mut fake = FakeDocker::new("embedded");
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "rename");
     let health = pong_server();
-    fake.command()
-        .args(upgrade_args(&health))
-        .arg("--yes")
-        .assert()
-        .code(1);
-    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    let mut args = upgrade_args(&health);
+    args.push("--yes".into());
+    fake.stop_halfway_at("rename", &args);
     let before = fake.mutating_calls().len();
 
     let mut elsewhere = upgrade_args(&health);
@@ -346,15 +341,14 @@ fn an_upgrade_stopped_after_the_stop_resumes_without_naming_the_container() {
         "--health-url",
         &health,
     ];
-    // The backup's `docker run` fails: the old server is stopped and parked, so no
-    // rancher/server container runs any more.
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
-    fake.command()
-        .args(args)
-        .args(["--container", "rancher"])
-        .assert()
-        .code(1);
-    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    // Stopped for good during the backup's `docker run`: the old server is stopped and parked,
+    // so no rancher/server container runs any more.
+    let with_container: Vec<String> = args
+        .iter()
+        .chain(&["--container", "rancher"])
+        .map(|a| a.to_string())
+        .collect();
+    fake.stop_halfway_at("run", &with_container);
     assert_eq!(fake.container("rancher-v1.6.10")["State"]["Running"], false);
 
     let output = fake.command().args(args).output().unwrap();
@@ -387,10 +381,13 @@ fn a_resumed_dry_run_shows_the_way_back_from_what_the_earlier_run_did() {
         "--health-url",
         &health,
     ];
-    // The backup's `docker run` fails after the stop: the old server is stopped and parked.
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
-    fake.command().args(args).arg("--yes").assert().code(1);
-    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    // Stopped for good during the backup's `docker run`: the old server is stopped and parked.
+    let unattended: Vec<String> = args
+        .iter()
+        .chain(&["--yes"])
+        .map(|a| a.to_string())
+        .collect();
+    fake.stop_halfway_at("run", &unattended);
 
     let output = fake
         .command()

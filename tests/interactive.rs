@@ -47,7 +47,7 @@ fn answering_yes_to_every_step_runs_the_whole_plan() {
 }
 
 #[test]
-fn answering_no_stops_there_and_prints_what_remains() {
+fn answering_no_before_anything_changed_leaves_the_server_as_it_was() {
     let fake = FakeDocker::new("embedded");
     let mut session = upgrade_on_a_terminal(&fake);
     session.exp_string("Run step 1?").unwrap();
@@ -55,20 +55,63 @@ fn answering_no_stops_there_and_prints_what_remains() {
     session.exp_string("Run step 2?").unwrap();
     session.send_line("no").unwrap();
     session
-        .exp_string("Not done; to finish by hand, run:")
+        .exp_string("Stopped before step 2/8 (Keep rancher down after a reboot), as you answered.")
         .unwrap();
     session
-        .exp_string("$ docker update --restart=no rancher")
-        .unwrap();
-    session
-        .exp_string("To return to the old server, run:")
-        .unwrap();
-    session
-        .exp_string("nothing: the old server was not touched")
+        .exp_string("rancher was not touched: it runs as before.")
         .unwrap();
     session.exp_eof().unwrap();
     assert_eq!(exit_code(&session), 1);
     assert_eq!(subcommands(&fake), ["pull"]);
+}
+
+/// Answering no once the old server is stopped: the tool offers the way back, yes by default.
+#[test]
+fn answering_no_after_the_stop_offers_the_way_back_and_enter_takes_it() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    for step in 1..=5 {
+        session.exp_string(&format!("Run step {step}?")).unwrap();
+        session.send_line("y").unwrap();
+    }
+    session.exp_string("Run step 6?").unwrap();
+    session.send_line("n").unwrap();
+    session
+        .exp_string("Return to the old server? [Y/n]")
+        .unwrap();
+    session.send_line("").unwrap();
+    session.exp_string("Rolled back.").unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 1);
+    let old = fake.container("rancher");
+    assert_eq!(old["State"]["Running"], true);
+    assert_eq!(old["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+    assert!(!fake.has_container("rancher-v1.6.10"));
+}
+
+#[test]
+fn refusing_the_way_back_says_in_which_state_the_server_is_left() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = upgrade_on_a_terminal(&fake);
+    for step in 1..=5 {
+        session.exp_string(&format!("Run step {step}?")).unwrap();
+        session.send_line("y").unwrap();
+    }
+    session.exp_string("Run step 6?").unwrap();
+    session.send_line("n").unwrap();
+    session
+        .exp_string("Return to the old server? [Y/n]")
+        .unwrap();
+    session.send_line("n").unwrap();
+    session
+        .exp_string("To return to the old server, run:")
+        .unwrap();
+    session
+        .exp_string("NOT BACK: rancher is not back on the old server (you answered no to the way back): the old server is parked as rancher-v1.6.10, STOPPED; its restart policy is no.")
+        .unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 1);
+    assert_eq!(fake.container("rancher-v1.6.10")["State"]["Running"], false);
 }
 
 #[test]

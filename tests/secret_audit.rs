@@ -396,12 +396,30 @@ fn a_new_server_whose_log_prints_the_password_is_reported_with_the_password_mask
 }
 
 #[test]
-fn a_stopped_upgrade_lists_what_remains_with_variables_not_values() {
+fn a_stopped_rollback_lists_what_remains_with_variables_not_values() {
+    let ping = pong_server();
     for_each_server(|server| {
         let mut fake = server.host();
-        // Parking the old server fails: the `docker run` with the secrets is still to do.
-        fake.set_env("FAKE_DOCKER_FAIL_AT", "rename");
-        let args = with(&[&["upgrade"], &NAMED, &TO, &["--yes", "-v"]]);
+        let run_args = ["--yes", "-v", "--health-url", ping.as_str()];
+        let upgrade = run(&fake, &with(&[&["upgrade"], &NAMED, &TO, &run_args]));
+        assert_eq!(upgrade.code, 0, "{}: {}", server.name, upgrade.stderr);
+        // The rollback recreates the removed old server with its secrets, in its last
+        // `docker run`; that one fails, so it is what remains to do by hand.
+        let shown = run(
+            &fake,
+            &with(&[&["rollback", "--dry-run", "--format", "json"], &NAMED]),
+        );
+        let plan: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+        let runs_in_rollback = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["argv"][1] == "run")
+            .count();
+        let nth = fake.calls_of("run").len() + runs_in_rollback;
+        fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
+            .set_env("FAKE_DOCKER_FAIL_NTH", nth.to_string());
+        let args = with(&[&["rollback"], &NAMED, &run_args]);
         let stopped = run(&fake, &args);
         assert_eq!(stopped.code, 1, "{}: {}", server.name, stopped.stderr);
         let remaining = stopped

@@ -208,6 +208,55 @@ impl FakeDocker {
     }
 
     /// The calls of one subcommand (`"run"`, `"rm"`, ...).
+    /// Runs the tool with `args` and presses Ctrl-C twice while `docker SUBCOMMAND` (its first
+    /// call) runs: the tool stops that command and leaves at once, without going back, as an
+    /// operator who insists does. What is left is an upgrade stopped halfway, recorded as such.
+    /// Returns what the tool printed on stderr.
+    #[allow(dead_code)] // not every test binary stops an upgrade halfway
+    pub fn stop_halfway_at(&mut self, subcommand: &str, args: &[String]) -> String {
+        self.set_env("FAKE_DOCKER_FAIL_AT", subcommand)
+            .set_env("FAKE_DOCKER_FAIL_MODE", "slow")
+            .set_env("FAKE_DOCKER_SLOW_SECONDS", "10");
+        let before = self.calls_of(subcommand).len();
+        let log = self.state_dir().join("stop-halfway.stderr");
+        let mut child = self
+            .tool()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.calls_of(subcommand).len() == before {
+            assert!(
+                child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
+                "the tool did not reach docker {subcommand}: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..2 {
+            let sent = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success(), "kill -INT failed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = child.wait().unwrap();
+        let stderr = fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        for key in [
+            "FAKE_DOCKER_FAIL_AT",
+            "FAKE_DOCKER_FAIL_MODE",
+            "FAKE_DOCKER_SLOW_SECONDS",
+        ] {
+            self.unset_env(key);
+        }
+        stderr
+    }
+
     pub fn calls_of(&self, subcommand: &str) -> Vec<Vec<String>> {
         self.calls()
             .into_iter()
