@@ -4,11 +4,12 @@ use crate::error::bad_input;
 use crate::image::Target;
 use crate::plan::{BackupTarget, PlanOptions};
 use crate::render::Format;
+use crate::status::{self, ReportFormat};
 use crate::transcript::compact_utc_now;
 use anyhow::Result;
 use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -32,7 +33,12 @@ enum Command {
     Runbook(RunbookArgs),
     /// Return to the version before the last upgrade, restoring its backup.
     Rollback(RollbackArgs),
+    /// Show what --backup-dir records and what the engine runs now, and the command to run next. Changes nothing.
+    Status(StatusArgs),
 }
+
+/// The data container an upgrade uses when `--data-container` names none: the documentation's.
+pub const DEFAULT_DATA_CONTAINER: &str = "rancher-data";
 
 /// Which server, and how to reach and judge it.
 #[derive(Debug, Args)]
@@ -44,7 +50,7 @@ struct ServerArgs {
     #[arg(
         long,
         value_name = "NAME",
-        default_value = "rancher-data",
+        default_value = DEFAULT_DATA_CONTAINER,
         allow_hyphen_values = true
     )]
     data_container: String,
@@ -139,6 +145,30 @@ struct RollbackArgs {
     backup: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// The server whose upgrades to show [default: every upgrade recorded in --backup-dir]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    container: Option<String>,
+    /// Where the upgrades wrote their backups and state files
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    backup_dir: PathBuf,
+    /// How to print the report
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// The docker binary that shows what runs now [default: docker on PATH]
+    #[arg(long, value_name = "PATH", env = "RANCHER_UPGRADE_DOCKER")]
+    docker: Option<PathBuf>,
+}
+
+/// What the command line asks for, validated.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// `upgrade`, `runbook` or `rollback`: make a plan, then show or run it.
+    Plan(Box<Config>),
+    Status(status::Query),
+}
+
 /// What to do with the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -193,21 +223,55 @@ impl RunArgs {
     }
 }
 
-impl Config {
-    pub fn from_cli(cli: Cli) -> Result<Config> {
-        let (server, target, action, rollback_backup) = match cli.command {
-            Command::Upgrade(args) => (args.server, Some(args.target), args.run.action(), None),
-            Command::Runbook(args) => (
+impl Cli {
+    /// What the command line asks for, validated: bad input is an error that names it, before
+    /// anything runs.
+    pub fn request(self) -> Result<Request> {
+        let request = match self.command {
+            Command::Upgrade(args) => Request::Plan(Box::new(Config::new(
+                args.server,
+                Some(args.target),
+                args.run.action(),
+                None,
+            )?)),
+            Command::Runbook(args) => Request::Plan(Box::new(Config::new(
                 args.server,
                 Some(args.target),
                 Action::Show(args.format),
                 None,
-            ),
-            Command::Rollback(args) => (args.server, None, args.run.action(), args.backup),
+            )?)),
+            Command::Rollback(args) => Request::Plan(Box::new(Config::new(
+                args.server,
+                None,
+                args.run.action(),
+                args.backup,
+            )?)),
+            Command::Status(args) => {
+                if let Some(name) = &args.container {
+                    check_container_name("--container", name)?;
+                }
+                Request::Status(status::Query {
+                    container: args.container,
+                    backup_dir: backup_dir(&args.backup_dir)?,
+                    format: args.format,
+                    docker: args.docker,
+                })
+            }
         };
-        let run_log = match &action {
-            Action::Execute(execution) => execution.log.clone(),
-            Action::Show(_) => None,
+        Ok(request)
+    }
+}
+
+impl Config {
+    fn new(
+        server: ServerArgs,
+        target: Option<TargetArgs>,
+        action: Action,
+        rollback_backup: Option<PathBuf>,
+    ) -> Result<Config> {
+        let outputs = match &action {
+            Action::Execute(execution) => vec![("--log", "the transcript", execution.log.clone())],
+            Action::Show(_) => Vec::new(),
         };
         if let Some(name) = &server.container {
             check_container_name("--container", name)?;
@@ -227,30 +291,10 @@ impl Config {
                 "--health-timeout 0 would never let the server answer; give seconds, for example 900",
             ));
         }
-        let backup_dir = docker_mountable("--backup-dir", &server.backup_dir)?;
-        if !backup_dir.is_dir() {
-            return Err(bad_input(format!(
-                "--backup-dir {} is not a directory; name a directory for the backups",
-                server.backup_dir.display()
-            )));
-        }
-        if let Some(log) = &run_log {
-            let dir = match log.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => std::path::Path::new("."),
-            };
-            let why = if log.is_dir() {
-                Some("it is a directory")
-            } else if !dir.is_dir() {
-                Some("its directory does not exist")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(bad_input(format!(
-                    "can't write the transcript {}: {why}; choose another file with --log FILE",
-                    log.display()
-                )));
+        let backup_dir = backup_dir(&server.backup_dir)?;
+        for (option, what, file) in outputs {
+            if let Some(file) = file {
+                check_writable_file(option, what, &file)?;
             }
         }
         let task = match target {
@@ -298,9 +342,41 @@ impl Config {
     }
 }
 
+/// `--backup-dir`: an existing directory, as an absolute path docker can mount.
+fn backup_dir(path: &Path) -> Result<PathBuf> {
+    let absolute = docker_mountable("--backup-dir", path)?;
+    if absolute.is_dir() {
+        Ok(absolute)
+    } else {
+        Err(bad_input(format!(
+            "--backup-dir {} is not a directory; name a directory for the backups",
+            path.display()
+        )))
+    }
+}
+
+/// A file the run writes (`--log`, `--result`): not a directory, in a directory that exists.
+fn check_writable_file(option: &str, what: &str, file: &Path) -> Result<()> {
+    let dir = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let why = if file.is_dir() {
+        "it is a directory"
+    } else if !dir.is_dir() {
+        "its directory does not exist"
+    } else {
+        return Ok(());
+    };
+    Err(bad_input(format!(
+        "can't write {what} {}: {why}; choose another file with {option} FILE",
+        file.display()
+    )))
+}
+
 /// The absolute path of an existing file or directory that docker can mount: `-v` takes
 /// UTF-8 text and splits it at ':', so a path it would misread is refused here.
-fn docker_mountable(option: &str, path: &std::path::Path) -> Result<PathBuf> {
+fn docker_mountable(option: &str, path: &Path) -> Result<PathBuf> {
     let absolute = std::fs::canonicalize(path).map_err(|error| {
         bad_input(format!(
             "{option} {}: {error}; name an existing path",
@@ -318,7 +394,7 @@ fn docker_mountable(option: &str, path: &std::path::Path) -> Result<PathBuf> {
 
 /// Whether a file starts like a gzip stream, as the backups are: a cheap check that needs no
 /// docker, so a wrong `--backup` is refused before anything runs.
-fn is_gzip(path: &std::path::Path) -> bool {
+fn is_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
     std::fs::File::open(path)

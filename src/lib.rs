@@ -20,4 +20,5 @@ pub mod runner;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod status;
 pub mod transcript;

@@ -1,11 +1,11 @@
 use anyhow::Result;
 use clap::Parser;
-use rancher_upgrade::cli::{self, Action, Config, Task};
+use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::docker::Docker;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
-use rancher_upgrade::{discover, execute, render, resume, rollback, transcript};
+use rancher_upgrade::{discover, execute, render, resume, rollback, status, transcript};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,11 +20,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<()> {
-    let config = Config::from_cli(cli)?;
-    let docker = Docker::locate(config.docker.as_deref())?;
-    match &config.task {
-        Task::Upgrade(options) => upgrade(&config, options, &docker),
-        Task::Rollback { backup } => roll_back(&config, backup.clone(), &docker),
+    let request = cli.request()?;
+    match request {
+        Request::Plan(config) => {
+            let docker = Docker::locate(config.docker.as_deref())?;
+            match &config.task {
+                Task::Upgrade(options) => upgrade(&config, options, &docker),
+                Task::Rollback { backup } => roll_back(&config, backup.clone(), &docker),
+            }
+        }
+        Request::Status(query) => {
+            let docker = Docker::locate(query.docker.as_deref())?;
+            let report = status::report(&query, &docker)?;
+            print!("{}", status::render(&report, query.format));
+            Ok(())
+        }
     }
 }
 
