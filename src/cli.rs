@@ -112,6 +112,9 @@ struct RunArgs {
     /// Stop a docker command that has not finished after this many seconds (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     step_timeout: u64,
+    /// Write what the run did to this file as JSON, however it ends (see the README for the schema)
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    result: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +188,7 @@ pub struct Execution {
     pub verbose: bool,
     pub log: Option<PathBuf>,
     pub step_timeout: Option<Duration>,
+    pub result: Option<PathBuf>,
 }
 
 /// Which plan to make.
@@ -219,6 +223,7 @@ impl RunArgs {
             verbose: self.verbose,
             log: self.log,
             step_timeout: (self.step_timeout > 0).then(|| Duration::from_secs(self.step_timeout)),
+            result: self.result,
         })
     }
 }
@@ -270,7 +275,10 @@ impl Config {
         rollback_backup: Option<PathBuf>,
     ) -> Result<Config> {
         let outputs = match &action {
-            Action::Execute(execution) => vec![("--log", "the transcript", execution.log.clone())],
+            Action::Execute(execution) => vec![
+                ("--log", "the transcript", execution.log.clone()),
+                ("--result", "the result", execution.result.clone()),
+            ],
             Action::Show(_) => Vec::new(),
         };
         if let Some(name) = &server.container {

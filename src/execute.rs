@@ -11,6 +11,7 @@ use crate::health::{self, Verdict};
 use crate::interrupt;
 use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
 use crate::render::{action_line, headline, probe_summary, text::step_block};
+use crate::result::{RunResult, StopReason};
 use crate::runner::{self, Display, HEARTBEAT, Runner};
 use crate::secrets::Masker;
 use crate::state::{Journal, Status, UpgradeRecord};
@@ -20,7 +21,7 @@ use console::style;
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
@@ -28,6 +29,8 @@ pub struct ExecOptions {
     pub verbose: bool,
     pub log: PathBuf,
     pub step_timeout: Option<Duration>,
+    /// `--result`: where the machine-readable result goes.
+    pub result: Option<PathBuf>,
 }
 
 /// Why a run of steps ended before its last one.
@@ -43,12 +46,23 @@ enum Stop {
     },
 }
 
+impl Stop {
+    fn reason(&self) -> StopReason {
+        match self {
+            Stop::Declined => StopReason::Declined,
+            Stop::Interrupted => StopReason::Interrupted,
+            Stop::Failed { .. } => StopReason::Failed,
+        }
+    }
+}
+
 struct Execution<'a> {
     plan: &'a Plan,
     docker: &'a Docker,
     runner: Runner<'a>,
     transcript: Transcript,
     journal: Journal,
+    result: RunResult,
     confirmer: Confirmer,
     terminal: bool,
 }
@@ -69,6 +83,13 @@ pub fn execute(
     interrupt::install()?;
     let masker = Masker::for_argvs(plan.argvs());
     let transcript = Transcript::open(&options.log, masker.clone())?;
+    let result = RunResult::start(
+        options.result.clone(),
+        plan,
+        masker.clone(),
+        &options.log,
+        &record_path,
+    )?;
     let journal = Journal::start(record_path, record)?;
     let terminal = std::io::stderr().is_terminal();
     let mut execution = Execution {
@@ -83,6 +104,7 @@ pub fn execute(
         },
         transcript,
         journal,
+        result,
         confirmer,
         terminal,
     };
@@ -183,11 +205,14 @@ impl<'a> Execution<'a> {
                     Err(_) => return Err((index, Stop::Interrupted)),
                 }
             }
+            let (started_at, started) = (SystemTime::now(), Instant::now());
             let result = match &step.action {
                 Action::Docker(argv) => self.run_command(step, argv),
                 Action::WaitHealthy(probe) => self.wait_healthy(probe),
                 Action::Manual(instruction) => self.manual(instruction),
             };
+            self.result
+                .step_ran(step, started_at, started.elapsed(), result.is_ok());
             result.map_err(|stop| (index, stop))?;
             done.push(index);
             if self.plan.kind == PlanKind::Upgrade && std::ptr::eq(steps, &self.plan.steps[..]) {
@@ -222,6 +247,7 @@ impl<'a> Execution<'a> {
         };
         self.transcript
             .command(&shown, &status, outcome.duration, &outcome.tail);
+        self.result.command_exited(&outcome);
         if !outcome.success {
             if interrupt::insisted() {
                 return Err(Stop::Interrupted);
@@ -371,7 +397,9 @@ impl<'a> Execution<'a> {
     }
 
     fn record_end(&mut self, status: Status) -> Result<()> {
+        let result = self.result.finish(status);
         self.journal.finish(status)?;
+        result?;
         self.transcript.note(&format!(
             "state: {status:?}, recorded in {}",
             self.journal.path().display()
@@ -465,6 +493,8 @@ impl<'a> Execution<'a> {
                 secret_vars.join(", ")
             );
         }
+        self.result
+            .stopped(at, stop.reason(), &headline, &remaining);
         eprintln!("\nTranscript: {}", self.transcript.path().display());
         error
     }
@@ -479,6 +509,7 @@ impl<'a> Execution<'a> {
             eprintln!("    {line}");
             self.transcript.note(&format!("way back: {line}"));
         }
+        self.result.way_back(way_back);
     }
 
     /// The new version failed: back to the old one, each step shown and asked like any other.
@@ -495,6 +526,7 @@ impl<'a> Execution<'a> {
             }
         );
         self.transcript.note("rolling back");
+        self.result.rolling_back();
         let mut done = Vec::new();
         if let Err((index, stop)) = self.run_steps(way_back, &mut done) {
             let error = self.report_stop(way_back, index, &stop, &done, true);

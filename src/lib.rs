@@ -14,6 +14,7 @@ pub mod image;
 pub mod interrupt;
 pub mod plan;
 pub mod render;
+pub mod result;
 pub mod resume;
 pub mod rollback;
 pub mod runner;

@@ -188,6 +188,7 @@ fn show_or_execute(
         verbose: execution.verbose,
         log,
         step_timeout: execution.step_timeout,
+        result: execution.result.clone(),
     };
     execute::execute(plan, docker, &options, (record_path, record))
 }
