@@ -8,7 +8,7 @@ use crate::status::{self, ReportFormat};
 use crate::transcript::compact_utc_now;
 use anyhow::Result;
 use clap::builder::FalseyValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, ColorChoice, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ use std::time::Duration;
     after_help = "Exit codes: 0 done, 1 a docker command or a check failed, 2 bad input or a refused preflight, 130 interrupted."
 )]
 pub struct Cli {
+    /// When to colour the output: auto colours a terminal, unless NO_COLOR is set; CLICOLOR_FORCE colours a pipe too
+    #[arg(long, value_name = "WHEN", global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -229,9 +232,9 @@ impl RunArgs {
 }
 
 impl Cli {
-    /// What the command line asks for, validated: bad input is an error that names it, before
-    /// anything runs.
-    pub fn request(self) -> Result<Request> {
+    /// When to colour, and what the command line asks for, validated: bad input is an error
+    /// that names it, before anything runs.
+    pub fn request(self) -> Result<(ColorChoice, Request)> {
         let request = match self.command {
             Command::Upgrade(args) => Request::Plan(Box::new(Config::new(
                 args.server,
@@ -263,7 +266,7 @@ impl Cli {
                 })
             }
         };
-        Ok(request)
+        Ok((self.color, request))
     }
 }
 

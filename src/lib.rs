@@ -4,6 +4,7 @@
 
 pub mod argv;
 pub mod cli;
+pub mod color;
 pub mod confirm;
 pub mod discover;
 pub mod docker;

@@ -5,7 +5,7 @@ use rancher_upgrade::docker::Docker;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
-use rancher_upgrade::{discover, execute, render, resume, rollback, status, transcript};
+use rancher_upgrade::{color, discover, execute, render, resume, rollback, status, transcript};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +20,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<()> {
-    let request = cli.request()?;
+    let (color, request) = cli.request()?;
+    color::apply(color);
     match request {
         Request::Plan(config) => {
             let docker = Docker::locate(config.docker.as_deref())?;
