@@ -13,6 +13,7 @@ pub mod execute;
 pub mod health;
 pub mod image;
 pub mod interrupt;
+pub mod manual;
 pub mod plan;
 pub mod render;
 pub mod result;

@@ -1,16 +1,17 @@
 use anyhow::Result;
-use clap::Parser;
 use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::docker::Docker;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
-use rancher_upgrade::{color, discover, execute, render, resume, rollback, status, transcript};
+use rancher_upgrade::{
+    color, discover, execute, manual, render, resume, rollback, status, transcript,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match run(cli::Cli::parse()) {
+    match run(cli::Cli::from_args()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rancher-upgrade: {error:#}");
@@ -36,6 +37,11 @@ fn run(cli: cli::Cli) -> Result<()> {
             print!("{}", status::render(&report, query.format));
             Ok(())
         }
+        Request::Completions(shell) => {
+            manual::completions(shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Request::Manual => Ok(manual::man_page(&mut std::io::stdout())?),
     }
 }
 
