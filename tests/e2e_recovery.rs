@@ -14,6 +14,7 @@
 //! Without an engine every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`.
 
 #[allow(dead_code)] // this binary uses only part of the harness
+#[macro_use]
 #[path = "e2e/engine.rs"]
 mod engine;
 
@@ -28,16 +29,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Skips the test (or fails it, with REQUIRE_DOCKER=1) when no docker engine answers.
-macro_rules! scope {
-    ($test:expr) => {
-        match engine::engine($test) {
-            Some(scope) => scope,
-            None => return,
-        }
-    };
-}
 
 // ------------------------------------------------------------------ helpers --
 

@@ -6,22 +6,13 @@
 //! Without an engine every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`.
 
 #[allow(dead_code)] // this binary uses only part of the harness
+#[macro_use]
 #[path = "e2e/engine.rs"]
 mod engine;
 
 use engine::{Scope, ServerOptions, docker_failing_once, free_port, image, inspect};
 use serde_json::Value;
 use std::path::PathBuf;
-
-/// Skips the test (or fails it, with REQUIRE_DOCKER=1) when no docker engine answers.
-macro_rules! scope {
-    ($test:expr) => {
-        match engine::engine($test) {
-            Some(scope) => scope,
-            None => return,
-        }
-    };
-}
 
 fn server_options() -> ServerOptions {
     ServerOptions {

@@ -48,6 +48,17 @@ const TESTBED_TAGS: [&str; 5] = ["v1.6.10", "v1.6.20", "v1.6.30", "stable", "v1.
 
 // ------------------------------------------------------------------ the gate --
 
+/// The test's [`Scope`], or, when no docker engine answers, a skip line and a return from the
+/// test (a failure instead with REQUIRE_DOCKER=1; see [`engine`]).
+macro_rules! scope {
+    ($test:expr) => {
+        match $crate::engine::engine($test) {
+            Some(scope) => scope,
+            None => return,
+        }
+    };
+}
+
 fn require_docker() -> bool {
     std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v.trim() == "1")
 }
