@@ -65,8 +65,8 @@ sub() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1])
 # --------------------------------------------------------------- test bed --
 log "test bed (scripts/testbed.sh)"
 TESTBED_OUT=$(bash scripts/testbed.sh)
-REG=${TESTBED_OUT#RANCHER_UPGRADE_REGISTRY=}
-if [ -z "$REG" ] || [ "$REG" = "$TESTBED_OUT" ]; then die "scripts/testbed.sh printed no registry: $TESTBED_OUT"; fi
+REG=$(sed -n 's/^RANCHER_UPGRADE_REGISTRY=//p' <<<"$TESTBED_OUT")
+if [ -z "$REG" ]; then die "scripts/testbed.sh printed no registry: $TESTBED_OUT"; fi
 REAL_DOCKER=$(command -v docker) || die "no docker on PATH"
 if [ ! -x /usr/bin/time ]; then
     log "installing GNU time (apt-get) for the peak RSS"

@@ -41,8 +41,8 @@ die() {
 
 say "setting up the test bed"
 testbed_out=$(bash scripts/testbed.sh </dev/null)
-REGISTRY=${testbed_out#RANCHER_UPGRADE_REGISTRY=}
-if [ -z "$REGISTRY" ] || [ "$REGISTRY" = "$testbed_out" ]; then
+REGISTRY=$(sed -n 's/^RANCHER_UPGRADE_REGISTRY=//p' <<<"$testbed_out")
+if [ -z "$REGISTRY" ]; then
     die "unexpected output from scripts/testbed.sh: $testbed_out"
 fi
 IMAGE_REPO="$REGISTRY/rancher/server"

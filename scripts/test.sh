@@ -10,8 +10,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-registry=$(bash scripts/testbed.sh </dev/null)
-export "${registry?}"
+# Every NAME=value line it prints (the registry, the other hosts, podman) goes to the tests.
+testbed_out=$(bash scripts/testbed.sh </dev/null)
+while IFS= read -r line; do
+    case $line in
+        RANCHER_UPGRADE_*=*) export "${line?}" ;;
+        *) echo "test.sh: unexpected line from scripts/testbed.sh: $line" >&2 && exit 1 ;;
+    esac
+done <<<"$testbed_out"
 export REQUIRE_DOCKER=1
 
 # The shells the completion tests load the scripts in, and what renders the man page.

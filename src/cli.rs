@@ -1,5 +1,6 @@
 //! The command line, and its validation into a [`Config`] before anything runs.
 
+use crate::archive::{Archive, ArchiveFormat};
 use crate::error::{EXIT_CODES, bad_input};
 use crate::image::Target;
 use crate::plan::{BackupTarget, PlanOptions};
@@ -208,9 +209,12 @@ struct ServerArgs {
     /// Show secret values (database password, *PASS*/*SECRET*/*TOKEN*/*KEY* env) instead of masking them
     #[arg(long)]
     show_secrets: bool,
-    /// The docker binary [default: docker on PATH]
+    /// The docker or podman binary [default: docker on PATH, else podman]
     #[arg(long, value_name = "PATH", env = "RANCHER_UPGRADE_DOCKER")]
     docker: Option<PathBuf>,
+    /// The docker context (podman: connection) of the engine the server runs on; every command gets it [default: the CLI's own, or DOCKER_HOST]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    context: Option<String>,
     /// Where the server answers `pong` [default: /ping on the host port bound to 8080]
     #[arg(long, value_name = "URL", allow_hyphen_values = true)]
     health_url: Option<String>,
@@ -240,6 +244,9 @@ struct TargetArgs {
     /// Skip the backup of the data volumes (then no rollback can restore them)
     #[arg(long)]
     no_backup: bool,
+    /// How the backup is compressed: zstd (fast, `.tar.zst`) or gzip (Rancher's docs' `.tar.gz`)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ArchiveFormat::Zstd)]
+    backup_format: ArchiveFormat,
 }
 
 /// How to run, or only show, the plan.
@@ -311,9 +318,12 @@ struct StatusArgs {
     /// How to print the report
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
-    /// The docker binary that shows what runs now [default: docker on PATH]
+    /// The docker or podman binary that shows what runs now [default: docker on PATH, else podman]
     #[arg(long, value_name = "PATH", env = "RANCHER_UPGRADE_DOCKER")]
     docker: Option<PathBuf>,
+    /// The docker context (podman: connection) of the engine the server runs on [default: the CLI's own, or DOCKER_HOST]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    context: Option<String>,
 }
 
 /// What the command line asks for, validated.
@@ -349,7 +359,7 @@ pub struct Execution {
 #[derive(Clone, Debug)]
 pub enum Task {
     Upgrade(PlanOptions),
-    Rollback { backup: Option<PathBuf> },
+    Rollback { backup: Option<Archive> },
 }
 
 /// The validated command line.
@@ -360,6 +370,7 @@ pub struct Config {
     pub container: Option<String>,
     pub data_container: String,
     pub docker: Option<PathBuf>,
+    pub context: Option<String>,
     pub show_secrets: bool,
     pub backup_dir: PathBuf,
     pub health_url: Option<String>,
@@ -409,11 +420,13 @@ impl Cli {
                 if let Some(name) = &args.container {
                     check_container_name("--container", name)?;
                 }
+                check_context(args.context.as_deref())?;
                 Request::Status(status::Query {
                     container: args.container,
                     backup_dir: backup_dir(&args.backup_dir)?,
                     format: args.format,
                     docker: args.docker,
+                    context: args.context,
                 })
             }
             Command::Completions { shell } => Request::Completions(shell),
@@ -455,6 +468,7 @@ impl Config {
                 "--health-timeout 0 would never let the server answer; give seconds, for example 900",
             ));
         }
+        check_context(server.context.as_deref())?;
         let backup_dir = backup_dir(&server.backup_dir)?;
         for (option, what, file) in outputs {
             if let Some(file) = file {
@@ -473,20 +487,19 @@ impl Config {
                 backup: (!target.no_backup).then(|| BackupTarget {
                     dir: backup_dir.clone(),
                     stamp: compact_utc_now(),
+                    format: target.backup_format,
                 }),
             }),
             None => Task::Rollback {
                 backup: rollback_backup
                     .map(|file| {
-                        let archive = docker_mountable("--backup", &file)?;
-                        if is_gzip(&archive) {
-                            Ok(archive)
-                        } else {
-                            Err(bad_input(format!(
-                                "--backup {} is not a gzip archive; name the archive the upgrade wrote (rancher-data-backup-*.tar.gz)",
+                        let path = shown_path("--backup", &file)?;
+                        archive_at(path).ok_or_else(|| {
+                            bad_input(format!(
+                                "--backup {} is neither a zstd nor a gzip archive; name the archive the upgrade wrote (rancher-data-backup-*.tar.zst or .tar.gz)",
                                 file.display()
-                            )))
-                        }
+                            ))
+                        })
                     })
                     .transpose()?,
             },
@@ -497,6 +510,7 @@ impl Config {
             container: server.container,
             data_container: server.data_container,
             docker: server.docker,
+            context: server.context,
             show_secrets: server.show_secrets,
             backup_dir,
             health_url: server.health_url,
@@ -506,9 +520,21 @@ impl Config {
     }
 }
 
-/// `--backup-dir`: an existing directory, as an absolute path docker can mount.
+/// `--context`: a name `docker context ls` (or `podman system connection ls`) could list.
+fn check_context(context: Option<&str>) -> Result<()> {
+    match context {
+        Some(context) if context.is_empty() || context.chars().any(char::is_control) => {
+            Err(bad_input(
+                "--context is empty or holds a control character; name a context that `docker context ls` lists",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `--backup-dir`: an existing directory, as an absolute path.
 fn backup_dir(path: &Path) -> Result<PathBuf> {
-    let absolute = docker_mountable("--backup-dir", path)?;
+    let absolute = shown_path("--backup-dir", path)?;
     if absolute.is_dir() {
         Ok(absolute)
     } else {
@@ -538,9 +564,9 @@ fn check_writable_file(option: &str, what: &str, file: &Path) -> Result<()> {
     )))
 }
 
-/// The absolute path of an existing file or directory that docker can mount: `-v` takes
-/// UTF-8 text and splits it at ':', so a path it would misread is refused here.
-fn docker_mountable(option: &str, path: &Path) -> Result<PathBuf> {
+/// The absolute path of an existing file or directory, as UTF-8 text a runbook shows and a
+/// pasted command carries intact.
+fn shown_path(option: &str, path: &Path) -> Result<PathBuf> {
     let absolute = std::fs::canonicalize(path).map_err(|error| {
         bad_input(format!(
             "{option} {}: {error}; name an existing path",
@@ -548,22 +574,18 @@ fn docker_mountable(option: &str, path: &Path) -> Result<PathBuf> {
         ))
     })?;
     match absolute.to_str() {
-        Some(text) if !text.contains(':') && !text.chars().any(char::is_control) => Ok(absolute),
+        Some(text) if !text.chars().any(char::is_control) => Ok(absolute),
         _ => Err(bad_input(format!(
-            "{option} {}: docker can't mount a path that is not UTF-8 or holds ':' or a control character; choose another",
+            "{option} {}: a path that is not UTF-8 or holds a control character can't be shown in a runbook; choose another",
             path.display()
         ))),
     }
 }
 
-/// Whether a file starts like a gzip stream, as the backups are: a cheap check that needs no
-/// docker, so a wrong `--backup` is refused before anything runs.
-fn is_gzip(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut magic))
-        .is_ok_and(|()| magic == [0x1f, 0x8b])
+/// The archive at `path`, when it starts like one of the backups' formats: a cheap check that
+/// needs no engine, so a wrong `--backup` is refused before anything runs.
+pub fn archive_at(path: PathBuf) -> Option<Archive> {
+    ArchiveFormat::of_file(&path).map(|format| Archive { path, format })
 }
 
 /// Longer names are refused: they end up in file names beside the backups.

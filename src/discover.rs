@@ -1,8 +1,7 @@
 //! Read-only discovery: `docker inspect` of the server, its image and the names the plan uses,
 //! turned into a [`Discovery`]. Two docker calls, whatever the server looks like.
 
-use crate::argv::Argv;
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::error::bad_input;
 use crate::image::ImageRef;
 use crate::server::{
@@ -44,8 +43,8 @@ const CARRIED_CONFIG: [&str; 11] = [
 ];
 
 /// The one running container of a `rancher/server` image, for when `--container` is left out.
-pub fn find_server_container(docker: &Docker) -> Result<String> {
-    let listing = docker.read_ok(&Argv::new("docker").args([
+pub fn find_server_container(engine: &Engine) -> Result<String> {
+    let listing = engine.read_ok(&engine.command().args([
         "ps",
         "--no-trunc",
         "--format",
@@ -73,19 +72,20 @@ pub fn find_server_container(docker: &Docker) -> Result<String> {
 /// Inspects the server, its image, the data container and the parking name. `known_as` names
 /// the server when `container` is another handle for it (its id, while it is parked).
 pub fn discover(
-    docker: &Docker,
+    engine: &Engine,
     container: &str,
     data_container: &str,
     known_as: Option<&str>,
 ) -> Result<Discovery> {
-    let inspected = docker.read(
-        &Argv::new("docker")
+    let inspected = engine.read(
+        &engine
+            .command()
             .args(["inspect", "--type", "container", "--"])
             .arg(container),
     )?;
     if !inspected.success {
         let why = inspected.stderr.trim();
-        if why.contains("No such") {
+        if why.to_lowercase().contains("no such") {
             return Err(bad_input(format!(
                 "no container named {container:?}; `docker ps -a` lists them, then pass the server's name with --container"
             )));
@@ -105,7 +105,7 @@ pub fn discover(
     // The image, the data container and the parking name in one call: docker prints what it
     // finds and names what it doesn't on stderr, so a missing name is an answer, not a failure.
     let parked_name_guess = provisional_parked_name(&container_json);
-    let related = docker.read(&Argv::new("docker").args(["inspect", "--"]).args([
+    let related = engine.read(&engine.command().args(["inspect", "--"]).args([
         image_id,
         data_container,
         parked_name_guess.as_str(),
@@ -129,6 +129,7 @@ pub fn discover(
             .find(|o| o.get("State").is_some() && container_name(o) == name)
     };
     Ok(Discovery {
+        engine: engine.target().clone(),
         data_container: named(data_container).map(describe_data_container),
         // A parked server does not stand in its own way.
         parked_name_taken: named(&server.parked_name())
@@ -534,10 +535,6 @@ mod tests {
         );
         assert_eq!(server.carried.hostname, None);
         assert_eq!(server.carried.log, None);
-        assert_eq!(
-            server.ping_url().as_deref(),
-            Some("http://127.0.0.1:8080/ping")
-        );
         assert_eq!(server.parked_name(), "rancher-server-v1.6.10");
         assert_eq!(server.not_carried, Vec::<String>::new());
         assert_eq!(
@@ -657,9 +654,5 @@ mod tests {
             .map(|p| p.container_port.as_str())
             .collect();
         assert_eq!(ports, ["8080/tcp", "9345/tcp"]);
-        assert_eq!(
-            server.ping_url().as_deref(),
-            Some("http://127.0.0.1:18080/ping")
-        );
     }
 }

@@ -3,14 +3,15 @@
 //! backup), asked like any step. The one place that decides whether a command runs; a dry run
 //! never gets here.
 
+use crate::archive::Archive;
 use crate::argv::{Argv, Reveal};
 use crate::confirm::Confirmer;
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::error::Interrupted;
 use crate::health::{self, Verdict};
 use crate::interrupt;
-use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
-use crate::render::{action_line, headline, probe_summary, text::step_block};
+use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId, Transfer};
+use crate::render::{action_line, headline, text::step_block};
 use crate::result::{RunResult, StopReason};
 use crate::runner::{self, Display, HEARTBEAT, Runner};
 use crate::secrets::Masker;
@@ -19,7 +20,6 @@ use crate::transcript::Transcript;
 use anyhow::{Result, anyhow};
 use console::style;
 use std::io::IsTerminal;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -58,13 +58,23 @@ impl Stop {
 
 struct Execution<'a> {
     plan: &'a Plan,
-    docker: &'a Docker,
+    engine: &'a Engine,
     runner: Runner<'a>,
     transcript: Transcript,
     journal: Journal,
     result: RunResult,
     confirmer: Confirmer,
     terminal: bool,
+    /// The archives checked against their checksums in this run.
+    verified: Vec<PathBuf>,
+}
+
+/// A failure with no more evidence than its description.
+fn failed(what: String) -> Stop {
+    Stop::Failed {
+        what,
+        evidence: None,
+    }
 }
 
 /// Where a run of steps stopped: the step's index in the list it ran, and why.
@@ -74,7 +84,7 @@ type Stopped = (usize, Stop);
 /// again, but their way back counts. The journal records each step and the end.
 pub fn execute(
     plan: &Plan,
-    docker: &Docker,
+    engine: &Engine,
     options: &ExecOptions,
     (record_path, record): (PathBuf, UpgradeRecord),
 ) -> Result<()> {
@@ -94,9 +104,9 @@ pub fn execute(
     let terminal = std::io::stderr().is_terminal();
     let mut execution = Execution {
         plan,
-        docker,
+        engine,
         runner: Runner {
-            docker,
+            engine,
             masker: &masker,
             verbose: options.verbose,
             terminal,
@@ -107,6 +117,7 @@ pub fn execute(
         result,
         confirmer,
         terminal,
+        verified: Vec::new(),
     };
     execution.transcript.note(&format!(
         "rancher-upgrade {}: {}",
@@ -208,6 +219,8 @@ impl<'a> Execution<'a> {
             let (started_at, started) = (SystemTime::now(), Instant::now());
             let result = match &step.action {
                 Action::Docker(argv) => self.run_command(step, argv),
+                Action::Transfer(transfer) => self.run_transfer(step, transfer),
+                Action::VerifyArchive(archive) => self.verify_archive(archive),
                 Action::WaitHealthy(probe) => self.wait_healthy(probe),
                 Action::Manual(instruction) => self.manual(instruction),
             };
@@ -216,31 +229,61 @@ impl<'a> Execution<'a> {
             result.map_err(|stop| (index, stop))?;
             done.push(index);
             if self.plan.kind == PlanKind::Upgrade && std::ptr::eq(steps, &self.plan.steps[..]) {
-                self.journal.step_done(step.id).map_err(|e| {
-                    (
-                        index,
-                        Stop::Failed {
-                            what: format!("{e:#}"),
-                            evidence: None,
-                        },
-                    )
-                })?;
+                self.journal
+                    .step_done(step.id)
+                    .map_err(|e| (index, failed(format!("{e:#}"))))?;
             }
         }
         Ok(())
     }
 
     fn run_command(&mut self, step: &Step, argv: &Argv) -> Result<(), Stop> {
-        self.before(step)?;
         let display = match step.id {
-            StepId::Pull | StepId::Stop | StepId::Backup | StepId::RestoreData => Display::Progress,
+            StepId::Pull | StepId::Stop => Display::Progress,
             _ => Display::Quiet,
         };
+        let outcome = self.runner.run(argv, display);
+        self.conclude(argv, outcome).map(|_| ())
+    }
+
+    /// A backup streams out of the engine into the archive; a restore checks the archive's
+    /// checksum, then streams it back.
+    fn run_transfer(&mut self, step: &Step, transfer: &Transfer) -> Result<(), Stop> {
+        if transfer.direction == crate::plan::Direction::Restore {
+            self.verify_archive(&transfer.archive)?;
+        }
+        let outcome = self
+            .runner
+            .transfer(&transfer.argv, transfer.direction, &transfer.archive);
+        let outcome = self.conclude(&transfer.argv, outcome)?;
+        if let Some(summary) = outcome.archive {
+            let note = format!(
+                "backup: {} ({} bytes, {} entries, {} bytes of files, sha256 {})",
+                transfer.archive.path.display(),
+                summary.archive_bytes,
+                summary.entries,
+                summary.content_bytes,
+                summary.sha256
+            );
+            eprintln!("    {note}");
+            self.transcript.note(&note);
+            if step.id == StepId::Backup {
+                self.journal
+                    .backup_written(summary)
+                    .map_err(|e| failed(format!("{e:#}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records how a command ended; a failure stops the run.
+    fn conclude(
+        &mut self,
+        argv: &Argv,
+        outcome: Result<runner::Outcome>,
+    ) -> Result<runner::Outcome, Stop> {
         let shown = argv.display(Reveal::Masked);
-        let outcome = self.runner.run(argv, display).map_err(|e| Stop::Failed {
-            what: format!("{e:#}"),
-            evidence: None,
-        })?;
+        let outcome = outcome.map_err(|e| failed(format!("{e:#}")))?;
         let status = match &outcome.stopped_because {
             Some(why) => format!("{} ({why})", outcome.status),
             None => outcome.status.clone(),
@@ -262,55 +305,21 @@ impl<'a> Execution<'a> {
             style("ok").green(),
             outcome.duration.as_secs_f64()
         );
-        self.after(step)
+        Ok(outcome)
     }
 
-    /// Checks a step needs before it runs: a backup never overwrites an archive.
-    fn before(&self, step: &Step) -> Result<(), Stop> {
-        match (&step.id, &self.plan.backup_archive) {
-            (StepId::Backup, Some(archive)) if archive.exists() => Err(Stop::Failed {
-                what: format!(
-                    "{} exists already, and a backup never overwrites one; move it aside or run again",
-                    archive.display()
-                ),
-                evidence: None,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Checks after a step ran: the backup archive is its owner's alone (it holds the
-    /// database), there and not empty.
-    fn after(&mut self, step: &Step) -> Result<(), Stop> {
-        let Some(archive) = &self.plan.backup_archive else {
-            return Ok(());
-        };
-        if step.id == StepId::Backup {
-            return std::fs::set_permissions(archive, std::fs::Permissions::from_mode(0o600))
-                .map_err(|error| Stop::Failed {
-                    what: format!("can't make {} private: {error}", archive.display()),
-                    evidence: None,
-                });
-        }
-        if step.id != StepId::VerifyBackup {
+    /// Checks an archive against its checksum, once a run: a damaged one stops here, before
+    /// anything is emptied.
+    fn verify_archive(&mut self, archive: &Archive) -> Result<(), Stop> {
+        if self.verified.contains(&archive.path) {
             return Ok(());
         }
-        match std::fs::metadata(archive) {
-            Ok(meta) if meta.len() > 0 => {
-                let note = format!("backup: {} ({} bytes)", archive.display(), meta.len());
-                eprintln!("    {note}");
-                self.transcript.note(&note);
-                Ok(())
-            }
-            Ok(_) => Err(Stop::Failed {
-                what: format!("the backup {} is empty", archive.display()),
-                evidence: None,
-            }),
-            Err(error) => Err(Stop::Failed {
-                what: format!("the backup {} can't be read: {error}", archive.display()),
-                evidence: None,
-            }),
-        }
+        let sha256 = archive.verify().map_err(|e| failed(format!("{e:#}")))?;
+        let note = format!("checked: {} (sha256 {sha256})", archive.path.display());
+        eprintln!("    {} {note}", style("ok").green());
+        self.transcript.note(&note);
+        self.verified.push(archive.path.clone());
+        Ok(())
     }
 
     fn manual(&mut self, instruction: &str) -> Result<(), Stop> {
@@ -327,19 +336,22 @@ impl<'a> Execution<'a> {
     }
 
     fn wait_healthy(&mut self, probe: &Probe) -> Result<(), Stop> {
-        let Some(url) = &probe.url else {
-            eprintln!("    {}", probe_summary(probe));
-            return self.manual(&format!("check that {} works", probe.container));
+        let engine = self.engine;
+        let (ask, url): (Box<dyn FnMut() -> Result<String>>, String) = match &probe.url {
+            Some(url) => (Box::new(health::http_asker(url)), url.clone()),
+            None => (
+                Box::new(health::engine_asker(engine, &probe.ask)),
+                format!("/ping inside {}", probe.container),
+            ),
         };
         let spinner = self
             .terminal
             .then(|| runner::spinner(format!("waiting for {url} to answer pong")));
         let mut next_heartbeat = HEARTBEAT;
-        let docker = self.docker;
         let verdict = health::wait_until_healthy(
-            url,
+            ask,
             Duration::from_secs(probe.timeout_seconds),
-            || health::container_state(docker, &probe.container),
+            || health::container_state(engine, &probe.container),
             |elapsed| {
                 if spinner.is_none() && elapsed >= next_heartbeat {
                     next_heartbeat += HEARTBEAT;
@@ -353,11 +365,8 @@ impl<'a> Execution<'a> {
         if let Some(bar) = spinner {
             bar.finish_and_clear();
         }
-        let verdict = verdict.map_err(|e| Stop::Failed {
-            what: format!("{e:#}"),
-            evidence: None,
-        })?;
-        let described = verdict.describe(&probe.container, url);
+        let verdict = verdict.map_err(|e| failed(format!("{e:#}")))?;
+        let described = verdict.describe(&probe.container, &url);
         self.transcript.note(&described);
         match verdict {
             Verdict::Healthy { .. } => {
@@ -379,7 +388,9 @@ impl<'a> Execution<'a> {
     }
 
     fn container_log_tail(&mut self, container: &str) -> Vec<String> {
-        let argv = Argv::new("docker")
+        let argv = self
+            .engine
+            .command()
             .args(["logs", "--tail", "20"])
             .arg(container);
         match self.runner.run(&argv, Display::Quiet) {
@@ -409,7 +420,7 @@ impl<'a> Execution<'a> {
 
     /// Whether the failing `docker run` left a container under the server's name.
     fn new_container_exists(&self) -> bool {
-        health::container_state(self.docker, &self.plan.container).is_ok()
+        health::container_state(self.engine, &self.plan.container).is_ok()
     }
 
     /// Prints why `steps` stopped at `index`, what was done and what was not, and returns the
@@ -521,7 +532,7 @@ impl<'a> Execution<'a> {
             plan.from_version,
             plan.from,
             match &plan.backup_archive {
-                Some(archive) => format!(", restoring the data from {}", archive.display()),
+                Some(archive) => format!(", restoring the data from {}", archive.path.display()),
                 None => String::new(),
             }
         );
@@ -543,7 +554,7 @@ impl<'a> Execution<'a> {
             "Upgrade failed ({reason}); rolled back to {}{}.",
             plan.from_version,
             match &plan.backup_archive {
-                Some(archive) => format!(", data restored from {}", archive.display()),
+                Some(archive) => format!(", data restored from {}", archive.path.display()),
                 None => String::new(),
             }
         );

@@ -1,13 +1,18 @@
 //! Waiting for the new server: running, not restarting, and `/ping` answering `pong`.
 
-use crate::docker::{Docker, inspect_container_field};
+use crate::argv::Argv;
+use crate::engine::Engine;
 use crate::interrupt;
 use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-/// How often `/ping` is asked: the downtime ends at the first `pong`, so ask often.
+/// How often `/ping` is asked: the downtime ends at the first `pong`, so ask often at first;
+/// past `PING_OFTEN_FOR`, a slow migration is asked once a second (each ask through the
+/// engine is a container exec).
 const PING_EVERY: Duration = Duration::from_millis(100);
+const PING_OFTEN_FOR: Duration = Duration::from_secs(30);
+const PING_SLOWLY: Duration = Duration::from_secs(1);
 /// How often the container's state is read: each read is a docker call.
 const STATE_EVERY: Duration = Duration::from_secs(1);
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -27,8 +32,8 @@ pub struct ContainerState {
     pub started_at: String,
 }
 
-pub fn container_state(docker: &Docker, container: &str) -> Result<ContainerState> {
-    let json = docker.read_ok(&inspect_container_field("{{json .State}}", container))?;
+pub fn container_state(engine: &Engine, container: &str) -> Result<ContainerState> {
+    let json = engine.read_ok(&engine.inspect_container_field("{{json .State}}", container))?;
     serde_json::from_str(json.trim())
         .with_context(|| format!("reading the state of {container}: {json}"))
 }
@@ -76,6 +81,30 @@ impl Verdict {
     }
 }
 
+/// Asks `/ping` from this machine: for `--health-url`.
+pub fn http_asker(url: &str) -> impl FnMut() -> Result<String> + use<> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(PING_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = url.to_string();
+    move || ping(&agent, &url)
+}
+
+/// Asks `/ping` with a command that runs inside the container, through the engine: its
+/// output is the answer.
+pub fn engine_asker<'a>(engine: &'a Engine, ask: &'a Argv) -> impl FnMut() -> Result<String> + 'a {
+    move || {
+        let finished = engine.read(ask)?;
+        if finished.success {
+            Ok(finished.stdout)
+        } else {
+            Err(anyhow!("{} ({})", finished.stderr.trim(), finished.status))
+        }
+    }
+}
+
 /// One GET of the health URL: the body, or why there is none.
 fn ping(agent: &ureq::Agent, url: &str) -> Result<String> {
     let mut response = agent.get(url).call().map_err(|e| anyhow!("{e}"))?;
@@ -91,19 +120,14 @@ fn ping(agent: &ureq::Agent, url: &str) -> Result<String> {
     }
 }
 
-/// Waits until `url` answers `pong`, the container stops, it restarts, or `timeout` passes.
+/// Waits until `ask` answers `pong`, the container stops, it restarts, or `timeout` passes.
 /// `state` reads the container's state; `tick` hears the elapsed time.
 pub fn wait_until_healthy(
-    url: &str,
+    mut ask: impl FnMut() -> Result<String>,
     timeout: Duration,
     mut state: impl FnMut() -> Result<ContainerState>,
     mut tick: impl FnMut(Duration),
 ) -> Result<Verdict> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(PING_TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
     let started = Instant::now();
     let first = state()?;
     let mut last_state_read = started;
@@ -118,7 +142,7 @@ pub fn wait_until_healthy(
         if current.restarting || current.started_at != first.started_at {
             return Ok(Verdict::Restarted);
         }
-        let last_answer = match ping(&agent, url) {
+        let last_answer = match ask() {
             Ok(body) if body.trim_end() == "pong" => {
                 return Ok(Verdict::Healthy {
                     after: started.elapsed(),
@@ -134,7 +158,11 @@ pub fn wait_until_healthy(
             return Ok(Verdict::TimedOut { last_answer });
         }
         tick(started.elapsed());
-        std::thread::sleep(PING_EVERY);
+        std::thread::sleep(if started.elapsed() < PING_OFTEN_FOR {
+            PING_EVERY
+        } else {
+            PING_SLOWLY
+        });
         if last_state_read.elapsed() >= STATE_EVERY {
             last_state_read = Instant::now();
             current = state()?;
@@ -183,19 +211,22 @@ mod tests {
         format!("http://127.0.0.1:{port}/ping")
     }
 
+    /// The wait for `url` on a container that keeps running.
+    fn wait_while_running(url: &str, timeout: Duration) -> Verdict {
+        wait_until_healthy(http_asker(url), timeout, || Ok(running()), |_| {}).unwrap()
+    }
+
     #[test]
     fn pong_is_healthy() {
         let url = serve("pong\n", Duration::ZERO);
-        let verdict =
-            wait_until_healthy(&url, Duration::from_secs(10), || Ok(running()), |_| {}).unwrap();
+        let verdict = wait_while_running(&url, Duration::from_secs(10));
         assert!(matches!(verdict, Verdict::Healthy { .. }), "{verdict:?}");
     }
 
     #[test]
     fn a_wrong_body_is_not_healthy_and_is_reported() {
         let url = serve("<html>starting</html>", Duration::ZERO);
-        let verdict =
-            wait_until_healthy(&url, Duration::from_millis(500), || Ok(running()), |_| {}).unwrap();
+        let verdict = wait_while_running(&url, Duration::from_millis(500));
         match verdict {
             Verdict::TimedOut { last_answer } => assert!(last_answer.contains("starting")),
             other => panic!("{other:?}"),
@@ -205,8 +236,7 @@ mod tests {
     #[test]
     fn a_refused_connection_is_retried_until_the_server_listens() {
         let url = serve("pong\n", Duration::from_millis(700));
-        let verdict =
-            wait_until_healthy(&url, Duration::from_secs(10), || Ok(running()), |_| {}).unwrap();
+        let verdict = wait_while_running(&url, Duration::from_secs(10));
         match verdict {
             Verdict::Healthy { after } => assert!(after >= Duration::from_millis(600), "{after:?}"),
             other => panic!("{other:?}"),
@@ -219,7 +249,7 @@ mod tests {
         let mut reads = 0;
         let started = Instant::now();
         let verdict = wait_until_healthy(
-            &url,
+            http_asker(&url),
             Duration::from_secs(600),
             || {
                 reads += 1;
@@ -252,7 +282,7 @@ mod tests {
         let url = serve("not yet", Duration::ZERO);
         let mut reads = 0;
         let verdict = wait_until_healthy(
-            &url,
+            http_asker(&url),
             Duration::from_secs(600),
             || {
                 reads += 1;

@@ -2,12 +2,13 @@
 //!
 //! Data flows one way: [`cli`] → [`discover`] → [`plan`] → [`render`] or [`execute`].
 
+pub mod archive;
 pub mod argv;
 pub mod cli;
 pub mod color;
 pub mod confirm;
 pub mod discover;
-pub mod docker;
+pub mod engine;
 pub mod error;
 pub mod execute;
 pub mod health;

@@ -1,6 +1,7 @@
 use anyhow::Result;
+use rancher_upgrade::archive::Archive;
 use rancher_upgrade::cli::{self, Action, Config, Request, Task};
-use rancher_upgrade::docker::Docker;
+use rancher_upgrade::engine::Engine;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
@@ -25,15 +26,15 @@ fn run(cli: cli::Cli) -> Result<()> {
     color::apply(color);
     match request {
         Request::Plan(config) => {
-            let docker = Docker::locate(config.docker.as_deref())?;
+            let engine = Engine::locate(config.docker.as_deref(), config.context.as_deref())?;
             match &config.task {
-                Task::Upgrade(options) => upgrade(&config, options, &docker),
-                Task::Rollback { backup } => roll_back(&config, backup.clone(), &docker),
+                Task::Upgrade(options) => upgrade(&config, options, &engine),
+                Task::Rollback { backup } => roll_back(&config, backup.clone(), &engine),
             }
         }
         Request::Status(query) => {
-            let docker = Docker::locate(query.docker.as_deref())?;
-            let report = status::report(&query, &docker)?;
+            let engine = Engine::locate(query.docker.as_deref(), query.context.as_deref())?;
+            let report = status::report(&query, &engine)?;
             print!("{}", status::render(&report, query.format));
             Ok(())
         }
@@ -47,11 +48,11 @@ fn run(cli: cli::Cli) -> Result<()> {
 
 /// The container named by `--container`, else the one running rancher/server container, else
 /// (its server stopped halfway through) the one upgrade recorded as stopped in `--backup-dir`.
-fn container(config: &Config, docker: &Docker) -> Result<String> {
+fn container(config: &Config, engine: &Engine) -> Result<String> {
     if let Some(name) = &config.container {
         return Ok(name.clone());
     }
-    let running = discover::find_server_container(docker);
+    let running = discover::find_server_container(engine);
     if running.is_ok() {
         return running;
     }
@@ -67,8 +68,8 @@ fn container(config: &Config, docker: &Docker) -> Result<String> {
     }
 }
 
-fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()> {
-    let container = container(config, docker)?;
+fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()> {
+    let container = container(config, engine)?;
     let record_path = state::record_path(&config.backup_dir, &container);
     let previous = UpgradeRecord::load(&record_path)?;
     if let Some(record) = &previous
@@ -83,7 +84,7 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
     let resumed = previous.filter(|r| r.status.is_resumable());
     let mut options = options.clone();
     let discovery = match &resumed {
-        None => discover::discover(docker, &container, &config.data_container, None)?,
+        None => discover::discover(engine, &container, &config.data_container, None)?,
         Some(record) => {
             // An archive the earlier run finished is used, never written again.
             if let (Some(backup), Some(stamp), true) = (
@@ -93,7 +94,7 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
             ) {
                 backup.stamp = stamp.clone();
             }
-            resume::rediscover(docker, record, &config.data_container)?
+            resume::rediscover(engine, record, &config.data_container)?
         }
     };
     let mut plan = plan::plan(&discovery, &options)?;
@@ -110,9 +111,9 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
             record.status = Status::InProgress;
             // The record names the archive this run writes or reuses, so a later rollback
             // restores the one that exists.
-            record.backup_archive = plan.backup_archive.clone();
+            record.backup_archive = plan.backup_archive.as_ref().map(|a| a.path.clone());
             record.backup_stamp = options.backup.as_ref().map(|b| b.stamp.clone());
-            let done = resume::steps_done(docker, &record)?;
+            let done = resume::steps_done(engine, &record)?;
             resume::mark_done(&mut plan, &done, &record.updated_at);
             eprintln!(
                 "Resuming the upgrade of {container} recorded in {}: {} step(s) done already.",
@@ -122,16 +123,17 @@ fn upgrade(config: &Config, options: &PlanOptions, docker: &Docker) -> Result<()
             record
         }
         None => {
-            let recreate = plan::recreate_old(&discovery.server, &config.data_container);
+            let recreate =
+                plan::recreate_old(engine.target(), &discovery.server, &config.data_container);
             let stamp = options.backup.as_ref().map(|b| b.stamp.clone());
             UpgradeRecord::new(&discovery.server, &plan, &recreate, stamp)
         }
     };
-    show_or_execute(config, &plan, docker, record_path, record)
+    show_or_execute(config, &plan, engine, record_path, record)
 }
 
-fn roll_back(config: &Config, backup: Option<PathBuf>, docker: &Docker) -> Result<()> {
-    let container = container(config, docker)?;
+fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Result<()> {
+    let container = container(config, engine)?;
     let record_path = state::record_path(&config.backup_dir, &container);
     let record = UpgradeRecord::load(&record_path)?.ok_or_else(|| {
         bad_input(format!(
@@ -140,7 +142,7 @@ fn roll_back(config: &Config, backup: Option<PathBuf>, docker: &Docker) -> Resul
         ))
     })?;
     let current = discover::discover(
-        docker,
+        engine,
         &container,
         record
             .data_container
@@ -148,31 +150,34 @@ fn roll_back(config: &Config, backup: Option<PathBuf>, docker: &Docker) -> Resul
             .unwrap_or(&config.data_container),
         None,
     )?;
-    let archive = backup.or_else(|| record.backup_archive.clone());
-    if let Some(archive) = &archive
-        && !archive.exists()
-    {
-        return Err(bad_input(format!(
-            "the backup {} is gone; pass --backup FILE with the archive taken before the upgrade",
-            archive.display()
-        )));
-    }
+    let archive = match backup {
+        Some(archive) => Some(archive),
+        None => match &record.backup_archive {
+            Some(path) => Some(cli::archive_at(path.clone()).ok_or_else(|| {
+                bad_input(format!(
+                    "the backup {} is gone or is no archive; pass --backup FILE with the archive taken before the upgrade",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        },
+    };
     let options = rollback::RollbackOptions {
         archive,
-        old_container_exists: resume::container_id(docker, &record.parked_name)?
+        old_container_exists: resume::container_id(engine, &record.parked_name)?
             .is_some_and(|id| id == record.old_container_id),
         health_url: config.health_url.clone(),
         health_timeout_seconds: config.health_timeout_seconds,
         stop_timeout_seconds: config.stop_timeout_seconds,
     };
     let plan = rollback::plan(&current, &record, &options)?;
-    show_or_execute(config, &plan, docker, record_path, record)
+    show_or_execute(config, &plan, engine, record_path, record)
 }
 
 fn show_or_execute(
     config: &Config,
     plan: &Plan,
-    docker: &Docker,
+    engine: &Engine,
     record_path: PathBuf,
     record: UpgradeRecord,
 ) -> Result<()> {
@@ -197,5 +202,5 @@ fn show_or_execute(
         step_timeout: execution.step_timeout,
         result: execution.result.clone(),
     };
-    execute::execute(plan, docker, &options, (record_path, record))
+    execute::execute(plan, engine, &options, (record_path, record))
 }

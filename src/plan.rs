@@ -1,7 +1,9 @@
 //! The upgrade plan: a pure function from what discovery found and what the operator asked
 //! for to the ordered steps that renderers show and the executor runs.
 
+use crate::archive::{Archive, ArchiveFormat};
 use crate::argv::{Argv, Reveal, quote};
+use crate::engine::EngineTarget;
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
 use crate::secrets::{
@@ -9,7 +11,7 @@ use crate::secrets::{
 };
 use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What the operator asked for, validated.
 #[derive(Clone, Debug)]
@@ -27,11 +29,13 @@ pub struct PlanOptions {
     pub backup: Option<BackupTarget>,
 }
 
-/// Where a backup goes: an absolute directory and the UTC time that names the archive.
+/// Where a backup goes: an absolute directory on this machine, the UTC time that names the
+/// archive, and how it is compressed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackupTarget {
     pub dir: PathBuf,
     pub stamp: String,
+    pub format: ArchiveFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -64,14 +68,40 @@ pub enum StepId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
     pub container: String,
-    /// `None` when no host port is published for 8080 and no `--health-url` was given.
+    /// Asks `/ping` inside the container, through the engine: it reaches the server wherever
+    /// the engine runs, and no other service on this machine can answer for it.
+    pub ask: Argv,
+    /// `--health-url`: asked from this machine instead.
     pub url: Option<String>,
+    /// Prints `true` while the container runs, for a runbook's wait.
+    pub running: Argv,
     pub timeout_seconds: u64,
+}
+
+/// Which way an archive crosses the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// The command's output is written to the archive.
+    Backup,
+    /// The archive is the command's input.
+    Restore,
+}
+
+/// A command whose output becomes an archive on this machine, or whose input is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    pub argv: Argv,
+    pub direction: Direction,
+    pub archive: Archive,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Docker(Argv),
+    Transfer(Transfer),
+    /// Check an archive on this machine against its checksum.
+    VerifyArchive(Archive),
     WaitHealthy(Probe),
     /// Something only the operator can do; the run asks before going on.
     Manual(String),
@@ -96,7 +126,7 @@ impl Step {
     /// The docker command it runs, if it runs one.
     pub fn argv(&self) -> Option<&Argv> {
         match &self.action {
-            Action::Docker(argv) => Some(argv),
+            Action::Docker(argv) | Action::Transfer(Transfer { argv, .. }) => Some(argv),
             _ => None,
         }
     }
@@ -112,6 +142,8 @@ pub enum PlanKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub kind: PlanKind,
+    /// The engine every command addresses.
+    pub engine: EngineTarget,
     pub container: String,
     pub from: ImageRef,
     pub from_version: String,
@@ -119,8 +151,8 @@ pub struct Plan {
     pub mode: DbMode,
     /// Set in embedded mode: the container that holds the data volumes.
     pub data_container: Option<String>,
-    /// The archive of the data volumes the upgrade writes, when it backs up.
-    pub backup_archive: Option<PathBuf>,
+    /// The archive of the data volumes the upgrade writes (or the rollback restores).
+    pub backup_archive: Option<Archive>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
     /// The indexes of steps an earlier, interrupted run finished: shown as done, not run again,
@@ -180,10 +212,6 @@ impl Plan {
             .flat_map(|s| std::iter::once(s).chain(s.undo.iter()))
             .filter_map(Step::argv)
     }
-}
-
-pub(crate) fn docker() -> Argv {
-    Argv::new("docker")
 }
 
 /// Checks everything before any step runs, and plans the upgrade. Every reason to refuse is
@@ -251,7 +279,26 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
     }
     warnings.extend(server.not_carried.iter().cloned());
 
-    let steps = build_steps(server, &target, options, reuse_data_container);
+    if !discovery.engine.kind.updates_restart_policy()
+        && server
+            .carried
+            .restart
+            .as_ref()
+            .is_some_and(|r| r.name == "always")
+    {
+        warnings.push(format!(
+            "{} can't change a restart policy: until step \"Remove the old container\", a reboot with podman-restart.service enabled starts {} (restart policy always) as well",
+            discovery.engine.program,
+            server.parked_name()
+        ));
+    }
+    let steps = build_steps(
+        &discovery.engine,
+        server,
+        &target,
+        options,
+        reuse_data_container,
+    );
     for step in steps.iter().flat_map(|s| std::iter::once(s).chain(&s.undo)) {
         if let Some(word) = step.argv().and_then(Argv::first_control_character) {
             refusals.push(format!(
@@ -283,6 +330,7 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
     let warnings = warnings.iter().map(|w| masker.mask(w)).collect();
     Ok(Plan {
         kind: PlanKind::Upgrade,
+        engine: discovery.engine.clone(),
         container: server.name.clone(),
         from: server.image.clone(),
         from_version: server.release().to_string(),
@@ -293,7 +341,7 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
             .backup
             .as_ref()
             .filter(|_| server.mode == DbMode::Embedded)
-            .map(|backup| backup.dir.join(backup_archive_name(server, backup))),
+            .map(|backup| backup_archive(server, backup)),
         warnings,
         steps,
         done_earlier: Vec::new(),
@@ -389,13 +437,18 @@ fn describe_mount(mount: Option<&crate::server::MountSource>) -> String {
     }
 }
 
-/// A step that changes something, is not skipped, and has no way back of its own.
+/// A step that runs `argv`, changes something, is not skipped, and has no way back of its own.
 pub(crate) fn step(id: StepId, title: String, reason: impl Into<String>, argv: Argv) -> Step {
+    step_doing(id, title, reason, Action::Docker(argv))
+}
+
+/// Like [`step`], for any action.
+fn step_doing(id: StepId, title: String, reason: impl Into<String>, action: Action) -> Step {
     Step {
         id,
         title,
         reason: reason.into(),
-        action: Action::Docker(argv),
+        action,
         changes: true,
         skipped: None,
         undo: vec![],
@@ -404,6 +457,7 @@ pub(crate) fn step(id: StepId, title: String, reason: impl Into<String>, argv: A
 
 /// The names and paths every step of one plan shares.
 struct Names<'a> {
+    engine: &'a EngineTarget,
     server: &'a Server,
     name: &'a str,
     parked: String,
@@ -413,7 +467,8 @@ struct Names<'a> {
 
 impl Names<'_> {
     fn stop(&self, container: &str) -> Argv {
-        docker()
+        self.engine
+            .command()
             .args(["stop", "-t"])
             .arg(&self.stop_timeout)
             .arg(container)
@@ -421,12 +476,14 @@ impl Names<'_> {
 }
 
 fn build_steps(
+    engine: &EngineTarget,
     server: &Server,
     target: &ImageRef,
     options: &PlanOptions,
     reuse_data_container: bool,
 ) -> Vec<Step> {
     let names = Names {
+        engine,
         server,
         name: &server.name,
         parked: server.parked_name(),
@@ -444,7 +501,7 @@ fn build_steps(
         StepId::Pull,
         format!("Pull {target}"),
         "The doc pulls after stopping; pulling first keeps the download out of the downtime, and a missing tag fails before anything stops.",
-        docker().arg("pull").arg(target.to_string()),
+        engine.command().arg("pull").arg(target.to_string()),
     )];
     if !embedded {
         steps.push(Step {
@@ -458,11 +515,19 @@ fn build_steps(
         });
     }
     let restart = server.carried.restart.as_ref();
+    let keep_down_skipped = match restart {
+        None => Some(format!("{name} has no restart policy")),
+        Some(_) if !engine.kind.updates_restart_policy() => Some(format!(
+            "{} can't change a restart policy; it starts a stopped container at boot only through podman-restart.service, and only one whose policy is always",
+            engine.program
+        )),
+        Some(_) => None,
+    };
     steps.push(Step {
-        skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
+        skipped: keep_down_skipped,
         undo: restart
             .map(|policy| {
-                restore_restart_step(name, &policy.flag_value())
+                restore_restart_step(engine, name, &policy.flag_value())
             })
             .into_iter()
             .collect(),
@@ -470,7 +535,7 @@ fn build_steps(
             StepId::DisableRestart,
             format!("Keep {name} down after a reboot"),
             "With its restart policy the old server would come back after a reboot and run the old version on the data (rancher#3519).",
-            docker().args(["update", "--restart=no"]).arg(name),
+            engine.command().args(["update", "--restart=no"]).arg(name),
         )
     });
     if embedded {
@@ -483,7 +548,8 @@ fn build_steps(
                 format!(
                     "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2). It names {name} by id: the new server takes the name {name}, and a data container naming it would make the two reference each other, which hangs dockerd at its next start (moby#38825)."
                 ),
-                docker()
+                engine
+                    .command()
                     .args(["create", "--volumes-from"])
                     .arg(&server.id)
                     .arg("--name")
@@ -493,7 +559,7 @@ fn build_steps(
         });
     }
     steps.push(Step {
-        undo: vec![unpark_step(&names.parked, name)],
+        undo: vec![unpark_step(engine, &names.parked, name)],
         ..step(
             StepId::ParkOld,
             format!("Rename {name} to {}", names.parked),
@@ -501,12 +567,12 @@ fn build_steps(
                 "The new server takes the name {name}, which scripts and monitoring use; the old one waits under {} until the new one works.",
                 names.parked
             ),
-            docker().arg("rename").arg(name).arg(&names.parked),
+            engine.command().arg("rename").arg(name).arg(&names.parked),
         )
     });
     // Only now does the server go down: everything above runs while it still answers.
     steps.push(Step {
-        undo: vec![start_old_step(&names.parked)],
+        undo: vec![start_old_step(engine, &names.parked)],
         ..step(
             StepId::Stop,
             format!("Stop {}", names.parked),
@@ -518,12 +584,12 @@ fn build_steps(
         )
     });
     if let (true, Some(backup)) = (embedded, &options.backup) {
-        steps.extend(backup_steps(&names, backup));
+        steps.push(backup_step(&names, backup));
     }
     steps.push(Step {
         undo: vec![
-            stop_new_step(name, &names.stop_timeout),
-            remove_new_step(name),
+            stop_new_step(engine, name, &names.stop_timeout),
+            remove_new_step(engine, name),
         ],
         ..step(
             StepId::RunNew,
@@ -533,18 +599,19 @@ fn build_steps(
             } else {
                 "The new server runs against the same external database, with every setting of the old one.".into()
             },
-            run_new(server, target, embedded.then_some(names.data)),
+            run_new(engine, server, target, embedded.then_some(names.data)),
         )
     });
     steps.push(Step {
         id: StepId::WaitHealthy,
         title: format!("Wait until {name} answers /ping"),
         reason: "The old container goes only once the new server answers; migrations can take many minutes.".into(),
-        action: Action::WaitHealthy(Probe {
-            container: name.to_string(),
-            url: options.health_url.clone().or_else(|| server.ping_url()),
-            timeout_seconds: options.health_timeout_seconds,
-        }),
+        action: Action::WaitHealthy(probe(
+            engine,
+            name,
+            options.health_url.clone(),
+            options.health_timeout_seconds,
+        )),
         changes: false,
         skipped: None,
         undo: vec![],
@@ -553,59 +620,63 @@ fn build_steps(
         StepId::RemoveOld,
         format!("Remove the old container {}", names.parked),
         "A stopped old server with a restart policy comes back after a reboot (doc step 5); its volumes stay, without -v.",
-        docker().arg("rm").arg(&names.parked),
+        engine.command().arg("rm").arg(&names.parked),
     ));
     steps
 }
 
 // The steps of a way back to the old server: an upgrade's undo, and the rollback plan.
 
-pub fn stop_new_step(name: &str, stop_timeout: &str) -> Step {
+pub fn stop_new_step(engine: &EngineTarget, name: &str, stop_timeout: &str) -> Step {
     step(
         StepId::StopNew,
         format!("Stop the new {name}"),
         "The new version must let go of the data before the old one gets it back.",
-        docker().args(["stop", "-t", stop_timeout]).arg(name),
+        engine
+            .command()
+            .args(["stop", "-t", stop_timeout])
+            .arg(name),
     )
 }
 
-pub fn remove_new_step(name: &str) -> Step {
+pub fn remove_new_step(engine: &EngineTarget, name: &str) -> Step {
     step(
         StepId::RemoveNew,
         format!("Remove the new {name}"),
         "It frees the name; its data lives in the data volumes, which stay.",
-        docker().arg("rm").arg(name),
+        engine.command().arg("rm").arg(name),
     )
 }
 
-pub fn unpark_step(parked: &str, name: &str) -> Step {
+pub fn unpark_step(engine: &EngineTarget, parked: &str, name: &str) -> Step {
     step(
         StepId::UnparkOld,
         format!("Rename {parked} back to {name}"),
         "The old server gets its name back.",
-        docker().arg("rename").arg(parked).arg(name),
+        engine.command().arg("rename").arg(parked).arg(name),
     )
 }
 
 /// `policy` as `docker update --restart` takes it.
-pub fn restore_restart_step(name: &str, policy: &str) -> Step {
+pub fn restore_restart_step(engine: &EngineTarget, name: &str, policy: &str) -> Step {
     step(
         StepId::RestoreRestart,
         format!("Restore the restart policy of {name}"),
         "The old server comes back after a reboot, as before the upgrade.",
-        docker()
+        engine
+            .command()
             .arg("update")
             .arg(format!("--restart={policy}"))
             .arg(name),
     )
 }
 
-pub fn start_old_step(container: &str) -> Step {
+pub fn start_old_step(engine: &EngineTarget, container: &str) -> Step {
     step(
         StepId::StartOld,
         format!("Start {container} again"),
         "The old server runs again on its own data.",
-        docker().arg("start").arg(container),
+        engine.command().arg("start").arg(container),
     )
 }
 
@@ -614,103 +685,117 @@ fn data_paths_relative() -> impl Iterator<Item = &'static str> {
     DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
 }
 
-/// Reads the whole archive named by `$1` first (gzip checks its CRC at the end), and only then
-/// empties the data volumes and unpacks it: a missing or damaged archive leaves the volumes as
-/// they are, never empty (an empty /var/lib/mysql becomes a fresh database). The file name
-/// comes in as an argument, never as part of the script.
+/// Empties the data volumes and unpacks the tar stream on stdin into them. The tool has checked
+/// the archive's checksum before it starts this, so no damaged archive empties a volume (an
+/// empty /var/lib/mysql becomes a fresh database).
 fn restore_script() -> String {
     format!(
-        "set -e; tar -tzf \"$1\" >/dev/null; for d in {}; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xzf \"$1\" -C /",
+        "set -e; for d in {}; do rm -rf \"$d\"/* \"$d\"/.[!.]* \"$d\"/..?*; done; tar -xf - -C /",
         DATA_PATHS.join(" ")
     )
 }
 
-/// Archive the data volumes with the old image's own tar (it is on the host already), check the
-/// archive lists, and know how to put it back.
-fn backup_steps(names: &Names, backup: &BackupTarget) -> Vec<Step> {
-    let archive = backup_archive_name(names.server, backup);
-    let in_container = format!("/backup/{archive}");
-    let backup_dir = backup.dir.display().to_string();
-    let old_image = old_image(names.server);
-    let archive_path = backup.dir.join(&archive);
-    let restore = restore_step(names.data, &archive_path, &old_image);
-    vec![
-        Step {
-            undo: vec![restore],
-            ..step(
-                StepId::Backup,
-                format!("Back up the data volumes to {}", archive_path.display()),
-                "Rancher's migrations only go forward: the way back after the new version starts is this archive, taken with the old image's tar.",
-                docker()
-                    .args(["run", "--rm", "--volumes-from"])
-                    .arg(names.data)
-                    .arg("-v")
-                    .arg(format!("{backup_dir}:/backup"))
-                    .args(["--entrypoint", "tar"])
-                    .arg(&old_image)
-                    .args(["-czf", &in_container, "-C", "/"])
-                    .args(data_paths_relative()),
-            )
-        },
-        verify_backup_step(&archive_path),
-    ]
+/// A one-shot container on the data volumes, with the old image's own tools (the image is on
+/// the engine's host already) and no log: the json-file driver would copy the whole stream.
+fn on_data_volumes(engine: &EngineTarget, data_container: &str, image: &str, stdin: bool) -> Argv {
+    let argv = engine.command().args(["run", "--rm"]);
+    let argv = if stdin { argv.arg("-i") } else { argv };
+    argv.args(["--log-driver", "none", "--volumes-from"])
+        .arg(data_container)
+        .arg("--entrypoint")
+        .arg(if stdin { "sh" } else { "tar" })
+        .arg(image)
 }
 
-/// Lists `archive` with the host's tar: read-only, no container to start while the server is
-/// down, and a damaged archive fails here, before anything depends on it.
-pub fn verify_backup_step(archive: &Path) -> Step {
-    let (_, file) = archive_location(archive);
+/// Streams the data volumes out of the engine into an archive on this machine, checked as it
+/// is written, and knows how to put it back.
+fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
+    let archive = backup_archive(names.server, backup);
+    let old_image = old_image(names.server);
+    let restore = restore_step(names.engine, names.data, &archive, &old_image);
+    let title = format!("Back up the data volumes to {}", archive.path.display());
     Step {
-        changes: false,
-        ..step(
-            StepId::VerifyBackup,
-            format!("Check that {file} lists"),
-            "A backup that can't be read is no way back: this stops here if it doesn't list.",
-            Argv::new("tar")
-                .arg("-tzf")
-                .arg(archive.display().to_string()),
+        undo: vec![restore],
+        ..step_doing(
+            StepId::Backup,
+            title,
+            "Rancher's migrations only go forward: the way back after the new version starts is this archive. The engine streams the volumes to this machine, which compresses and checks them as they arrive.",
+            Action::Transfer(Transfer {
+                argv: on_data_volumes(names.engine, names.data, &old_image, false)
+                    .args(["-cf", "-", "-C", "/"])
+                    .args(data_paths_relative()),
+                direction: Direction::Backup,
+                archive,
+            }),
         )
     }
 }
 
-/// The directory and the file name of an archive, as the `-v DIR:/backup` mounts see them.
-fn archive_location(archive: &Path) -> (String, String) {
-    let dir = archive
-        .parent()
-        .unwrap_or(Path::new("/"))
-        .display()
-        .to_string();
-    let file = archive
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    (dir, file)
+/// Checks `archive` against its checksum on this machine: read-only, and a damaged archive
+/// fails here, before anything depends on it.
+pub fn verify_backup_step(archive: &Archive) -> Step {
+    Step {
+        changes: false,
+        ..step_doing(
+            StepId::VerifyBackup,
+            format!("Check {} against its checksum", archive.file_name()),
+            "A backup that can't be read is no way back: this stops here if it doesn't match.",
+            Action::VerifyArchive(archive.clone()),
+        )
+    }
 }
 
-/// Empties the data volumes of `data_container` and unpacks `archive` into them, with `image`'s
-/// shell and tar.
-pub fn restore_step(data_container: &str, archive: &Path, image: &str) -> Step {
-    let (dir, file) = archive_location(archive);
-    step(
+/// Empties the data volumes of `data_container` and streams `archive` back into them through
+/// the engine, with `image`'s shell and tar.
+pub fn restore_step(
+    engine: &EngineTarget,
+    data_container: &str,
+    archive: &Archive,
+    image: &str,
+) -> Step {
+    step_doing(
         StepId::RestoreData,
-        format!("Restore the data from {file}"),
+        format!("Restore the data from {}", archive.file_name()),
         "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
-        docker()
-            .args(["run", "--rm", "--volumes-from"])
-            .arg(data_container)
-            .arg("-v")
-            .arg(format!("{dir}:/backup:ro"))
-            .args(["--entrypoint", "sh"])
-            .arg(image)
-            .arg("-c")
-            .arg(restore_script())
-            .arg("restore")
-            .arg(format!("/backup/{file}")),
+        Action::Transfer(Transfer {
+            argv: on_data_volumes(engine, data_container, image, true)
+                .arg("-c")
+                .arg(restore_script())
+                .arg("restore"),
+            direction: Direction::Restore,
+            archive: archive.clone(),
+        }),
     )
 }
 
-/// `rancher-data-backup-<old version>-<UTC time>.tar.gz`
-fn backup_archive_name(server: &Server, backup: &BackupTarget) -> String {
+/// How a plan asks whether `container` answers: inside it, through the engine, unless
+/// `--health-url` names a URL to ask from here.
+pub fn probe(
+    engine: &EngineTarget,
+    container: &str,
+    url: Option<String>,
+    timeout_seconds: u64,
+) -> Probe {
+    Probe {
+        container: container.to_string(),
+        ask: engine.command().arg("exec").arg(container).args([
+            "curl",
+            "-fsS",
+            "--max-time",
+            "5",
+            PING_INSIDE,
+        ]),
+        url,
+        running: engine.inspect_container_field("{{.State.Running}}", container),
+        timeout_seconds,
+    }
+}
+
+/// Where the server answers inside its own container.
+const PING_INSIDE: &str = "http://127.0.0.1:8080/ping";
+
+/// `DIR/rancher-data-backup-<old version>-<UTC time>.tar.zst` (or `.tar.gz`).
+fn backup_archive(server: &Server, backup: &BackupTarget) -> Archive {
     let version: String = server
         .release()
         .chars()
@@ -722,7 +807,14 @@ fn backup_archive_name(server: &Server, backup: &BackupTarget) -> String {
             }
         })
         .collect();
-    format!("rancher-data-backup-{version}-{}.tar.gz", backup.stamp)
+    Archive {
+        path: backup.dir.join(format!(
+            "rancher-data-backup-{version}-{}.{}",
+            backup.stamp,
+            backup.format.extension()
+        )),
+        format: backup.format,
+    }
 }
 
 /// The documented mysqldump line, with this server's database settings where it has them.
@@ -766,10 +858,10 @@ fn mysqldump_line(server: &Server) -> String {
 /// `docker run` of the old server as it was, on the data container: what a rollback runs when
 /// the old container is gone. A release tag names the image; a moving tag (`stable`) would
 /// name another release by then, so the image id does.
-pub fn recreate_old(server: &Server, data_container: &str) -> Argv {
+pub fn recreate_old(engine: &EngineTarget, server: &Server, data_container: &str) -> Argv {
     let image = ImageRef::parse(&old_image(server)).unwrap_or_else(|_| server.image.clone());
     let data = (server.mode == DbMode::Embedded).then_some(data_container);
-    run_new(server, &image, data)
+    run_new(engine, server, &image, data)
 }
 
 /// The old server's image, named so that it stays that image: by its release tag when it has
@@ -783,9 +875,17 @@ fn old_image(server: &Server) -> String {
 
 /// `docker run` for the new server: the old one's settings, the data container in place of
 /// its own `--volumes-from`, and its arguments after the image.
-fn run_new(server: &Server, target: &ImageRef, data_container: Option<&str>) -> Argv {
+fn run_new(
+    engine: &EngineTarget,
+    server: &Server,
+    target: &ImageRef,
+    data_container: Option<&str>,
+) -> Argv {
     let carried: &CarriedSettings = &server.carried;
-    let mut argv = docker().args(["run", "-d", "--name"]).arg(&server.name);
+    let mut argv = engine
+        .command()
+        .args(["run", "-d", "--name"])
+        .arg(&server.name);
     match data_container {
         Some(data) => argv = argv.arg("--volumes-from").arg(data),
         None => {
@@ -896,6 +996,7 @@ pub(crate) mod fixture {
             backup: Some(BackupTarget {
                 dir: backup_dir.into(),
                 stamp: stamp.into(),
+                format: ArchiveFormat::Zstd,
             }),
         }
     }

@@ -98,10 +98,11 @@ struct ArchiveRecord {
     bytes: Option<u64>,
 }
 
-/// The exit of the docker command the current step ran.
+/// The exit of the docker command the current step ran, as the runner saw it.
 struct Exit {
     status: String,
     code: Option<i32>,
+    duration: Duration,
 }
 
 pub struct RunResult {
@@ -149,10 +150,10 @@ impl RunResult {
                 finished_at: None,
                 steps: Vec::new(),
                 stops: Vec::new(),
-                archive: plan
-                    .backup_archive
-                    .clone()
-                    .map(|path| ArchiveRecord { path, bytes: None }),
+                archive: plan.backup_archive.clone().map(|archive| ArchiveRecord {
+                    path: archive.path,
+                    bytes: None,
+                }),
                 transcript: transcript.to_path_buf(),
                 state_file: state_file.to_path_buf(),
                 way_back: Vec::new(),
@@ -176,17 +177,19 @@ impl RunResult {
                 None => outcome.status.clone(),
             },
             code: outcome.code,
+            duration: outcome.duration,
         });
     }
 
-    /// A step ran, for `took`, and went well or not.
+    /// A step ran, and went well or not; it took `took`, or, when it ran a docker command, as
+    /// long as the runner says the command took.
     pub fn step_ran(&mut self, step: &Step, started_at: SystemTime, took: Duration, ok: bool) {
         let exit = self.exit.take();
         self.document.steps.push(StepRun {
             step: record(step, &self.masker),
             phase: self.phase,
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-            duration_seconds: took.as_secs_f64(),
+            duration_seconds: exit.as_ref().map_or(took, |e| e.duration).as_secs_f64(),
             exit_status: exit.as_ref().map(|e| e.status.clone()),
             exit_code: exit.and_then(|e| e.code),
             ok,
@@ -286,6 +289,7 @@ mod tests {
             tail: vec![],
             duration: Duration::from_millis(5),
             stopped_because: None,
+            archive: None,
         }
     }
 
@@ -321,6 +325,7 @@ mod tests {
         assert_eq!(step["phase"], "plan");
         assert_eq!(step["exit_code"], 125);
         assert_eq!(step["exit_status"], "exit status: 125");
+        assert_eq!(step["duration_seconds"], 0.005, "the runner's duration");
         assert_eq!(step["ok"], false);
         let command = step["command"].as_str().unwrap();
         assert!(command.contains("API_TOKEN=********"), "{command}");

@@ -2,7 +2,7 @@
 //! the new version ran): the record says what was done, the engine confirms it.
 
 use crate::discover::discover;
-use crate::docker::{Docker, inspect_container_field};
+use crate::engine::Engine;
 use crate::plan::{Plan, StepId};
 use crate::server::{Discovery, RestartPolicy};
 use crate::state::UpgradeRecord;
@@ -11,12 +11,12 @@ use anyhow::{Result, bail};
 /// The old server as it was before the upgrade touched it: found by its id (it may be parked
 /// under another name), under its own name, with its own restart policy.
 pub fn rediscover(
-    docker: &Docker,
+    engine: &Engine,
     record: &UpgradeRecord,
     data_container: &str,
 ) -> Result<Discovery> {
     let mut discovery = discover(
-        docker,
+        engine,
         &record.old_container_id,
         data_container,
         Some(&record.container),
@@ -33,15 +33,15 @@ pub fn rediscover(
 
 /// The steps the earlier run finished: those it recorded, and those whose effect the engine
 /// shows although the run was killed before it could record them.
-pub fn steps_done(docker: &Docker, record: &UpgradeRecord) -> Result<Vec<StepId>> {
+pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>> {
     let mut done = record.steps_done.clone();
-    let parked = container_id(docker, &record.parked_name)?;
+    let parked = container_id(engine, &record.parked_name)?;
     if parked.as_deref() == Some(record.old_container_id.as_str())
         && !done.contains(&StepId::ParkOld)
     {
         done.push(StepId::ParkOld);
     }
-    let under_the_name = container_id(docker, &record.container)?;
+    let under_the_name = container_id(engine, &record.container)?;
     if under_the_name.is_some_and(|id| id != record.old_container_id)
         && !done.contains(&StepId::RunNew)
     {
@@ -51,16 +51,17 @@ pub fn steps_done(docker: &Docker, record: &UpgradeRecord) -> Result<Vec<StepId>
 }
 
 /// The id of the container with that name, if there is one. An engine that does not answer
-/// is an error, not a missing container.
-pub fn container_id(docker: &Docker, name: &str) -> Result<Option<String>> {
-    let found = docker.read(&inspect_container_field("{{.Id}}", name))?;
+/// is an error, not a missing container; docker says "No such", podman "no such".
+pub fn container_id(engine: &Engine, name: &str) -> Result<Option<String>> {
+    let found = engine.read(&engine.inspect_container_field("{{.Id}}", name))?;
     if found.success {
         Ok(Some(found.stdout.trim().to_string()))
-    } else if found.stderr.contains("No such") {
+    } else if found.stderr.to_lowercase().contains("no such") {
         Ok(None)
     } else {
         bail!(
-            "`docker inspect {name}` failed ({}): {}",
+            "`{} inspect {name}` failed ({}): {}",
+            engine.target().program,
             found.status,
             found.stderr.trim()
         )

@@ -2,22 +2,22 @@
 //! version misbehaves: a pure function, like the upgrade plan, from the recorded upgrade and the
 //! server as it runs now.
 
+use crate::archive::Archive;
 use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
-    Action, Plan, PlanKind, Probe, Step, StepId, recreate_old, remove_new_step,
+    Action, Plan, PlanKind, Step, StepId, probe, recreate_old, remove_new_step,
     restore_restart_step, restore_step, start_old_step, step, stop_new_step, unpark_step,
     verify_backup_step,
 };
 use crate::server::{DbMode, Discovery};
 use crate::state::UpgradeRecord;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
 pub struct RollbackOptions {
     /// The archive to restore: `--backup`, else the one the upgrade recorded.
-    pub archive: Option<PathBuf>,
+    pub archive: Option<Archive>,
     /// Whether the old container still exists, parked under its recorded name.
     pub old_container_exists: bool,
     pub health_url: Option<String>,
@@ -31,6 +31,7 @@ pub fn plan(
     options: &RollbackOptions,
 ) -> Result<Plan, Refusal> {
     let server = &current.server;
+    let engine = &current.engine;
     let name = &record.container;
     let mut refusals = Vec::new();
     if server.image_id == record.from_image_id {
@@ -58,21 +59,24 @@ pub fn plan(
     if let (true, Some(archive)) = (embedded, &options.archive) {
         steps.push(verify_backup_step(archive));
     }
-    steps.extend([stop_new_step(name, &stop_timeout), remove_new_step(name)]);
+    steps.extend([
+        stop_new_step(engine, name, &stop_timeout),
+        remove_new_step(engine, name),
+    ]);
     if let (true, Some(archive), Some(data)) = (embedded, &options.archive, &record.data_container)
     {
-        steps.push(restore_step(data, archive, &record.from_image_id));
+        steps.push(restore_step(engine, data, archive, &record.from_image_id));
     }
     if options.old_container_exists {
-        steps.push(unpark_step(&record.parked_name, name));
+        steps.push(unpark_step(engine, &record.parked_name, name));
         if let Some(policy) = &record.restart_policy {
-            steps.push(restore_restart_step(name, policy));
+            steps.push(restore_restart_step(engine, name, policy));
         }
-        steps.push(start_old_step(name));
+        steps.push(start_old_step(engine, name));
     } else {
         // The secrets the old server had are the new one's: the upgrade carried them over.
         let data = record.data_container.as_deref().unwrap_or_default();
-        let live: BTreeMap<String, String> = recreate_old(server, data)
+        let live: BTreeMap<String, String> = recreate_old(engine, server, data)
             .shell_variables()
             .map(|(var, value)| (var.to_string(), value.to_string()))
             .collect();
@@ -90,11 +94,12 @@ pub fn plan(
         id: StepId::WaitOldHealthy,
         title: format!("Wait until {name} answers /ping on {}", record.from_version),
         reason: "The old server is back only once it answers.".into(),
-        action: Action::WaitHealthy(Probe {
-            container: name.clone(),
-            url: options.health_url.clone().or_else(|| server.ping_url()),
-            timeout_seconds: options.health_timeout_seconds,
-        }),
+        action: Action::WaitHealthy(probe(
+            engine,
+            name,
+            options.health_url.clone(),
+            options.health_timeout_seconds,
+        )),
         changes: false,
         skipped: None,
         undo: vec![],
@@ -104,6 +109,7 @@ pub fn plan(
     }
     Ok(Plan {
         kind: PlanKind::Rollback,
+        engine: engine.clone(),
         container: name.clone(),
         from: server.image.clone(),
         from_version: server.release().to_string(),
@@ -117,7 +123,7 @@ pub fn plan(
             .map(|archive| {
                 format!(
                     "the data goes back to {}: changes made since the upgrade are lost",
-                    archive.display()
+                    archive.path.display()
                 )
             })
             .collect(),
@@ -161,14 +167,17 @@ mod tests {
         UpgradeRecord::new(
             &old,
             &plan,
-            &recreate_old(&old, "rancher-data"),
+            &recreate_old(&crate::engine::fixture::docker(), &old, "rancher-data"),
             Some("T0".into()),
         )
     }
 
     fn options(old_container_exists: bool) -> RollbackOptions {
         RollbackOptions {
-            archive: Some("/backups/rancher-data-backup-v1.6.10-T0.tar.gz".into()),
+            archive: Some(Archive {
+                path: "/backups/rancher-data-backup-v1.6.10-T0.tar.zst".into(),
+                format: crate::archive::ArchiveFormat::Zstd,
+            }),
             old_container_exists,
             health_url: None,
             health_timeout_seconds: 900,
@@ -199,11 +208,15 @@ mod tests {
         );
         assert_eq!(plan.kind, PlanKind::Rollback);
         assert_eq!(plan.to.to_string(), "rancher/server:v1.6.10");
-        let restore = plan.steps[3].argv().unwrap().display(Reveal::Plain);
-        assert!(restore.contains("--entrypoint sh sha256:old"), "{restore}");
-        assert!(
-            restore.ends_with("restore /backup/rancher-data-backup-v1.6.10-T0.tar.gz"),
-            "{restore}"
+        let Action::Transfer(restore) = &plan.steps[3].action else {
+            panic!("the restore streams the archive: {:?}", plan.steps[3]);
+        };
+        let shown = restore.argv.display(Reveal::Plain);
+        assert!(shown.contains("run --rm -i --log-driver none --volumes-from rancher-data --entrypoint sh sha256:old"), "{shown}");
+        assert!(shown.ends_with("tar -xf - -C /' restore"), "{shown}");
+        assert_eq!(
+            restore.archive.path,
+            std::path::Path::new("/backups/rancher-data-backup-v1.6.10-T0.tar.zst")
         );
     }
 

@@ -1,16 +1,18 @@
 //! Runs one docker command of the plan through duct: output captured for errors, progress and
 //! elapsed time for long steps, Ctrl-C and the per-step timeout honoured.
 
+use crate::archive::{Archive, ArchiveSummary};
 use crate::argv::{Argv, Reveal};
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::interrupt;
+use crate::plan::Direction;
 use crate::secrets::Masker;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,10 +44,12 @@ pub struct Outcome {
     pub duration: Duration,
     /// Why the runner stopped the command itself, if it did.
     pub stopped_because: Option<String>,
+    /// What a backup wrote, when the command's output was one.
+    pub archive: Option<ArchiveSummary>,
 }
 
 pub struct Runner<'a> {
-    pub docker: &'a Docker,
+    pub engine: &'a Engine,
     pub masker: &'a Masker,
     pub verbose: bool,
     pub terminal: bool,
@@ -53,38 +57,106 @@ pub struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// Runs a command whose output is text.
     pub fn run(&self, argv: &Argv, display: Display) -> Result<Outcome> {
-        let shown = argv.display(Reveal::Masked);
-        let handle = Arc::new(
-            self.docker
-                .expression(argv)
-                .stdin_null()
-                .stderr_capture()
-                .unchecked()
-                .before_spawn(|command| {
-                    // Its own process group: the terminal's Ctrl-C must not cut a docker
-                    // command short; the executor decides when to stop.
-                    command.process_group(0);
-                    Ok(())
-                })
-                .reader()
-                .with_context(|| format!("could not start `{shown}`"))?,
-        );
-        let (lines_tx, lines) = mpsc::channel();
-        let reader = Arc::clone(&handle);
-        let reading = thread::spawn(move || {
-            for line in BufReader::new(&*reader).split(b'\n') {
-                let Ok(line) = line else { break };
-                if lines_tx
-                    .send(String::from_utf8_lossy(&line).trim_end().to_string())
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
+        self.run_streaming(argv, display, None)
+    }
 
-        let progress = self.progress_bar(display, &shown);
+    /// Runs a command whose output is written to `archive` (a backup), or whose input is
+    /// `archive` (a restore): the archive stays on this machine, the engine may be anywhere.
+    pub fn transfer(
+        &self,
+        argv: &Argv,
+        direction: Direction,
+        archive: &Archive,
+    ) -> Result<Outcome> {
+        self.run_streaming(argv, Display::Progress, Some((direction, archive)))
+    }
+
+    fn run_streaming(
+        &self,
+        argv: &Argv,
+        display: Display,
+        transfer: Option<(Direction, &Archive)>,
+    ) -> Result<Outcome> {
+        let shown = argv.display(Reveal::Masked);
+        let command = self.engine.expression(argv);
+        // duct applies the redirection nearest the command: only one is made.
+        let (expression, feed) = match transfer {
+            Some((Direction::Restore, _)) => {
+                let (reader, writer) = std::io::pipe().context("could not make a pipe")?;
+                (command.stdin_file(reader), Some(writer))
+            }
+            _ => (command.stdin_null(), None),
+        };
+        let handle = expression
+            .stderr_capture()
+            .unchecked()
+            .before_spawn(|command| {
+                // Its own process group: the terminal's Ctrl-C must not cut a docker
+                // command short; the executor decides when to stop.
+                command.process_group(0);
+                Ok(())
+            })
+            .reader()
+            .with_context(|| format!("could not start `{shown}`"))?;
+        // The expression keeps a copy of the pipe's reading end; dropped, only the child's stays.
+        drop(expression);
+        let moved = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            let (lines_tx, lines) = mpsc::channel();
+            let handle = &handle;
+            let moved = &moved;
+            let reading = scope.spawn(move || -> Result<Option<ArchiveSummary>> {
+                match transfer {
+                    Some((Direction::Backup, archive)) => {
+                        let mut stdout = handle;
+                        let written = archive.write_from(&mut stdout, moved);
+                        // Whatever went wrong, the engine's stream must not block on a full pipe.
+                        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+                        written.map(Some)
+                    }
+                    _ => {
+                        for line in BufReader::new(handle).split(b'\n') {
+                            let Ok(line) = line else { break };
+                            if lines_tx
+                                .send(String::from_utf8_lossy(&line).trim_end().to_string())
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Ok(None)
+                    }
+                }
+            });
+            let feeding = feed.map(|mut writer| {
+                let archive = transfer.map(|(_, archive)| archive);
+                scope.spawn(move || -> Result<()> {
+                    match archive {
+                        Some(archive) => archive.read_into(&mut writer, moved),
+                        None => Ok(()),
+                    }
+                })
+            });
+            self.watch(&shown, display, lines, handle, moved, reading, feeding)
+        })
+    }
+
+    /// Shows the command's progress until it ends, stopping it on a second Ctrl-C or the step
+    /// timeout, and collects its outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn watch(
+        &self,
+        shown: &str,
+        display: Display,
+        lines: mpsc::Receiver<String>,
+        handle: &duct::ReaderHandle,
+        moved: &AtomicU64,
+        reading: thread::ScopedJoinHandle<'_, Result<Option<ArchiveSummary>>>,
+        feeding: Option<thread::ScopedJoinHandle<'_, Result<()>>>,
+    ) -> Result<Outcome> {
+        let progress = self.progress_bar(display, shown);
         let started = Instant::now();
         let mut last_heartbeat = started;
         let mut stdout = String::new();
@@ -105,8 +177,12 @@ impl Runner<'_> {
                         _ => {}
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) if reading.is_finished() => break,
+                Err(_) => {}
+            }
+            let bytes = moved.load(Ordering::Relaxed);
+            if let (Some(bar), true) = (&progress, bytes > 0) {
+                bar.set_message(format!("{} {}", mebibytes(bytes, started.elapsed()), shown));
             }
             if interrupt::requested() && !warned_of_interrupt {
                 warned_of_interrupt = true;
@@ -139,17 +215,32 @@ impl Runner<'_> {
             {
                 last_heartbeat = Instant::now();
                 eprintln!(
-                    "      ... still running ({} s)",
-                    started.elapsed().as_secs()
+                    "      ... still running ({} s{})",
+                    started.elapsed().as_secs(),
+                    match bytes {
+                        0 => String::new(),
+                        _ => format!(", {}", mebibytes(bytes, started.elapsed())),
+                    }
                 );
             }
         }
-        let _ = reading.join();
-        let output = handle
-            .try_wait()
-            .with_context(|| format!("could not wait for `{shown}`"))?
-            .cloned()
-            .with_context(|| format!("`{shown}` closed its output but did not exit"))?;
+        let archive = reading
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the reader of `{shown}` panicked")));
+        let fed = feeding.map(|f| {
+            f.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the feeder of `{shown}` panicked")))
+        });
+        let output = loop {
+            // The reader is done, so the command closed its output; it exits right after.
+            match handle
+                .try_wait()
+                .with_context(|| format!("could not wait for `{shown}`"))?
+            {
+                Some(output) => break output.clone(),
+                None => thread::sleep(POLL),
+            }
+        };
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
@@ -159,6 +250,18 @@ impl Runner<'_> {
             .chain(stderr.lines())
             .map(str::to_string)
             .collect();
+        // A stream that broke on this side is the step's failure, whatever the command says.
+        let mut streamed = true;
+        for error in [
+            archive.as_ref().err(),
+            fed.as_ref().and_then(|f| f.as_ref().err()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            streamed = false;
+            tail.push_back(format!("rancher-upgrade: {error:#}"));
+        }
         while tail.len() > TAIL_LINES {
             tail.pop_front();
         }
@@ -168,12 +271,13 @@ impl Runner<'_> {
             }
         }
         Ok(Outcome {
-            success: output.status.success() && stopped_because.is_none(),
+            success: output.status.success() && stopped_because.is_none() && streamed,
             status: output.status.to_string(),
             code: output.status.code(),
             tail: tail.into(),
             duration: started.elapsed(),
             stopped_because,
+            archive: archive.ok().flatten(),
         })
     }
 
@@ -183,6 +287,15 @@ impl Runner<'_> {
         }
         Some(spinner(shown.to_string()))
     }
+}
+
+/// `123.4 MiB (56.7 MiB/s)`: how much a stream moved, and how fast.
+fn mebibytes(bytes: u64, elapsed: Duration) -> String {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    format!(
+        "{mib:.1} MiB ({:.1} MiB/s)",
+        mib / elapsed.as_secs_f64().max(0.001)
+    )
 }
 
 /// A spinner with the elapsed time and `message`, for a long step on a terminal.

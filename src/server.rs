@@ -1,14 +1,12 @@
 //! The typed description of a running Rancher server, as discovery finds it.
 
+use crate::engine::EngineTarget;
 use crate::image::ImageRef;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Where Rancher 1.x keeps its database, its logs and its state: the image's VOLUMEs.
 pub const DATA_PATHS: [&str; 3] = ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"];
-
-/// The container port Rancher answers `/ping` on.
-pub const SERVER_PORT: &str = "8080/tcp";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -128,22 +126,6 @@ impl Server {
             .collect();
         format!("{}-{release}", self.name)
     }
-
-    /// The host port published for the server's 8080, with the address to reach it on.
-    pub fn ping_url(&self) -> Option<String> {
-        let binding = self
-            .carried
-            .ports
-            .iter()
-            .find(|p| p.container_port == SERVER_PORT && !p.host_port.is_empty())?;
-        let host = match binding.host_ip.as_str() {
-            "" | "0.0.0.0" => "127.0.0.1".to_string(),
-            "::" => "[::1]".to_string(),
-            ip if ip.contains(':') => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        Some(format!("http://{host}:{}/ping", binding.host_port))
-    }
 }
 
 /// A container that exists under the data container's name.
@@ -172,6 +154,8 @@ impl DataContainer {
 /// Everything discovery learned: the server and the names the plan must not collide with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
+    /// The engine the server runs on.
+    pub engine: EngineTarget,
     pub server: Server,
     /// The container under the data container's name, when one exists.
     pub data_container: Option<DataContainer>,
@@ -217,6 +201,7 @@ pub(crate) mod fixture {
     /// What discovery finds around `server`: no data container, the parking name free.
     pub fn discovery(server: Server) -> Discovery {
         Discovery {
+            engine: crate::engine::fixture::docker(),
             server,
             data_container: None,
             parked_name_taken: false,

@@ -2,6 +2,7 @@
 //! need no guesswork. It holds no secret value: a secret word is kept as the name of its
 //! variable, and its value is read from the live container when it is needed.
 
+use crate::archive::ArchiveSummary;
 use crate::argv::{Argv, Secret};
 use crate::plan::{Plan, StepId};
 use crate::server::Server;
@@ -54,6 +55,9 @@ pub struct UpgradeRecord {
     /// The old container's restart policy (`docker update --restart` value), before the upgrade.
     pub restart_policy: Option<String>,
     pub backup_archive: Option<PathBuf>,
+    /// What the backup holds, as it was checked while it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_summary: Option<ArchiveSummary>,
     /// The UTC time that names the archive, so a resumed run finds the one it wrote.
     pub backup_stamp: Option<String>,
     /// `docker run` of the old server on the data container, for a rollback after removal.
@@ -101,7 +105,8 @@ impl UpgradeRecord {
             from_version: plan.from_version.clone(),
             to_image: plan.to.to_string(),
             restart_policy: server.carried.restart.as_ref().map(|r| r.flag_value()),
-            backup_archive: plan.backup_archive.clone(),
+            backup_archive: plan.backup_archive.as_ref().map(|a| a.path.clone()),
+            backup_summary: None,
             backup_stamp,
             recreate_old: record_words(recreate_old),
             steps_done: Vec::new(),
@@ -222,6 +227,11 @@ impl Journal {
         self.record.save(&self.path)
     }
 
+    pub fn backup_written(&mut self, summary: ArchiveSummary) -> Result<()> {
+        self.record.backup_summary = Some(summary);
+        self.record.save(&self.path)
+    }
+
     pub fn finish(&mut self, status: Status) -> Result<()> {
         self.record.status = status;
         self.record.save(&self.path)
@@ -246,6 +256,7 @@ pub(crate) mod fixture {
             to_image: "rancher/server:v1.6.20".into(),
             restart_policy: Some("unless-stopped".into()),
             backup_archive: None,
+            backup_summary: None,
             backup_stamp: None,
             recreate_old: record_words(recreate),
             steps_done: vec![],

@@ -2,10 +2,11 @@
 //! backup archives) beside what the engine runs now, and the one command to run next. It only
 //! reads: files, and the engine through discovery's `docker inspect`.
 
+use crate::archive::{self, ArchiveFormat, Checksum};
 use crate::argv::{Argv, Reveal};
 use crate::cli::DEFAULT_DATA_CONTAINER;
 use crate::discover;
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::plan::StepId;
 use crate::resume::container_id;
 use crate::state::{self, Status, UpgradeRecord};
@@ -13,12 +14,11 @@ use anyhow::{Context, Result};
 use console::style;
 use indicatif::HumanBytes;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Where the upgrade's archives are: `rancher-data-backup-<old version>-<UTC time>.tar.gz`.
+/// How the upgrades' archives are named: `rancher-data-backup-<old version>-<UTC time>.tar.zst`
+/// (or `.tar.gz`), each with its `.sha256` beside it.
 const ARCHIVE_PREFIX: &str = "rancher-data-backup-";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +35,7 @@ pub struct Query {
     pub backup_dir: PathBuf,
     pub format: ReportFormat,
     pub docker: Option<PathBuf>,
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,15 +96,29 @@ pub struct Next {
 pub struct Archive {
     pub path: PathBuf,
     pub bytes: Option<u64>,
+    /// The SHA-256 its checksum file (`ARCHIVE.sha256`) holds.
     pub sha256: Option<String>,
-    /// Why the size or the checksum is missing.
+    /// Whether the archive is the one its checksum file describes; `None` when the archive
+    /// can't be read.
+    pub checksum: Option<ChecksumState>,
+    /// Why the archive can't be read, or its checksum file.
     pub error: Option<String>,
     /// The containers whose recorded upgrade names this archive.
     pub recorded_by: Vec<String>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChecksumState {
+    Matches,
+    /// No checksum file beside the archive (or one that can't be read).
+    Missing,
+    /// The archive is not the one its checksum file describes: damaged, truncated or replaced.
+    DoesNotMatch,
+}
+
 /// Reads the records, the archives and the engine. Nothing is changed.
-pub fn report(query: &Query, docker: &Docker) -> Result<Report> {
+pub fn report(query: &Query, engine: &Engine) -> Result<Report> {
     let records: Vec<UpgradeRecord> = state::records_in(&query.backup_dir)?
         .into_iter()
         .filter(|r| query.container.as_ref().is_none_or(|c| *c == r.container))
@@ -113,9 +128,9 @@ pub fn report(query: &Query, docker: &Docker) -> Result<Report> {
         .iter()
         .map(|record| {
             let data = record.data_container.as_deref();
-            let server = noted(inspect(docker, &record.container, data), &mut engine_errors);
+            let server = noted(inspect(engine, &record.container, data), &mut engine_errors);
             let parked = noted(
-                inspect(docker, &record.parked_name, data),
+                inspect(engine, &record.parked_name, data),
                 &mut engine_errors,
             )
             .filter(|parked| parked.id == record.old_container_id);
@@ -126,11 +141,11 @@ pub fn report(query: &Query, docker: &Docker) -> Result<Report> {
         let name = match &query.container {
             Some(name) => Some(name.clone()),
             None => noted(
-                discover::find_server_container(docker).map(Some),
+                discover::find_server_container(engine).map(Some),
                 &mut engine_errors,
             ),
         };
-        name.and_then(|name| noted(inspect(docker, &name, None), &mut engine_errors))
+        name.and_then(|name| noted(inspect(engine, &name, None), &mut engine_errors))
     } else {
         None
     };
@@ -196,12 +211,12 @@ fn noted<T>(found: Result<Option<T>>, errors: &mut Vec<String>) -> Option<T> {
 }
 
 /// The container named `name` as the engine shows it, or `None` when there is none.
-fn inspect(docker: &Docker, name: &str, data_container: Option<&str>) -> Result<Option<Container>> {
-    if container_id(docker, name)?.is_none() {
+fn inspect(engine: &Engine, name: &str, data_container: Option<&str>) -> Result<Option<Container>> {
+    if container_id(engine, name)?.is_none() {
         return Ok(None);
     }
     let data_container = data_container.unwrap_or(DEFAULT_DATA_CONTAINER);
-    let server = discover::discover(docker, name, data_container, None)?.server;
+    let server = discover::discover(engine, name, data_container, None)?.server;
     Ok(Some(Container {
         version: server.release().to_string(),
         name: server.name,
@@ -246,65 +261,64 @@ pub fn next_command(record: &UpgradeRecord, backup_dir: &Path) -> Option<Argv> {
     )
 }
 
-/// The archives in `dir`, in name order, with their sizes and checksums.
+/// The archives in `dir` (not their checksum files, nor what an interrupted backup left), in
+/// name order, with their sizes and what their checksum files say of them.
 fn archives(dir: &Path, records: &[UpgradeRecord]) -> Result<Vec<Archive>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut found: Vec<archive::Archive> = std::fs::read_dir(dir)
         .with_context(|| format!("can't read {}", dir.display()))?
         .flatten()
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(ARCHIVE_PREFIX)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let format = ArchiveFormat::of_name(&name).filter(|_| name.starts_with(ARCHIVE_PREFIX));
+            format.map(|format| archive::Archive {
+                path: entry.path(),
+                format,
+            })
         })
-        .map(|entry| entry.path())
         .collect();
-    paths.sort();
-    Ok(paths
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found
         .into_iter()
-        .map(|path| {
-            let measured =
-                std::fs::metadata(&path).and_then(|meta| Ok((meta.len(), sha256(&path)?)));
+        .map(|file| {
             let recorded_by = records
                 .iter()
-                .filter(|r| r.backup_archive.as_deref() == Some(path.as_path()))
+                .filter(|r| r.backup_archive.as_deref() == Some(file.path.as_path()))
                 .map(|r| r.container.clone())
                 .collect();
-            match measured {
-                Ok((bytes, sha256)) => Archive {
-                    path,
-                    bytes: Some(bytes),
-                    sha256: Some(sha256),
-                    error: None,
-                    recorded_by,
-                },
-                Err(error) => Archive {
-                    path,
-                    bytes: None,
-                    sha256: None,
-                    error: Some(error.to_string()),
-                    recorded_by,
-                },
+            let measured = std::fs::metadata(&file.path)
+                .map_err(anyhow::Error::from)
+                .and_then(|meta| Ok((meta.len(), file.checksum()?)));
+            let (bytes, sha256, checksum, error) = match measured {
+                Ok((bytes, Checksum::Matches(sha256))) => (
+                    Some(bytes),
+                    Some(sha256),
+                    Some(ChecksumState::Matches),
+                    None,
+                ),
+                Ok((bytes, Checksum::Mismatch { expected, .. })) => (
+                    Some(bytes),
+                    Some(expected),
+                    Some(ChecksumState::DoesNotMatch),
+                    None,
+                ),
+                Ok((bytes, Checksum::Missing(error))) => (
+                    Some(bytes),
+                    None,
+                    Some(ChecksumState::Missing),
+                    (error.kind() != std::io::ErrorKind::NotFound)
+                        .then(|| format!("{}: {error}", file.checksum_path().display())),
+                ),
+                Err(error) => (None, None, None, Some(format!("{error:#}"))),
+            };
+            Archive {
+                path: file.path,
+                bytes,
+                sha256,
+                checksum,
+                error,
+                recorded_by,
             }
         })
-        .collect())
-}
-
-/// The SHA-256 of a file, in lower-case hex as `sha256sum` prints it.
-fn sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buffer)? {
-            0 => break,
-            read => hasher.update(&buffer[..read]),
-        }
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
         .collect())
 }
 
@@ -434,11 +448,29 @@ fn text(report: &Report) -> String {
             .path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let measured = match (&archive.bytes, &archive.sha256, &archive.error) {
-            (Some(bytes), Some(sha256), _) => {
-                format!("{} ({bytes} bytes), sha256 {sha256}", HumanBytes(*bytes))
+        let size = archive
+            .bytes
+            .map(|bytes| format!("{} ({bytes} bytes)", HumanBytes(bytes)));
+        let measured = match (size, archive.checksum, &archive.sha256) {
+            (Some(size), Some(ChecksumState::Matches), Some(sha256)) => {
+                format!("{size}, sha256 {sha256}")
             }
-            (_, _, error) => format!("unreadable: {}", error.as_deref().unwrap_or_default()),
+            (Some(size), Some(ChecksumState::DoesNotMatch), _) => format!(
+                "{size}, {}",
+                style(format!("does not match its checksum file {name}.sha256 (damaged, truncated or replaced)")).red()
+            ),
+            (Some(size), Some(ChecksumState::Missing), _) => format!(
+                "{size}, {}",
+                style(match &archive.error {
+                    Some(error) => format!("checksum file unreadable: {error}"),
+                    None => format!("checksum file missing ({name}.sha256)"),
+                })
+                .yellow()
+            ),
+            _ => format!(
+                "unreadable: {}",
+                archive.error.as_deref().unwrap_or_default()
+            ),
         };
         let owner = if archive.recorded_by.is_empty() {
             String::new()
@@ -502,12 +534,29 @@ mod tests {
     }
 
     #[test]
-    fn archives_are_measured_and_matched_to_the_record_that_took_them() {
+    fn archives_are_listed_with_what_their_checksum_files_say() {
         let dir = tempfile::tempdir().unwrap();
-        let taken = dir.path().join("rancher-data-backup-v1.6.10-T0.tar.gz");
-        std::fs::write(&taken, "abc").unwrap();
-        std::fs::write(dir.path().join("rancher-data-backup-v1.6.9-T1.tar.gz"), "").unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "not an archive").unwrap();
+        let file = |name: &str, content: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            path
+        };
+        // sha256sum of "abc".
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let taken = file("rancher-data-backup-v1.6.10-T0.tar.zst", "abc");
+        file(
+            "rancher-data-backup-v1.6.10-T0.tar.zst.sha256",
+            &format!("{abc}  rancher-data-backup-v1.6.10-T0.tar.zst\n"),
+        );
+        file("rancher-data-backup-v1.6.20-T1.tar.zst.partial", "cut off");
+        file("rancher-data-backup-v1.6.8-T2.tar.gz", "abd");
+        file(
+            "rancher-data-backup-v1.6.8-T2.tar.gz.sha256",
+            &format!("{abc}  rancher-data-backup-v1.6.8-T2.tar.gz\n"),
+        );
+        file("rancher-data-backup-v1.6.9-T3.tar.gz", "");
+        file("notes.txt", "not an archive");
+        file("other-T4.tar.zst", "not the tool's");
         let mut record = recorded(Status::Completed);
         record.backup_archive = Some(taken.clone());
         let found = archives(dir.path(), &[record]).unwrap();
@@ -518,18 +567,42 @@ mod tests {
         assert_eq!(
             names,
             [
-                "rancher-data-backup-v1.6.10-T0.tar.gz",
-                "rancher-data-backup-v1.6.9-T1.tar.gz"
+                "rancher-data-backup-v1.6.10-T0.tar.zst",
+                "rancher-data-backup-v1.6.8-T2.tar.gz",
+                "rancher-data-backup-v1.6.9-T3.tar.gz"
             ]
         );
         assert_eq!(found[0].bytes, Some(3));
-        // sha256sum of "abc".
-        assert_eq!(
-            found[0].sha256.as_deref(),
-            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        );
+        assert_eq!(found[0].sha256.as_deref(), Some(abc));
+        assert_eq!(found[0].checksum, Some(ChecksumState::Matches));
         assert_eq!(found[0].recorded_by, ["rancher"]);
+        assert_eq!(found[1].checksum, Some(ChecksumState::DoesNotMatch));
+        assert_eq!(found[1].sha256.as_deref(), Some(abc), "what the file says");
         assert!(found[1].recorded_by.is_empty());
+        assert_eq!(found[2].checksum, Some(ChecksumState::Missing));
+        assert_eq!(found[2].sha256, None);
+        assert_eq!(found[2].error, None);
+
+        let shown = render(
+            &Report {
+                backup_dir: dir.path().into(),
+                upgrades: vec![],
+                server: None,
+                archives: found,
+                engine_errors: vec![],
+            },
+            ReportFormat::Text,
+        );
+        let matching = format!(
+            "rancher-data-backup-v1.6.10-T0.tar.zst: 3 B (3 bytes), sha256 {abc}, taken by the upgrade of rancher\n"
+        );
+        for line in [
+            matching.as_str(),
+            "rancher-data-backup-v1.6.8-T2.tar.gz: 3 B (3 bytes), does not match its checksum file rancher-data-backup-v1.6.8-T2.tar.gz.sha256",
+            "rancher-data-backup-v1.6.9-T3.tar.gz: 0 B (0 bytes), checksum file missing (rancher-data-backup-v1.6.9-T3.tar.gz.sha256)\n",
+        ] {
+            assert!(shown.contains(line), "no {line:?} in:\n{shown}");
+        }
     }
 
     fn container(id: &str, image: &str, running: bool) -> Container {

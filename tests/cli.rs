@@ -78,6 +78,19 @@ fn docker_commands(steps: &Value) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The docker command in a shown line: the whole line, or the docker command inside a
+/// backup's or a restore's pipeline.
+fn engine_command(words: &[String]) -> Vec<String> {
+    match words.iter().position(|w| w == "docker") {
+        Some(start) => words[start..]
+            .iter()
+            .take_while(|w| !["|", ")", "&&", ">"].contains(&w.as_str()))
+            .cloned()
+            .collect(),
+        None => words.to_vec(),
+    }
+}
+
 /// The docker commands the plan runs, in order.
 fn planned_commands(plan: &Value) -> Vec<Vec<String>> {
     docker_commands(&plan["steps"])
@@ -246,7 +259,21 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
     ];
     assert_eq!(planned_commands(&plan), expected);
     let wait = step(&plan, "wait-healthy");
-    assert_eq!(wait["probe"]["url"], "http://127.0.0.1:8080/ping");
+    // Asked inside the container through the engine, never on this machine's ports.
+    assert!(wait["probe"]["url"].is_null());
+    assert_eq!(
+        words(&wait["probe"]["ask"]),
+        strings(&[
+            "docker",
+            "exec",
+            "rancher",
+            "curl",
+            "-fsS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:8080/ping"
+        ])
+    );
     assert_eq!(wait["probe"]["container"], "rancher");
 }
 
@@ -265,7 +292,7 @@ fn embedded_text_output_shows_the_same_commands_as_the_json() {
     let shown: Vec<Vec<String>> = text
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix("$ "))
-        .map(|command| shell_words::split(command).unwrap())
+        .map(|command| engine_command(&shell_words::split(command).unwrap()))
         .collect();
     let planned = planned_commands(&plan);
     assert!(shown.len() > planned.len(), "{text}");
@@ -294,7 +321,6 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
             "park-old",
             "stop",
             "backup",
-            "verify-backup",
             "run-new",
             "wait-healthy",
             "remove-old"
@@ -306,7 +332,7 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         .strip_prefix(&format!("{dir}/"))
         .unwrap_or_else(|| panic!("{archive} is not in {dir}"));
     assert!(
-        name.starts_with("rancher-data-backup-v1.6.10-") && name.ends_with(".tar.gz"),
+        name.starts_with("rancher-data-backup-v1.6.10-") && name.ends_with(".tar.zst"),
         "{name}"
     );
     // The old image by its release tag: it names that image for good, unlike `stable`.
@@ -314,33 +340,33 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         .as_str()
         .unwrap()
         .to_string();
-    let inside = format!("/backup/{name}");
+    // The engine streams the volumes out; this machine writes the archive.
+    assert_eq!(step(&plan, "backup")["transfer"]["direction"], "backup");
+    assert_eq!(
+        step(&plan, "backup")["transfer"]["archive"]["path"],
+        archive
+    );
     assert_eq!(
         words(&step(&plan, "backup")["argv"]),
         strings(&[
             "docker",
             "run",
             "--rm",
+            "--log-driver",
+            "none",
             "--volumes-from",
             "rancher-data",
-            "-v",
-            &format!("{dir}:/backup"),
             "--entrypoint",
             "tar",
             &image_id,
-            "-czf",
-            &inside,
+            "-cf",
+            "-",
             "-C",
             "/",
             "var/lib/mysql",
             "var/lib/cattle",
             "var/log/mysql"
         ])
-    );
-    assert_eq!(
-        words(&step(&plan, "verify-backup")["argv"]),
-        // Listed by the host's tar: no container to start while the server is down.
-        strings(&["tar", "-tzf", archive])
     );
     assert_eq!(
         fake.work_files(),
@@ -1060,8 +1086,8 @@ fn the_shell_runbook_run_by_bash_issues_exactly_the_planned_commands() {
         String::from_utf8_lossy(&bash.stderr)
     );
 
-    // The fake records docker's calls; the runbook's other command, the host's `tar` listing
-    // the archive, must have passed for bash to succeed.
+    // The fake records docker's calls; the runbook's other commands, the host's `zstd` and
+    // `sha256sum` writing the archive and its checksum, must have passed for bash to succeed.
     let planned: Vec<Vec<String>> = planned_commands(&plan)
         .into_iter()
         .filter(|c| c[0] == "docker")
@@ -1074,12 +1100,24 @@ fn the_shell_runbook_run_by_bash_issues_exactly_the_planned_commands() {
     // The archive in the working directory holds the old server's own volumes.
     let old = fixture_container("embedded", "rancher");
     let archives = fake.work_files();
-    assert_eq!(archives.len(), 1, "{archives:?}");
+    assert_eq!(
+        archives.len(),
+        2,
+        "the archive and its checksum: {archives:?}"
+    );
     assert!(archives[0].starts_with("rancher-data-backup-v1.6.10-"));
+    let checked = std::process::Command::new("sha256sum")
+        .arg("-c")
+        .arg(&archives[1])
+        .current_dir(fake.work_dir())
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
     for mount in old["Mounts"].as_array().unwrap() {
         let destination = mount["Destination"].as_str().unwrap();
         let marker = std::process::Command::new("tar")
-            .arg("-xzOf")
+            .arg("--zstd")
+            .arg("-xOf")
             .arg(fake.work_dir().join(&archives[0]))
             .arg(format!("{}/fake-docker-mount", &destination[1..]))
             .output()

@@ -6,6 +6,7 @@
 //! free port of 127.0.0.1, keeps its files in a temporary directory, and removes all of it
 //! when it ends, also when it fails. After each run it checks what the engine really holds.
 
+#[allow(dead_code)] // this binary uses only part of the harness
 #[macro_use]
 #[path = "e2e/engine.rs"]
 mod engine;

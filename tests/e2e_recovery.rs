@@ -19,9 +19,10 @@
 mod engine;
 
 use engine::{
-    Before, DATA_PATHS, PROBE_FILE, Scope, Server, ServerOptions, data_mounts, docker,
-    docker_failing_once, docker_ok, find_on_path, free_port, http_get, inspect, real_docker,
-    record_before, sh_quote, strings, text, way_back_commands, write_script,
+    DATA_PATHS, PROBE_FILE, Scope, archives, assert_upgraded, backups, count, data_mounts, docker,
+    docker_failing_once, docker_ok, find_on_path, free_port, http_get, inspect, is_running,
+    real_docker, record_before, server_options, sh_quote, state, strings, text, way_back_commands,
+    write_script,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -32,47 +33,6 @@ use std::time::{Duration, Instant};
 
 // ------------------------------------------------------------------ helpers --
 
-fn server_options() -> ServerOptions {
-    ServerOptions {
-        port: Some(free_port()),
-        env: vec!["GREETING=hello world".into()],
-        labels: vec!["team=ops".into()],
-        restart: Some("unless-stopped".into()),
-        ..ServerOptions::default()
-    }
-}
-
-fn is_running(container: &Value) -> bool {
-    container.pointer("/State/Running") == Some(&Value::Bool(true))
-}
-
-fn backups(scope: &Scope) -> PathBuf {
-    scope.subdir("backups")
-}
-
-/// The backup archives in the test's `--backup-dir`, in name order.
-fn archives(scope: &Scope) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(backups(scope))
-        .expect("reading the backup directory")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
-        .collect();
-    found.sort();
-    found
-}
-
-/// The state file the tool keeps beside its backups.
-fn state(scope: &Scope) -> Value {
-    let path = backups(scope).join(format!(
-        "rancher-upgrade-{}.state.json",
-        scope.server_name()
-    ));
-    let content = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&content).expect("the state file is JSON")
-}
-
 /// `upgrade --to TO` through [`docker_failing_once`]: it stops at that `docker VERB` with
 /// exit 1 and the wrapper's message.
 fn upgrade_failing_once(scope: &Scope, to: &str, verb: &str) -> engine::Run {
@@ -81,77 +41,6 @@ fn upgrade_failing_once(scope: &Scope, to: &str, verb: &str) -> engine::Run {
     run.expect_code(1)
         .expect_mention(&[&format!("docker {verb} refused once")]);
     run
-}
-
-/// Fails unless exactly `holders` (in this order) use each of the data volumes, among every
-/// container of the engine (a leaked helper container would show here too), and `docker ps -a
-/// --filter name=DATA` lists one data container.
-fn assert_volume_holders(before: &Before, holders: &[String], data_name: &str) {
-    for (destination, (_, volume)) in &before.data {
-        let listed = docker_ok(&[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("volume={volume}"),
-            "--format",
-            "{{.Names}}",
-        ]);
-        let mut found: Vec<&str> = listed.lines().collect();
-        found.sort();
-        assert_eq!(
-            found, holders,
-            "the containers that hold the volume at {destination} ({volume})"
-        );
-    }
-    let listed = docker_ok(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name={data_name}"),
-        "--format",
-        "{{.Names}}",
-    ]);
-    assert_eq!(
-        listed.lines().collect::<Vec<_>>(),
-        vec![data_name],
-        "data containers"
-    );
-}
-
-/// The upgrade finished: a new container under the server's name runs `to` on the data of
-/// `before`, through the one data container; the old container is gone; one archive.
-fn assert_upgraded(scope: &Scope, server: &Server, before: &Before, to: &str, schema: &str) {
-    let new = server.inspect();
-    let name = scope.server_name();
-    assert_eq!(text(&new, "/Config/Image"), engine::image(to), "{name}");
-    assert_ne!(text(&new, "/Id"), before.id, "{name} is the old container");
-    assert!(is_running(&new), "{name} is not running");
-    assert!(server.answers_ping(), "{name} does not answer /ping");
-    assert_eq!(server.version(), to);
-    assert_eq!(server.schema(), schema);
-    assert_eq!(
-        server.read_data(PROBE_FILE).as_deref(),
-        Some(before.probe.as_str()),
-        "the data written under v1.6.10"
-    );
-    assert_eq!(data_mounts(&new), before.data, "the new server's volumes");
-    assert_eq!(
-        strings(&new, "/HostConfig/VolumesFrom"),
-        vec![scope.data_name()]
-    );
-    assert_eq!(
-        text(&new, "/HostConfig/RestartPolicy/Name"),
-        "unless-stopped"
-    );
-    assert!(inspect(&before.id).is_none(), "the old container is left");
-    assert_eq!(
-        scope.container_names(),
-        vec![name.clone(), scope.data_name()],
-        "the test's containers"
-    );
-    assert_volume_holders(before, &[name, scope.data_name()], &scope.data_name());
-    assert_eq!(archives(scope).len(), 1, "archives: {:?}", archives(scope));
-    assert_eq!(text(&state(scope), "/status"), "completed");
 }
 
 fn on_path(program: &str) -> bool {
@@ -169,11 +58,6 @@ fn has_what_it_needs(test: &str, missing: Option<String>) -> bool {
     }
     eprintln!("SKIPPED e2e test {test}: {why} (set REQUIRE_DOCKER=1 to make this a failure)");
     false
-}
-
-/// How often `needle` occurs in `haystack`.
-fn count(haystack: &str, needle: &str) -> usize {
-    haystack.matches(needle).count()
 }
 
 // ------------------------------------------------------- 1. resume the upgrade --
@@ -221,7 +105,7 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
         "the resumed run created a data container:\n{transcript}"
     );
     assert_eq!(
-        count(transcript, " -czf "),
+        count(transcript, " -cf - -C / "),
         1,
         "the resumed run takes the backup once:\n{transcript}"
     );
@@ -304,7 +188,7 @@ fn ctrl_c_after_the_stop_then_the_same_command_resumes_and_finishes() {
         "data containers created over both runs:\n{both}"
     );
     assert_eq!(
-        count(both, " -czf "),
+        count(both, " -cf - -C / "),
         1,
         "backups taken over both runs:\n{both}"
     );
@@ -565,28 +449,36 @@ fn crash_rollback_restores_every_file_byte_for_byte() {
     ]);
     assert_eq!(version, "v1.6.10");
 
-    // The archive: one, private, listing with the host's tar, holding the very bytes.
+    // The archive: one, private, read by the host's tar (which finds zstd by itself), holding
+    // the very bytes, and matching its checksum as sha256sum reads it.
     let found = archives(&scope);
     assert_eq!(found.len(), 1, "archives: {found:?}");
     let archive = &found[0];
     let mode = std::fs::metadata(archive).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode of {}", archive.display());
+    let checked = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{}.sha256", archive.display()))
+        .current_dir(archive.parent().unwrap())
+        .output()
+        .expect("sha256sum");
+    assert!(checked.status.success(), "sha256sum -c: {checked:?}");
     let listed = Command::new("tar")
-        .arg("tzf")
+        .arg("-tf")
         .arg(archive)
         .output()
         .expect("tar");
-    assert!(listed.status.success(), "tar tzf {}", archive.display());
+    assert!(listed.status.success(), "tar -tf {}", archive.display());
     let listed = String::from_utf8_lossy(&listed.stdout);
     let unpacked = scope.subdir("unpacked");
     let extracted = Command::new("tar")
-        .arg("xzf")
+        .arg("-xf")
         .arg(archive)
         .arg("-C")
         .arg(&unpacked)
         .status()
         .expect("tar");
-    assert!(extracted.success(), "tar xzf {}", archive.display());
+    assert!(extracted.success(), "tar -xf {}", archive.display());
     for (path, content, _) in &files {
         assert!(
             listed.lines().any(|l| l == *path),
@@ -615,7 +507,7 @@ fn restore_that_cannot_read_its_archive_leaves_the_data_alone() {
         &scope,
         "docker-losing-the-archive",
         &format!(
-            "if [ \"$1\" = run ] && [ \"$2\" = -d ]; then\n  for f in {dir}/*.tar.gz; do mv \"$f\" \"$f.moved\"; done\nfi\nexec {docker} \"$@\"\n",
+            "if [ \"$1\" = run ] && [ \"$2\" = -d ]; then\n  for f in {dir}/*.tar.zst; do mv \"$f\" \"$f.moved\"; done\nfi\nexec {docker} \"$@\"\n",
             dir = sh_quote(&backup_dir),
             docker = sh_quote(&real_docker()),
         ),

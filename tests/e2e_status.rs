@@ -10,10 +10,9 @@
 #[path = "e2e/engine.rs"]
 mod engine;
 
-use engine::{Scope, ServerOptions, docker_failing_once, free_port, image, inspect};
+use engine::{Scope, ServerOptions, backups, docker_failing_once, free_port, image, inspect};
 use serde_json::Value;
-use std::path::PathBuf;
-
+/// A server with a secret in its env, which neither `status` nor the result may show.
 fn server_options() -> ServerOptions {
     ServerOptions {
         port: Some(free_port()),
@@ -21,10 +20,6 @@ fn server_options() -> ServerOptions {
         restart: Some("unless-stopped".into()),
         ..ServerOptions::default()
     }
-}
-
-fn backups(scope: &Scope) -> PathBuf {
-    scope.subdir("backups")
 }
 
 /// `status --container NAME --backup-dir DIR` in `format`: its output, which must come with exit 0.
@@ -127,7 +122,20 @@ fn status_after_a_finished_upgrade_lists_the_archive_and_nothing_to_do() {
     let archive = &upgrade["archives"][0];
     let path = archive["path"].as_str().expect("an archive");
     assert_eq!(upgrade["backup_archive"], path);
+    assert!(path.ends_with(".tar.zst"), "{path}");
     assert_eq!(archive["sha256"], sha256sum(path));
+    assert_eq!(archive["checksum"], "matches", "{archive:#}");
+    let checksum_file = std::fs::read_to_string(format!("{path}.sha256")).unwrap();
+    assert_eq!(
+        checksum_file.split_whitespace().next(),
+        archive["sha256"].as_str(),
+        "the SHA-256 is the one its .sha256 file holds"
+    );
+    assert_eq!(
+        upgrade["archives"].as_array().unwrap().len(),
+        1,
+        "one archive, not its .sha256: {upgrade:#}"
+    );
     assert_eq!(archive["bytes"], std::fs::metadata(path).unwrap().len());
     assert_eq!(
         archive["recorded_by"],

@@ -680,10 +680,19 @@ fn the_result_of_a_finished_upgrade_has_the_documented_schema() {
         if step["command"].is_string() {
             assert_eq!(step["exit_code"], 0, "{step:#}");
             assert_eq!(step["exit_status"], "exit status: 0");
-            assert_eq!(
-                step["action"],
-                format!("$ {}", step["command"].as_str().unwrap())
+            let (action, command) = (
+                step["action"].as_str().unwrap(),
+                step["command"].as_str().unwrap(),
             );
+            if step["id"] == "backup" {
+                // The engine's command, in the pipeline that stands for the archive written here.
+                assert!(
+                    action.starts_with("$ ") && action.contains(command),
+                    "{step:#}"
+                );
+            } else {
+                assert_eq!(action, format!("$ {command}"));
+            }
         } else {
             assert_eq!(step["exit_code"], Value::Null, "{step:#}");
         }

@@ -121,18 +121,17 @@ const PLANS: [Plan; 4] = [
         name: "embedded upgrade",
         fixture: "embedded",
         kind: Kind::Upgrade,
-        total: 10,
-        run_new: 8,
+        total: 9,
+        run_new: 7,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
             step(2, "update", 1, "set its restart policy to no"),
             step(3, "create", 1, "create the data container"),
             step(4, "rename", 1, "park the old server"),
             step(5, "stop", 1, "stop the old server"),
-            step(6, "run", 1, "back up the data volumes"),
-            // Step 7 lists the backup with the host's tar: no docker call.
-            step(8, "run", 2, "start the new server"),
-            step(10, "rm", 1, "remove the old server"),
+            step(6, "run", 1, "stream the data volumes into the backup"),
+            step(7, "run", 2, "start the new server"),
+            step(9, "rm", 1, "remove the old server"),
         ],
     },
     Plan {
@@ -158,7 +157,7 @@ const PLANS: [Plan; 4] = [
         run_new: 0,
         // Counted after the finished upgrade it rolls back.
         docker_steps: &[
-            // Step 1 lists the backup with the host's tar: no docker call.
+            // Step 1 checks the archive's checksum on this machine: no docker call.
             step(2, "stop", 1, "stop the new server"),
             step(3, "rm", 1, "remove the new server"),
             step(4, "run", 1, "restore the backup"),
@@ -176,7 +175,7 @@ const PLANS: [Plan; 4] = [
         docker_steps: &[
             step(1, "stop", 2, "stop the new server"),
             step(2, "rm", 1, "remove the new server"),
-            step(3, "run", 3, "restore the backup"),
+            step(3, "run", 3, "stream the backup back into the volumes"),
             step(4, "start", 1, "start the old server"),
             step(5, "rename", 2, "give the old server its name back"),
             step(6, "update", 2, "restore the restart policy"),
@@ -439,7 +438,7 @@ fn check_case(case: &Case, ping: &str) {
         Ending::NotDoneFinishesIt => {
             if plan.kind == Kind::AutomaticRollback {
                 for said in [
-                    "Step 9/10 failed (Wait until rancher answers /ping)",
+                    "Step 8/9 failed (Wait until rancher answers /ping)",
                     "Rolling back to v1.6.10",
                     "The rollback stopped too",
                 ] {

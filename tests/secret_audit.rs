@@ -166,8 +166,8 @@ fn assert_run_shows_no_secret(server: &Server, args: &[&str], ran: &Ran) {
 }
 
 /// Every file the tool wrote in the working directory: transcripts, the state file, the
-/// `--result` documents; and what `status` makes of them. The backup archive holds the
-/// volumes' content, not the tool's words, and is left out.
+/// `--result` documents, the archives' checksum files; and what `status` makes of them. The
+/// backup archive holds the volumes' content, not the tool's words, and is left out.
 #[track_caller]
 fn assert_files_show_no_secret(server: &Server, fake: &FakeDocker) {
     let files = fake.work_files();
@@ -192,7 +192,10 @@ fn assert_files_show_no_secret(server: &Server, fake: &FakeDocker) {
         "{}: no transcript in {files:?}",
         server.name
     );
-    for file in files.iter().filter(|f| !f.ends_with(".tar.gz")) {
+    for file in files
+        .iter()
+        .filter(|f| !(f.ends_with(".tar.zst") || f.ends_with(".tar.gz")))
+    {
         let bytes = fs::read(fake.work_dir().join(file)).unwrap();
         assert_no_secret(server, file, &String::from_utf8_lossy(&bytes));
     }

@@ -117,7 +117,6 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             StepId::ParkOld,
             StepId::Stop,
             StepId::Backup,
-            StepId::VerifyBackup,
             StepId::RunNew,
             StepId::WaitHealthy,
             StepId::RemoveOld
@@ -131,9 +130,8 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             "docker create --volumes-from id-v1.6.10 --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
             "docker rename rancher rancher-v1.6.10",
             "docker stop -t 60 rancher-v1.6.10",
-            "docker run --rm --volumes-from rancher-data -v /backups:/backup --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
-             -czf /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz -C / var/lib/mysql var/lib/cattle var/log/mysql",
-            "tar -tzf /backups/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz",
+            "docker run --rm --log-driver none --volumes-from rancher-data --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
+             -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql",
             "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
              -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker rm rancher-v1.6.10",
@@ -144,19 +142,28 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         Action::WaitHealthy(probe) => Some(probe.clone()),
         _ => None,
     });
+    let probe = probe.unwrap();
     assert_eq!(
-        probe.unwrap().url.as_deref(),
-        Some("http://127.0.0.1:8080/ping")
+        probe.url, None,
+        "asked through the engine, not on this machine"
     );
-    let read_only = [StepId::WaitHealthy, StepId::VerifyBackup];
+    assert_eq!(
+        probe.ask.display(Reveal::Plain),
+        "docker exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/ping"
+    );
+    let Action::Transfer(backup) = &plan.steps[5].action else {
+        panic!("the backup streams through the engine: {:?}", plan.steps[5]);
+    };
+    assert_eq!(backup.direction, crate::plan::Direction::Backup);
+    let read_only = [StepId::WaitHealthy];
     assert!(
         plan.steps
             .iter()
             .all(|s| s.changes != read_only.contains(&s.id))
     );
     assert_eq!(
-        plan.backup_archive.unwrap(),
-        std::path::Path::new("/backups/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz")
+        plan.backup_archive.unwrap().path,
+        std::path::Path::new("/backups/rancher-data-backup-v1.6.10-20261127T000000Z.tar.zst")
     );
 }
 
@@ -414,10 +421,9 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
         commands[..2],
         ["docker stop -t 60 rancher", "docker rm rancher"]
     );
-    assert!(commands[2].starts_with("docker run --rm --volumes-from rancher-data -v /backups:/backup:ro --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[2]);
+    assert!(commands[2].starts_with("docker run --rm -i --log-driver none --volumes-from rancher-data --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[2]);
     assert!(
-        commands[2]
-            .ends_with(" restore /backup/rancher-data-backup-v1.6.10-20261127T000000Z.tar.gz"),
+        commands[2].ends_with("tar -xf - -C /' restore"),
         "{}",
         commands[2]
     );

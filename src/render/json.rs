@@ -9,6 +9,7 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
     let steps: Vec<_> = plan.steps.iter().map(|s| step_json(s, reveal)).collect();
     let document = json!({
         "kind": plan.kind,
+        "engine": plan.engine,
         "container": plan.container,
         "from": plan.from,
         "from_version": plan.from_version,
@@ -17,7 +18,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         "data_container": plan.data_container,
         "warnings": plan.warnings,
         "steps": steps,
-        "backup_archive": plan.backup_archive,
+        "backup_archive": plan.backup_archive.as_ref().map(|a| &a.path),
+        "backup_format": plan.backup_archive.as_ref().map(|a| a.format),
         "way_back": way_back(plan).iter().map(|s| step_json(s, reveal)).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&document).expect("a plan always serializes");
@@ -26,10 +28,17 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
 }
 
 fn step_json(step: &Step, reveal: Reveal) -> Value {
-    let (probe, manual) = match &step.action {
-        Action::WaitHealthy(probe) => (Some(probe), None),
-        Action::Manual(instruction) => (None, Some(instruction)),
-        Action::Docker(_) => (None, None),
+    let (probe, manual, transfer, verify) = match &step.action {
+        Action::WaitHealthy(probe) => (Some(probe), None, None, None),
+        Action::Manual(instruction) => (None, Some(instruction), None, None),
+        Action::Transfer(transfer) => (
+            None,
+            None,
+            Some(json!({"direction": transfer.direction, "archive": transfer.archive})),
+            None,
+        ),
+        Action::VerifyArchive(archive) => (None, None, None, Some(archive)),
+        Action::Docker(_) => (None, None, None, None),
     };
     json!({
         "id": step.id,
@@ -40,6 +49,8 @@ fn step_json(step: &Step, reveal: Reveal) -> Value {
         "skipped": step.skipped,
         "probe": probe,
         "manual": manual,
+        "transfer": transfer,
+        "verify": verify,
         "undo": step.undo.iter().map(|s| step_json(s, reveal)).collect::<Vec<_>>(),
     })
 }

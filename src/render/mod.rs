@@ -6,8 +6,9 @@ mod markdown;
 mod shell;
 pub mod text;
 
+use crate::archive::Archive;
 use crate::argv::{Reveal, quote};
-use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId};
+use crate::plan::{Action, Direction, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::server::DbMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -87,7 +88,7 @@ fn way_back_note(plan: &Plan) -> Option<String> {
         match &plan.backup_archive {
             Some(archive) => format!(
                 "They restore the data from {}: the old version can't read a schema the new one migrated. Changes made since the upgrade are lost.",
-                archive.display()
+                archive.path.display()
             ),
             None => "Without a backup, the old version may refuse a schema the new one migrated."
                 .to_string(),
@@ -99,6 +100,8 @@ fn way_back_note(plan: &Plan) -> Option<String> {
 pub fn action_line(step: &Step, reveal: Reveal) -> String {
     match &step.action {
         Action::Docker(argv) => format!("$ {}", argv.display(reveal)),
+        Action::Transfer(transfer) => format!("$ {}", transfer_script(transfer, reveal)),
+        Action::VerifyArchive(archive) => format!("$ {}", verify_script(archive)),
         Action::WaitHealthy(probe) => format!("~ {}", probe_summary(probe)),
         Action::Manual(instruction) => format!("? by hand, then confirm: {instruction}"),
     }
@@ -108,7 +111,9 @@ pub fn action_line(step: &Step, reveal: Reveal) -> String {
 fn action_script(step: &Step, reveal: Reveal) -> String {
     match &step.action {
         Action::Docker(argv) => argv.display(reveal),
-        Action::WaitHealthy(probe) => probe_script(probe, "docker"),
+        Action::Transfer(transfer) => transfer_script(transfer, reveal),
+        Action::VerifyArchive(archive) => verify_script(archive),
+        Action::WaitHealthy(probe) => probe_script(probe),
         Action::Manual(instruction) => format!(
             "echo {}\n{{ read -r -p 'Press Enter once it is done (Ctrl-C stops here): ' _ </dev/tty; }} 2>/dev/null || echo 'no terminal to confirm on: going on' >&2",
             quote(&format!("By hand: {instruction}"))
@@ -118,31 +123,65 @@ fn action_script(step: &Step, reveal: Reveal) -> String {
 
 /// The probe in words, for a reader.
 pub fn probe_summary(probe: &Probe) -> String {
-    match &probe.url {
-        Some(url) => format!(
-            "wait until {url} answers pong (up to {} s); stop if {} exits",
-            probe.timeout_seconds, probe.container
-        ),
+    let asked = match &probe.url {
+        Some(url) => url.clone(),
         None => format!(
-            "no host port is published for 8080 and no --health-url was given: check by hand that {} works before going on",
+            "/ping inside {} (asked through the engine)",
             probe.container
+        ),
+    };
+    format!(
+        "wait until {asked} answers pong (up to {} s); stop if {} exits",
+        probe.timeout_seconds, probe.container
+    )
+}
+
+/// A backup or a restore by hand: the same engine command, with Debian's compressor and
+/// `sha256sum` doing what the tool does in between, in a subshell. The backup needs bash's
+/// pipefail, so a failing engine command fails the line; the restore is POSIX (the way back
+/// may be run by any sh): the checksum guards the decompression, and the engine command's
+/// status is the pipeline's.
+fn transfer_script(transfer: &Transfer, reveal: Reveal) -> String {
+    let archive = &transfer.archive;
+    let dir = quote(&archive.directory().display().to_string());
+    let file = quote(&archive.file_name());
+    let checksum = quote(&format!("{}.sha256", archive.file_name()));
+    let command = transfer.argv.display(reveal);
+    match transfer.direction {
+        Direction::Backup => format!(
+            "( set -o pipefail; umask 077; cd {dir} && {command} | {} > {file} && sha256sum {file} > {checksum} )",
+            archive.format.compress_command()
+        ),
+        Direction::Restore => format!(
+            "( cd {dir} && sha256sum -c {checksum} && {} {file} | {command} )",
+            archive.format.decompress_command()
         ),
     }
 }
 
+/// The check of an archive against its checksum, by hand.
+fn verify_script(archive: &Archive) -> String {
+    format!(
+        "( cd {} && sha256sum -c {} )",
+        quote(&archive.directory().display().to_string()),
+        quote(&format!("{}.sha256", archive.file_name()))
+    )
+}
+
 /// The probe as bash, for the shell script and for pasting from the Markdown runbook. It runs
 /// in a subshell, so a failure pasted into an interactive shell does not close it.
-fn probe_script(probe: &Probe, docker: &str) -> String {
-    let container = quote(&probe.container);
-    match &probe.url {
-        Some(url) => {
-            let url = quote(url);
-            format!(
-                r#"(
+fn probe_script(probe: &Probe) -> String {
+    let container = probe.container.replace(['"', '\\', '$', '`'], "");
+    let ask = match &probe.url {
+        Some(url) => format!("curl -fsS --max-time 5 {}", quote(url)),
+        None => probe.ask.display(Reveal::Plain),
+    };
+    format!(
+        r#"(
   deadline=$((SECONDS + {timeout}))
-  until [ "$(curl -fsS --max-time 5 {url} 2>/dev/null)" = pong ]; do
-    if [ "$({docker} inspect --format '{{{{.State.Running}}}}' {container} 2>/dev/null)" != true ]; then
-      echo "{container} is not running; see: docker logs {container}" >&2; exit 1
+  until [ "$({ask} 2>/dev/null)" = pong ]; do
+    if [ "$({running} 2>/dev/null)" != true ]; then
+      echo "{container} is not running; see its log" >&2; exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "{container} did not answer /ping within {timeout} s" >&2; exit 1
@@ -150,14 +189,9 @@ fn probe_script(probe: &Probe, docker: &str) -> String {
     sleep 2
   done
 )"#,
-                timeout = probe.timeout_seconds,
-            )
-        }
-        None => format!(
-            "read -r -p 'Check by hand that {} works, then press Enter (Ctrl-C stops here): ' _ </dev/tty",
-            probe.container.replace('\'', "")
-        ),
-    }
+        timeout = probe.timeout_seconds,
+        running = probe.running.display(Reveal::Plain),
+    )
 }
 
 #[cfg(test)]

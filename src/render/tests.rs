@@ -8,8 +8,12 @@ use std::process::Command;
 const PASSWORD: &str = "pa'ss $(touch /tmp/pwned) `id` wörd";
 const TOKEN: &str = "tok;en\"x";
 
-/// An external-DB server whose settings hold every character a shell treats specially.
+/// An embedded-DB server whose settings hold every character a shell treats specially.
 fn hostile_plan() -> Plan {
+    hostile_plan_backing_up_to("/var/backups/rancher upgrades")
+}
+
+fn hostile_plan_backing_up_to(backup_dir: &str) -> Plan {
     let server = Server {
         not_carried: vec!["HostConfig.Privileged = true is not carried over".into()],
         ..fixture::server(
@@ -30,11 +34,7 @@ fn hostile_plan() -> Plan {
             },
         )
     };
-    let options = crate::plan::fixture::options(
-        "v1.6.20",
-        "/var/backups/rancher upgrades",
-        "20261127T000000Z",
-    );
+    let options = crate::plan::fixture::options("v1.6.20", backup_dir, "20261127T000000Z");
     plan(&fixture::discovery(server), &options).unwrap()
 }
 
@@ -47,13 +47,22 @@ fn docker_argvs(plan: &Plan) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The lines of a rendering that are docker commands, parsed back as a shell would.
+/// The docker commands of a rendering, parsed back as a shell would: whole lines, and the
+/// docker command inside a backup's or a restore's pipeline.
 fn parsed_commands(rendered: &str, prefix: &str) -> Vec<Vec<String>> {
     rendered
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix(prefix))
-        .filter(|line| line.starts_with("docker ") || line.starts_with("tar "))
-        .map(|line| shell_words::split(line).unwrap())
+        .filter(|line| line.starts_with("docker ") || line.starts_with("( "))
+        .map(|line| {
+            let words = shell_words::split(line).unwrap();
+            let start = words.iter().position(|w| w == "docker").unwrap();
+            words[start..]
+                .iter()
+                .take_while(|w| !["|", ")", "&&", ">"].contains(&w.as_str()))
+                .cloned()
+                .collect()
+        })
         .collect()
 }
 
@@ -110,7 +119,12 @@ fn json_has_the_documented_shape() {
     assert_eq!(steps[0]["changes"], true);
     assert!(steps[0]["skipped"].is_null());
     let wait = steps.iter().find(|s| s["id"] == "wait-healthy").unwrap();
-    assert_eq!(wait["probe"]["url"], "http://127.0.0.1:18080/ping");
+    assert!(wait["probe"]["url"].is_null());
+    assert_eq!(wait["probe"]["ask"][1], "exec");
+    let backup = steps.iter().find(|s| s["id"] == "backup").unwrap();
+    assert_eq!(backup["transfer"]["direction"], "backup");
+    assert_eq!(backup["transfer"]["archive"]["format"], "zstd");
+    assert_eq!(json["engine"]["program"], "docker");
 }
 
 fn bash(script: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
@@ -159,12 +173,14 @@ fn the_shell_runbook_refuses_to_start_without_its_secrets() {
 /// bash passed.
 #[test]
 fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
-    let plan = hostile_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("rancher upgrades");
+    std::fs::create_dir(&backups).unwrap();
+    let plan = hostile_plan_backing_up_to(backups.to_str().unwrap());
     let mut script = render(&plan, Format::Shell, false);
     // Stop before the health wait: this test runs no server.
     let cut = script.find("\n(\n  deadline").unwrap();
     script.truncate(cut);
-    let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("argv");
     let fake = dir.path().join("docker");
     std::fs::write(
@@ -176,8 +192,8 @@ fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // The backup check lists the archive with the host's tar: the recorder stands in for it too.
-    std::os::unix::fs::symlink(&fake, dir.path().join("tar")).unwrap();
+    // The backup compresses with the host's zstd: the recorder stands in for it too.
+    std::os::unix::fs::symlink(&fake, dir.path().join("zstd")).unwrap();
     let path = format!(
         "{}:{}",
         dir.path().display(),
@@ -210,8 +226,9 @@ fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
             line.split(|b| *b == 0)
                 .filter(|w| !w.is_empty())
                 .map(|w| String::from_utf8(w.to_vec()).unwrap())
-                .collect()
+                .collect::<Vec<_>>()
         })
+        .filter(|argv| argv[0] == "docker")
         .collect();
     let expected: Vec<Vec<String>> = docker_argvs(&plan)
         .into_iter()

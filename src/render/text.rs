@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 pub fn render(plan: &Plan, reveal: Reveal) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style(headline(plan)).bold());
+    let _ = writeln!(out, "Engine: {}", plan.engine.describe());
     let _ = writeln!(out, "Database: {}", database_line(plan));
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "\n{}", style("Warnings:").yellow().bold());

@@ -1,12 +1,18 @@
 //! Support for the end-to-end tests: the real docker engine, the stand-in `rancher/server`
 //! images of the test bed, and a [`Scope`] that owns everything one test creates.
 //!
+//! A test runs on one engine ([`TestEngine`]): this machine's dockerd by default, or one of the
+//! test bed's other hosts (its own network and mount namespaces, reached by a unix socket or
+//! over ssh), or podman. Every docker command of the harness and every run of the tool address
+//! the test's engine.
+//!
 //! Every container a test makes is named `e2e-<test>-<pid>[-...]`; the scope removes those
 //! containers (with their volumes) and its temporary directory when it is dropped, so cleanup
 //! also happens when the test panics. Containers with other names are never touched: other
 //! tests, and other people, use the same engine at the same time.
 
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -48,11 +54,15 @@ const TESTBED_TAGS: [&str; 5] = ["v1.6.10", "v1.6.20", "v1.6.30", "stable", "v1.
 
 // ------------------------------------------------------------------ the gate --
 
-/// The test's [`Scope`], or, when no docker engine answers, a skip line and a return from the
-/// test (a failure instead with REQUIRE_DOCKER=1; see [`engine`]).
+/// The test's [`Scope`] on this machine's engine (or on `$engine`, see [`engine_on`]), or,
+/// when that engine does not answer, a skip line and a return from the test (a failure instead
+/// with REQUIRE_DOCKER=1; see [`engine`]).
 macro_rules! scope {
     ($test:expr) => {
-        match $crate::engine::engine($test) {
+        scope!($test, $crate::engine::TestEngine::Local)
+    };
+    ($test:expr, $engine:expr) => {
+        match $crate::engine::engine_on($test, $engine) {
             Some(scope) => scope,
             None => return,
         }
@@ -63,46 +73,148 @@ fn require_docker() -> bool {
     std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v.trim() == "1")
 }
 
-/// Whether the engine answers and holds the stand-in images; checked once per test binary.
-fn engine_ready() -> &'static Result<(), String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY.get_or_init(|| {
-        let info = Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .stdin(Stdio::null())
-            .output();
-        match info {
-            Err(e) => return Err(format!("the docker CLI could not be started: {e}")),
-            Ok(out) if !out.status.success() => {
-                return Err(format!(
-                    "no docker engine answers (`docker info` failed: {})",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            Ok(_) => {}
-        }
-        for tag in BASE_TAGS {
-            let reference = image(tag);
-            let pulled = Command::new("docker")
-                .args(["pull", "-q", &reference])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("docker pull {reference}: {e}"))?;
-            if !pulled.status.success() {
-                return Err(format!(
-                    "the stand-in image {reference} can't be pulled ({}); run `bash scripts/testbed.sh` and export the RANCHER_UPGRADE_REGISTRY it prints",
-                    String::from_utf8_lossy(&pulled.stderr).trim()
-                ));
-            }
-        }
-        Ok(())
-    })
+/// The engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TestEngine {
+    /// This machine's dockerd, at the default socket.
+    Local,
+    /// The test bed's other host 1, through the unix socket its dockerd also listens on: the
+    /// engine sees its own /tmp and /srv and publishes ports on its own address.
+    HostUnix,
+    /// The same host over `DOCKER_HOST=ssh://root@ADDRESS`.
+    HostSsh,
+    /// Rootful podman on this machine (`--docker podman`).
+    Podman,
 }
 
-/// The scope of one test, or `None` (after a skip line) when no engine answers. With
-/// `REQUIRE_DOCKER=1` a missing engine fails the test instead.
+thread_local! {
+    /// The engine of the test running on this thread.
+    static CURRENT: RefCell<TestEngine> = const { RefCell::new(TestEngine::Local) };
+}
+
+/// The engine of the test running on this thread.
+pub fn current_engine() -> TestEngine {
+    CURRENT.with(|c| *c.borrow())
+}
+
+fn testbed_setting(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl TestEngine {
+    /// The program the harness runs for docker commands.
+    pub fn program(self) -> String {
+        match self {
+            TestEngine::Podman => {
+                testbed_setting("RANCHER_UPGRADE_PODMAN").unwrap_or_else(|| "podman".into())
+            }
+            _ => "docker".into(),
+        }
+    }
+
+    /// What the engine needs in the environment of the docker CLI (and of the tool).
+    pub fn env(self) -> Vec<(String, String)> {
+        let variable = match self {
+            TestEngine::HostUnix => "RANCHER_UPGRADE_HOST1_UNIX",
+            TestEngine::HostSsh => "RANCHER_UPGRADE_HOST1_SSH",
+            _ => return Vec::new(),
+        };
+        let host = testbed_setting(variable).unwrap_or_else(|| {
+            panic!("{variable} is not set: export the lines `bash scripts/testbed.sh` prints")
+        });
+        vec![("DOCKER_HOST".into(), host)]
+    }
+
+    /// The arguments that point the tool at this engine.
+    pub fn tool_args(self) -> Vec<String> {
+        match self {
+            TestEngine::Podman => vec!["--docker".into(), self.program()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Where the engine's published ports are reached from here.
+    pub fn address(self) -> Ipv4Addr {
+        match self {
+            TestEngine::HostUnix | TestEngine::HostSsh => testbed_setting(
+                "RANCHER_UPGRADE_HOST1_ADDR",
+            )
+            .and_then(|a| a.parse().ok())
+            .expect(
+                "RANCHER_UPGRADE_HOST1_ADDR: export the lines `bash scripts/testbed.sh` prints",
+            ),
+            _ => Ipv4Addr::LOCALHOST,
+        }
+    }
+
+    /// Whether the engine shares this machine's network, so that a free port here is one there.
+    fn shares_this_network(self) -> bool {
+        self.address() == Ipv4Addr::LOCALHOST
+    }
+
+    /// A docker (or podman) command on this engine.
+    pub fn command(self) -> Command {
+        let mut command = Command::new(self.program());
+        command.envs(self.env());
+        command
+    }
+}
+
+/// Whether the engine answers and holds the stand-in images; checked once per engine and test
+/// binary.
+fn engine_ready(engine: TestEngine) -> Result<(), String> {
+    static READY: OnceLock<Mutex<BTreeMap<String, Result<(), String>>>> = OnceLock::new();
+    let mut ready = READY
+        .get_or_init(|| Mutex::new(BTreeMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    ready
+        .entry(format!("{engine:?}"))
+        .or_insert_with(|| check_engine(engine))
+        .clone()
+}
+
+fn check_engine(engine: TestEngine) -> Result<(), String> {
+    let info = engine.command().arg("info").stdin(Stdio::null()).output();
+    match info {
+        Err(e) => return Err(format!("{} could not be started: {e}", engine.program())),
+        Ok(out) if !out.status.success() => {
+            return Err(format!(
+                "no {engine:?} engine answers (`{} info` failed: {})",
+                engine.program(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(_) => {}
+    }
+    for tag in BASE_TAGS {
+        let reference = image(tag);
+        let pulled = engine
+            .command()
+            .args(["pull", "-q", &reference])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("pull {reference}: {e}"))?;
+        if !pulled.status.success() {
+            return Err(format!(
+                "the stand-in image {reference} can't be pulled on {engine:?} ({}); run `bash scripts/testbed.sh` and export the lines it prints",
+                String::from_utf8_lossy(&pulled.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The scope of one test on this machine's engine, or `None` (after a skip line) when no engine
+/// answers. With `REQUIRE_DOCKER=1` a missing engine fails the test instead.
 pub fn engine(test: &str) -> Option<Scope> {
-    match engine_ready() {
+    engine_on(test, TestEngine::Local)
+}
+
+/// [`engine`] on another engine: the harness and the tool address it for the rest of the test.
+pub fn engine_on(test: &str, engine: TestEngine) -> Option<Scope> {
+    CURRENT.with(|c| *c.borrow_mut() = engine);
+    match engine_ready(engine) {
         Ok(()) => Some(Scope::new(test)),
         Err(why) if require_docker() => {
             panic!("REQUIRE_DOCKER=1, but {why}")
@@ -118,9 +230,10 @@ pub fn engine(test: &str) -> Option<Scope> {
 
 // ------------------------------------------------------------------- docker --
 
-/// Runs `docker ARGS` and returns what it left, success or not.
+/// Runs `docker ARGS` on the test's engine and returns what it left, success or not.
 pub fn docker<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new("docker")
+    current_engine()
+        .command()
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -152,7 +265,7 @@ pub fn inspect(name: &str) -> Option<Value> {
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
         assert!(
-            why.contains("No such"),
+            why.to_lowercase().contains("no such"),
             "`docker inspect {name}` failed: {why}"
         );
         return None;
@@ -220,17 +333,21 @@ pub fn env_value(container: &Value, name: &str) -> Option<String> {
 
 // --------------------------------------------------------------------- http --
 
-/// A port nobody listens on right now, on 127.0.0.1.
+/// A port nobody listens on right now, on 127.0.0.1; on another host's engine, a port there
+/// that is most likely free (a taken one makes the start try another).
 pub fn free_port() -> u16 {
+    if !current_engine().shares_this_network() {
+        return 20000 + (std::process::id() as u16 ^ now_seconds().to_bits() as u16) % 20000;
+    }
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("binding 127.0.0.1:0")
 }
 
-/// `GET http://127.0.0.1:PORT/PATH`: the body of a 200 answer, else `None`.
+/// `GET http://ADDRESS:PORT/PATH` of the test's engine: the body of a 200 answer, else `None`.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let address = SocketAddr::from((current_engine().address(), port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream
@@ -238,7 +355,7 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = Vec::new();
@@ -484,7 +601,8 @@ impl Server {
     /// Writes a file under the server's /var/lib/mysql (its embedded database).
     pub fn write_data(&self, relative: &str, content: &str) {
         let path = format!("/var/lib/mysql/{relative}");
-        let mut child = Command::new("docker")
+        let mut child = current_engine()
+            .command()
             .args(["exec", "-i", &self.name, "sh", "-c"])
             .arg(r#"mkdir -p "$(dirname "$1")" && cat > "$1""#)
             .args(["sh", &path])
@@ -664,7 +782,8 @@ impl Scope {
             args.push(format!("--restart={restart}"));
         }
         if let Some(port) = options.port {
-            args.extend(["-p".into(), format!("127.0.0.1:{port}:8080")]);
+            let address = current_engine().address();
+            args.extend(["-p".into(), format!("{address}:{port}:8080")]);
         }
         for env in &options.env {
             args.extend(["-e".into(), env.clone()]);
@@ -686,7 +805,7 @@ impl Scope {
     }
 
     fn tool_with_transcript(&self, args: &[&str], transcript: Option<&Path>) -> Run {
-        let mut command = Command::new(TOOL);
+        let mut command = self.tool_command();
         command.args(args);
         self.run(
             command,
@@ -699,7 +818,7 @@ impl Scope {
     /// or watch the engine while it runs; [`Background::wait`] gives the [`Run`].
     #[allow(dead_code)] // only some test binaries run the tool in the background
     pub fn spawn_tool(&self, args: &[String], transcript: Option<&Path>) -> Background {
-        let mut command = Command::new(TOOL);
+        let mut command = self.tool_command();
         command.args(args).current_dir(self.dir());
         self.remember_volumes();
         spawn_command(
@@ -709,9 +828,18 @@ impl Scope {
         )
     }
 
-    /// Runs `bash SCRIPT` with `env` added to its environment.
+    /// The tool, with the test's engine in its environment (the engine's own arguments come
+    /// with [`Scope::server_args`]).
+    fn tool_command(&self) -> Command {
+        let mut command = Command::new(TOOL);
+        command.envs(current_engine().env());
+        command
+    }
+
+    /// Runs `bash SCRIPT` with the test's engine and `env` added to its environment.
     pub fn bash(&self, script: &Path, env: &[(&str, &str)]) -> Run {
         let mut command = Command::new("bash");
+        command.envs(current_engine().env());
         command.arg(script);
         for (name, value) in env {
             command.env(name, value);
@@ -754,7 +882,8 @@ impl Scope {
 
     /// [`Scope::selection`] without the target: what `rollback` takes.
     pub fn server_args(&self) -> Vec<String> {
-        vec![
+        let mut args = current_engine().tool_args();
+        args.extend([
             "--container".into(),
             self.server_name(),
             "--data-container".into(),
@@ -763,7 +892,8 @@ impl Scope {
             "60".into(),
             "--backup-dir".into(),
             self.subdir("backups").display().to_string(),
-        ]
+        ]);
+        args
     }
 
     /// `rancher-upgrade upgrade --yes` of the test's server to `to`, with its transcript and
@@ -975,13 +1105,11 @@ pub fn now_seconds() -> f64 {
 
 /// The real docker CLI: the first `docker` on PATH, as an absolute path, so a wrapper can
 /// exec it whatever PATH the tool gives it.
-#[allow(dead_code)] // not every test binary makes a docker that fails
 pub fn real_docker() -> PathBuf {
     find_on_path("docker").expect("a docker CLI on PATH")
 }
 
 /// The first executable `program` on PATH.
-#[allow(dead_code)] // not every test binary makes a docker that fails
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -994,7 +1122,6 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// Writes an executable `/bin/sh` script into the test's directory.
-#[allow(dead_code)] // not every test binary makes a docker that fails
 pub fn write_script(scope: &Scope, name: &str, body: &str) -> PathBuf {
     let path = scope.dir().join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}")).expect("writing a script");
@@ -1004,7 +1131,6 @@ pub fn write_script(scope: &Scope, name: &str, body: &str) -> PathBuf {
 }
 
 /// A path for a shell script, single-quoted (the test's paths hold no single quote).
-#[allow(dead_code)] // not every test binary makes a docker that fails
 pub fn sh_quote(path: &Path) -> String {
     let text = path.display().to_string();
     assert!(!text.contains('\''), "{text} holds a single quote");
@@ -1013,7 +1139,6 @@ pub fn sh_quote(path: &Path) -> String {
 
 /// A docker wrapper for `--docker`: the first time the tool runs `docker VERB ...`, it fails
 /// with exit 1 and says so; every other command goes to the real docker.
-#[allow(dead_code)] // not every test binary makes a docker that fails
 pub fn docker_failing_once(scope: &Scope, verb: &str) -> PathBuf {
     let marker = scope.dir().join(format!("failed-{verb}-once"));
     write_script(
@@ -1177,4 +1302,127 @@ pub fn way_back_commands(output: &str) -> Vec<String> {
         );
     }
     commands
+}
+
+// ------------------------------------------------------- shared scenarios' checks --
+
+/// A server as the scenarios start it: a published port, env, a label, a restart policy.
+pub fn server_options() -> ServerOptions {
+    ServerOptions {
+        port: Some(free_port()),
+        env: vec!["GREETING=hello world".into()],
+        labels: vec!["team=ops".into()],
+        restart: Some("unless-stopped".into()),
+        ..ServerOptions::default()
+    }
+}
+
+pub fn is_running(container: &Value) -> bool {
+    container.pointer("/State/Running") == Some(&Value::Bool(true))
+}
+
+pub fn backups(scope: &Scope) -> PathBuf {
+    scope.subdir("backups")
+}
+
+/// The backup archives in the test's `--backup-dir`, in name order.
+pub fn archives(scope: &Scope) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(backups(scope))
+        .expect("reading the backup directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".tar.zst") || name.ends_with(".tar.gz")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The state file the tool keeps beside its backups.
+pub fn state(scope: &Scope) -> Value {
+    let path = backups(scope).join(format!(
+        "rancher-upgrade-{}.state.json",
+        scope.server_name()
+    ));
+    let content = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&content).expect("the state file is JSON")
+}
+
+/// Fails unless exactly `holders` (in this order) use each of the data volumes, among every
+/// container of the engine (a leaked helper container would show here too), and `docker ps -a
+/// --filter name=DATA` lists one data container.
+pub fn assert_volume_holders(before: &Before, holders: &[String], data_name: &str) {
+    for (destination, (_, volume)) in &before.data {
+        let listed = docker_ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("volume={volume}"),
+            "--format",
+            "{{.Names}}",
+        ]);
+        let mut found: Vec<&str> = listed.lines().collect();
+        found.sort();
+        assert_eq!(
+            found, holders,
+            "the containers that hold the volume at {destination} ({volume})"
+        );
+    }
+    let listed = docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={data_name}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        vec![data_name],
+        "data containers"
+    );
+}
+
+/// The upgrade finished: a new container under the server's name runs `to` on the data of
+/// `before`, through the one data container; the old container is gone; one archive.
+pub fn assert_upgraded(scope: &Scope, server: &Server, before: &Before, to: &str, schema: &str) {
+    let new = server.inspect();
+    let name = scope.server_name();
+    assert_eq!(text(&new, "/Config/Image"), image(to), "{name}");
+    assert_ne!(text(&new, "/Id"), before.id, "{name} is the old container");
+    assert!(is_running(&new), "{name} is not running");
+    assert!(server.answers_ping(), "{name} does not answer /ping");
+    assert_eq!(server.version(), to);
+    assert_eq!(server.schema(), schema);
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str()),
+        "the data written under v1.6.10"
+    );
+    assert_eq!(data_mounts(&new), before.data, "the new server's volumes");
+    assert_eq!(
+        strings(&new, "/HostConfig/VolumesFrom"),
+        vec![scope.data_name()]
+    );
+    assert_eq!(
+        text(&new, "/HostConfig/RestartPolicy/Name"),
+        "unless-stopped"
+    );
+    assert!(inspect(&before.id).is_none(), "the old container is left");
+    assert_eq!(
+        scope.container_names(),
+        vec![name.clone(), scope.data_name()],
+        "the test's containers"
+    );
+    assert_volume_holders(before, &[name, scope.data_name()], &scope.data_name());
+    assert_eq!(archives(scope).len(), 1, "archives: {:?}", archives(scope));
+    assert_eq!(text(&state(scope), "/status"), "completed");
+}
+
+/// How often `needle` occurs in `haystack`.
+pub fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
 }

@@ -1,0 +1,544 @@
+//! The backup archive of the data volumes, on the machine where the tool runs: the tar stream
+//! the engine sends, compressed and checked while it is written (every tar header parsed, the
+//! entries and bytes counted, a SHA-256 of the file kept beside it as `sha256sum -c` reads it),
+//! so no second pass is needed; and read back, checksum first, for a restore.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How an archive is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveFormat {
+    /// zstd, level 1, on every core: as fast as the engine sends the data.
+    Zstd,
+    /// gzip, the `.tar.gz` of Rancher's documentation: one core, several times slower.
+    Gzip,
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// zstd's fastest level: at it, compression keeps pace with the engine's stream.
+const ZSTD_LEVEL: i32 = 1;
+
+impl ArchiveFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Zstd => "tar.zst",
+            ArchiveFormat::Gzip => "tar.gz",
+        }
+    }
+
+    /// The format an archive's file name says (`….tar.zst`, `….tar.gz`); `None` for any other
+    /// name, such as its `.sha256` or a `.partial` one.
+    pub fn of_name(name: &str) -> Option<ArchiveFormat> {
+        [ArchiveFormat::Zstd, ArchiveFormat::Gzip]
+            .into_iter()
+            .find(|format| name.ends_with(&format!(".{}", format.extension())))
+    }
+
+    /// The format a file is in, by its first bytes.
+    pub fn of_file(path: &Path) -> Option<ArchiveFormat> {
+        let mut magic = [0u8; 4];
+        File::open(path).ok()?.read_exact(&mut magic).ok()?;
+        if magic == ZSTD_MAGIC {
+            Some(ArchiveFormat::Zstd)
+        } else if magic[..2] == GZIP_MAGIC {
+            Some(ArchiveFormat::Gzip)
+        } else {
+            None
+        }
+    }
+
+    /// The Debian command that compresses as the tool does, for a runbook.
+    pub fn compress_command(self) -> &'static str {
+        match self {
+            ArchiveFormat::Zstd => "zstd -q -1 -T0",
+            ArchiveFormat::Gzip => "gzip -1",
+        }
+    }
+
+    /// The Debian command that decompresses to stdout, for a runbook.
+    pub fn decompress_command(self) -> &'static str {
+        match self {
+            ArchiveFormat::Zstd => "zstd -q -dc",
+            ArchiveFormat::Gzip => "gzip -dc",
+        }
+    }
+}
+
+/// What the checksum file beside an archive says of it.
+#[derive(Debug)]
+pub enum Checksum {
+    /// The archive's SHA-256 is the one its checksum file holds.
+    Matches(String),
+    /// The checksum file can't be read (most often: there is none).
+    Missing(io::Error),
+    /// The checksum file holds `expected`, the archive hashes to `actual`.
+    Mismatch { expected: String, actual: String },
+}
+
+/// An archive file on this machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Archive {
+    pub path: PathBuf,
+    pub format: ArchiveFormat,
+}
+
+/// What a written archive holds, recorded in the state file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveSummary {
+    pub sha256: String,
+    /// The size of the archive file.
+    pub archive_bytes: u64,
+    /// The tar entries (files, directories, links) it holds.
+    pub entries: u64,
+    /// The bytes of file content it holds, uncompressed.
+    pub content_bytes: u64,
+}
+
+impl Archive {
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn directory(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
+    }
+
+    /// `ARCHIVE.sha256`: the checksum line `sha256sum -c` reads, in the archive's directory.
+    pub fn checksum_path(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".sha256");
+        PathBuf::from(name)
+    }
+
+    fn partial_path(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".partial");
+        PathBuf::from(name)
+    }
+
+    /// Writes the tar stream `source` into the archive, and only a whole, parsed stream: a
+    /// partial file is written first and takes the archive's name at the end, never over an
+    /// existing one. Both files are their owner's alone (the archive holds the database).
+    /// `progress` hears the bytes read so far.
+    pub fn write_from(
+        &self,
+        source: &mut dyn Read,
+        progress: &AtomicU64,
+    ) -> Result<ArchiveSummary> {
+        if self.path.exists() {
+            bail!(
+                "{} exists already, and a backup never overwrites one; move it aside or run again",
+                self.path.display()
+            );
+        }
+        let partial = self.partial_path();
+        // A partial file is what an interrupted backup of ours left: never a finished archive.
+        match fs::remove_file(&partial) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(error).with_context(|| format!("removing {}", partial.display()));
+            }
+            _ => {}
+        }
+        let file = private_file(&partial)?;
+        let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let (counts, hashed) = match self.format {
+            ArchiveFormat::Zstd => {
+                let mut encoder = zstd::Encoder::new(hashed, ZSTD_LEVEL)?;
+                encoder.multithread(compression_threads())?;
+                let counts = copy_tar(source, &mut encoder, progress)?;
+                (counts, encoder.finish()?)
+            }
+            ArchiveFormat::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
+                let counts = copy_tar(source, &mut encoder, progress)?;
+                (counts, encoder.finish()?)
+            }
+        };
+        let (buffered, digest, archive_bytes) = hashed.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| anyhow!("writing {}: {}", partial.display(), e.error()))?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", partial.display()))?;
+        // A hard link fails where the name is taken: the archive is never replaced.
+        fs::hard_link(&partial, &self.path)
+            .with_context(|| format!("naming the backup {}", self.path.display()))?;
+        fs::remove_file(&partial).with_context(|| format!("removing {}", partial.display()))?;
+        let checksum_path = self.checksum_path();
+        let mut checksum = private_file(&checksum_path)?;
+        writeln!(checksum, "{digest}  {}", self.file_name())
+            .and_then(|()| checksum.sync_all())
+            .with_context(|| format!("writing {}", checksum_path.display()))?;
+        File::open(self.directory())
+            .and_then(|dir| dir.sync_all())
+            .with_context(|| format!("syncing {}", self.directory().display()))?;
+        Ok(ArchiveSummary {
+            sha256: digest,
+            archive_bytes,
+            entries: counts.entries,
+            content_bytes: counts.content_bytes,
+        })
+    }
+
+    /// Compares the archive with the checksum written beside it; an error is an archive that
+    /// can't be read.
+    pub fn checksum(&self) -> Result<Checksum> {
+        let expected = match fs::read_to_string(self.checksum_path()) {
+            Ok(line) => line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            Err(error) => return Ok(Checksum::Missing(error)),
+        };
+        let mut file = File::open(&self.path)
+            .with_context(|| format!("the backup {} can't be read", self.path.display()))?;
+        let mut hashed = HashingWriter::new(io::sink());
+        io::copy(&mut file, &mut hashed)
+            .with_context(|| format!("reading the backup {}", self.path.display()))?;
+        let (_, actual, _) = hashed.finish();
+        Ok(if actual == expected {
+            Checksum::Matches(actual)
+        } else {
+            Checksum::Mismatch { expected, actual }
+        })
+    }
+
+    /// Checks the archive against the checksum written beside it: a truncated, damaged or
+    /// replaced archive fails here, before any volume is emptied.
+    pub fn verify(&self) -> Result<String> {
+        let checksum_path = self.checksum_path();
+        match self.checksum()? {
+            Checksum::Matches(sha256) => Ok(sha256),
+            Checksum::Missing(error) => Err(anyhow::Error::new(error).context(format!(
+                "the checksum of {} ({}) can't be read; without it the archive can't be trusted",
+                self.path.display(),
+                checksum_path.display()
+            ))),
+            Checksum::Mismatch { .. } => bail!(
+                "the backup {} does not match its checksum in {} (damaged or truncated); nothing was restored from it",
+                self.path.display(),
+                checksum_path.display()
+            ),
+        }
+    }
+
+    /// Decompresses the archive into `sink`: the tar stream the engine gets back.
+    pub fn read_into(&self, sink: &mut dyn Write, progress: &AtomicU64) -> Result<()> {
+        let file = File::open(&self.path)
+            .with_context(|| format!("the backup {} can't be read", self.path.display()))?;
+        let mut counted = CountingWriter {
+            inner: sink,
+            progress,
+        };
+        let copied = match self.format {
+            ArchiveFormat::Zstd => io::copy(&mut zstd::Decoder::new(file)?, &mut counted),
+            ArchiveFormat::Gzip => io::copy(&mut flate2::read::GzDecoder::new(file), &mut counted),
+        };
+        copied
+            .map(|_| ())
+            .with_context(|| format!("streaming the backup {}", self.path.display()))
+    }
+}
+
+fn private_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+fn compression_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Default)]
+struct TarCounts {
+    entries: u64,
+    content_bytes: u64,
+}
+
+/// Copies a tar stream into `sink` while parsing it: every header must read as tar, or the
+/// backup fails. What follows the end-of-archive blocks (tar's padding) is copied too.
+fn copy_tar(
+    source: &mut dyn Read,
+    sink: &mut dyn Write,
+    progress: &AtomicU64,
+) -> Result<TarCounts> {
+    let mut tee = TeeReader {
+        inner: source,
+        copy: sink,
+        progress,
+    };
+    let mut counts = TarCounts::default();
+    {
+        let mut archive = tar::Archive::new(&mut tee);
+        for entry in archive
+            .entries()
+            .context("the engine's stream is not a tar archive")?
+        {
+            let mut entry = entry.context("the engine's tar stream is damaged")?;
+            counts.entries += 1;
+            counts.content_bytes += io::copy(&mut entry, &mut io::sink())
+                .context("the engine's tar stream ended inside a file")?;
+        }
+    }
+    io::copy(&mut tee, &mut io::sink()).context("reading the end of the engine's tar stream")?;
+    if counts.entries == 0 {
+        bail!("the engine sent an empty tar stream: no data volume was read");
+    }
+    Ok(counts)
+}
+
+/// Reads `inner`, and writes everything it read to `copy`.
+struct TeeReader<'a> {
+    inner: &'a mut dyn Read,
+    copy: &'a mut dyn Write,
+    progress: &'a AtomicU64,
+}
+
+impl Read for TeeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+struct CountingWriter<'a> {
+    inner: &'a mut dyn Write,
+    progress: &'a AtomicU64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes through to `inner`, hashing and counting what passes.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (W, String, u64) {
+        (self.inner, hex(&self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A tar stream of `files` (path, content), as an engine would send it.
+    fn tar_stream(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o640);
+            header.set_uid(999);
+            header.set_gid(999);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, path, content.as_bytes())
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn archive_in(dir: &Path, format: ArchiveFormat) -> Archive {
+        Archive {
+            path: dir.join(format!("backup.{}", format.extension())),
+            format,
+        }
+    }
+
+    #[test]
+    fn an_archive_reads_back_byte_for_byte_in_both_formats() {
+        let stream = tar_stream(&[("var/lib/mysql/ibdata1", "rows"), ("var/lib/cattle/x", "y")]);
+        for format in [ArchiveFormat::Zstd, ArchiveFormat::Gzip] {
+            let dir = tempfile::tempdir().unwrap();
+            let archive = archive_in(dir.path(), format);
+            let progress = AtomicU64::new(0);
+            let summary = archive.write_from(&mut &stream[..], &progress).unwrap();
+            assert_eq!(summary.entries, 2);
+            assert_eq!(summary.content_bytes, 5);
+            assert_eq!(progress.load(Ordering::Relaxed), stream.len() as u64);
+            assert_eq!(ArchiveFormat::of_file(&archive.path), Some(format));
+            assert_eq!(archive.verify().unwrap(), summary.sha256);
+            let mut back = Vec::new();
+            archive.read_into(&mut back, &AtomicU64::new(0)).unwrap();
+            assert_eq!(back, stream);
+            for file in [&archive.path, &archive.checksum_path()] {
+                let mode = fs::metadata(file).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", file.display());
+            }
+            assert!(!archive.partial_path().exists());
+        }
+    }
+
+    #[test]
+    fn the_checksum_file_is_what_sha256sum_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
+        archive
+            .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+            .unwrap();
+        let checked = std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg(archive.checksum_path())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(checked.status.success(), "{checked:?}");
+    }
+
+    #[test]
+    fn a_stream_that_is_not_tar_leaves_no_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
+        let mut garbage = tar_stream(&[("a", "0123456789")]);
+        garbage[100..200].fill(b'x');
+        let error = archive
+            .write_from(&mut &garbage[..], &AtomicU64::new(0))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("tar"), "{error:#}");
+        assert!(!archive.path.exists());
+    }
+
+    #[test]
+    fn a_stream_cut_inside_a_file_leaves_no_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Gzip);
+        let stream = tar_stream(&[("a", &"x".repeat(5000))]);
+        let error = archive
+            .write_from(&mut &stream[..2048], &AtomicU64::new(0))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("tar stream"), "{error:#}");
+        assert!(!archive.path.exists());
+    }
+
+    #[test]
+    fn an_existing_archive_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
+        fs::write(&archive.path, "precious").unwrap();
+        assert!(
+            archive
+                .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+                .is_err()
+        );
+        assert_eq!(fs::read_to_string(&archive.path).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_truncated_or_corrupted_archive_fails_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
+        archive
+            .write_from(
+                &mut &tar_stream(&[("a", &"row ".repeat(1000))])[..],
+                &AtomicU64::new(0),
+            )
+            .unwrap();
+        let whole = fs::read(&archive.path).unwrap();
+        fs::write(&archive.path, &whole[..whole.len() / 2]).unwrap();
+        assert!(archive.verify().is_err());
+        let mut flipped = whole.clone();
+        flipped[whole.len() / 2] ^= 1;
+        fs::write(&archive.path, &flipped).unwrap();
+        assert!(archive.verify().is_err());
+        fs::write(&archive.path, &whole).unwrap();
+        assert!(archive.verify().is_ok());
+        fs::remove_file(archive.checksum_path()).unwrap();
+        assert!(archive.verify().is_err());
+    }
+
+    #[test]
+    fn the_checksum_says_whether_its_file_is_missing_or_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Gzip);
+        let summary = archive
+            .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+            .unwrap();
+        assert!(matches!(archive.checksum().unwrap(), Checksum::Matches(s) if s == summary.sha256));
+        fs::write(archive.checksum_path(), format!("{}  x\n", "0".repeat(64))).unwrap();
+        assert!(matches!(
+            archive.checksum().unwrap(),
+            Checksum::Mismatch { actual, .. } if actual == summary.sha256
+        ));
+        fs::remove_file(archive.checksum_path()).unwrap();
+        assert!(matches!(archive.checksum().unwrap(), Checksum::Missing(_)));
+    }
+
+    #[test]
+    fn only_an_archive_name_has_a_format() {
+        assert_eq!(
+            ArchiveFormat::of_name("rancher-data-backup-v1-T.tar.zst"),
+            Some(ArchiveFormat::Zstd)
+        );
+        assert_eq!(
+            ArchiveFormat::of_name("rancher-data-backup-v1-T.tar.gz"),
+            Some(ArchiveFormat::Gzip)
+        );
+        for other in [
+            "rancher-data-backup-v1-T.tar.zst.sha256",
+            "rancher-data-backup-v1-T.tar.zst.partial",
+            "notes.txt",
+        ] {
+            assert_eq!(ArchiveFormat::of_name(other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! End-to-end tests on the engines that are not this machine's dockerd, where nothing may
+//! assume that the engine shares the tool's filesystem or network:
+//!
+//! - the test bed's other host, through its unix socket (`DOCKER_HOST=unix://…`): its own
+//!   network namespace (it publishes ports on 10.231.0.11, not on this machine's 127.0.0.1)
+//!   and its own /tmp and /srv (the tool's `--backup-dir` does not exist there);
+//! - the same host over ssh (`DOCKER_HOST=ssh://root@…`);
+//! - rootful podman on this machine (`--docker podman`).
+//!
+//! On each: an upgrade keeps the data, the crashing release rolls back with the restore,
+//! `rollback` after a good upgrade, and a resume after Ctrl-C. On the other host also the
+//! decoy: a `pong` answered on this machine's 127.0.0.1 at the server's port must not make a
+//! crashed upgrade there look healthy.
+//!
+//! Without the engines every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`.
+
+#[allow(dead_code)] // this binary uses only part of the harness
+#[macro_use]
+#[path = "e2e/engine.rs"]
+mod engine;
+
+use engine::{
+    PROBE_FILE, Scope, TestEngine, archives, assert_upgraded, inspect, is_running, record_before,
+    server_options, state, text,
+};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Every scenario on every engine it runs on: one test each, named `SCENARIO_on_ENGINE`.
+macro_rules! on_engines {
+    ($scenario:ident: $($test:ident => $engine:expr),+ $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $scenario(stringify!($test), $engine);
+            }
+        )+
+    };
+}
+
+// --------------------------------------------------------------------- scenarios --
+
+/// The upgrade finishes on the data of the old server, and its backup is a file on this
+/// machine that `sha256sum -c` accepts: the engine streamed it here.
+fn upgrade_keeps_the_data(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    let started = Instant::now();
+    scope.upgrade("v1.6.20", &[]).expect_code(0);
+    eprintln!(
+        "{test}: upgrade on {engine:?} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
+    assert_checksum_holds(&archives(&scope)[0]);
+}
+
+/// The crashing release migrates and dies: the tool restores the archive through the engine
+/// and the old release answers on the data from before, under its own name.
+fn crash_rolls_back_with_the_restore(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    scope
+        .upgrade("v1.6.31-crash", &[])
+        .expect_code(1)
+        .expect_mention(&["Rolled back", "data restored from"]);
+    assert_old_release_answers(&scope, &server, &before);
+    assert_eq!(text(&state(&scope), "/status"), "rolled-back");
+}
+
+/// `rollback` after a good upgrade brings the old release back on the backup's data; what the
+/// new release wrote since is gone.
+fn rollback_after_a_good_upgrade(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    scope.upgrade("v1.6.20", &[]).expect_code(0);
+    server.write_data("cattle/after.txt", "written under v1.6.20\n");
+    scope.rollback(&[]).expect_code(0);
+    assert!(server.answers_ping(), "the old release does not answer");
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(server.schema(), "10");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    assert_eq!(server.read_data("cattle/after.txt"), None);
+}
+
+/// Ctrl-C once the old server has stopped: the run stops with 130, and the same command again
+/// resumes and finishes.
+fn resume_after_ctrl_c(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
+    let mut running = scope.spawn_tool(&args, Some(&transcript));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    // By id: the old server may already be parked under another name.
+    while inspect(&before.id).is_none_or(|c| is_running(&c)) {
+        if !running.is_running() || Instant::now() >= deadline {
+            let run = running.wait();
+            panic!(
+                "the old server was not seen stopped while the upgrade ran (exit {:?}):\n{}",
+                run.code,
+                run.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &running.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -INT failed");
+    running
+        .wait()
+        .expect_code(130)
+        .expect_mention(&["Interrupted at step"]);
+    scope.remember_volumes();
+    scope
+        .spawn_tool(&args, Some(&transcript))
+        .wait()
+        .expect_code(0)
+        .expect_mention(&["Resuming the upgrade"]);
+    scope.remember_volumes();
+    assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
+}
+
+/// Something on this machine answers `pong` at 127.0.0.1:PORT, the port the server publishes
+/// on its own host. The crashing release there must still fail and roll back.
+fn a_pong_on_this_machine_is_not_the_remote_server(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    let decoy = Decoy::answer_pong_on(server.port);
+    scope
+        .upgrade("v1.6.31-crash", &[])
+        .expect_code(1)
+        .expect_mention(&["Rolled back"]);
+    assert!(
+        decoy.requests() == 0,
+        "the tool asked this machine's 127.0.0.1:{} for the remote server's /ping",
+        server.port
+    );
+    assert_old_release_answers(&scope, &server, &before);
+}
+
+on_engines!(upgrade_keeps_the_data:
+    upgrade_keeps_the_data_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    upgrade_keeps_the_data_on_another_host_over_ssh => TestEngine::HostSsh,
+    upgrade_keeps_the_data_on_podman => TestEngine::Podman,
+);
+on_engines!(crash_rolls_back_with_the_restore:
+    crash_rolls_back_with_the_restore_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    crash_rolls_back_with_the_restore_on_another_host_over_ssh => TestEngine::HostSsh,
+    crash_rolls_back_with_the_restore_on_podman => TestEngine::Podman,
+);
+on_engines!(rollback_after_a_good_upgrade:
+    rollback_after_a_good_upgrade_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    rollback_after_a_good_upgrade_on_another_host_over_ssh => TestEngine::HostSsh,
+    rollback_after_a_good_upgrade_on_podman => TestEngine::Podman,
+);
+on_engines!(resume_after_ctrl_c:
+    resume_after_ctrl_c_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    resume_after_ctrl_c_on_another_host_over_ssh => TestEngine::HostSsh,
+    resume_after_ctrl_c_on_podman => TestEngine::Podman,
+);
+on_engines!(a_pong_on_this_machine_is_not_the_remote_server:
+    a_pong_on_this_machine_is_not_the_remote_server_by_unix_socket => TestEngine::HostUnix,
+    a_pong_on_this_machine_is_not_the_remote_server_over_ssh => TestEngine::HostSsh,
+);
+
+// ----------------------------------------------------------------------- helpers --
+
+/// A scope name from a test name: the scenario's initials and the engine, short enough for
+/// container names.
+fn short(test: &str) -> String {
+    test.split('_').filter_map(|w| w.chars().next()).collect()
+}
+
+/// The old container is back under its name and policy, answering on the release and the
+/// data from before the upgrade.
+fn assert_old_release_answers(scope: &Scope, server: &engine::Server, before: &engine::Before) {
+    let old = server.inspect();
+    assert_eq!(text(&old, "/Id"), before.id, "the old container is back");
+    assert_eq!(
+        text(&old, "/HostConfig/RestartPolicy/Name"),
+        "unless-stopped"
+    );
+    assert!(
+        server.answers_ping(),
+        "{} does not answer",
+        scope.server_name()
+    );
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(
+        server.schema(),
+        "10",
+        "the migrated schema was not restored"
+    );
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+}
+
+fn assert_checksum_holds(archive: &std::path::Path) {
+    let checked = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{}.sha256", archive.display()))
+        .current_dir(archive.parent().expect("the archive's directory"))
+        .output()
+        .expect("sha256sum");
+    assert!(
+        checked.status.success(),
+        "sha256sum -c {}: {checked:?}",
+        archive.display()
+    );
+}
+
+/// An HTTP server on this machine's 127.0.0.1:PORT that answers `pong` to everything, and
+/// counts what it was asked.
+struct Decoy {
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Decoy {
+    fn answer_pong_on(port: u16) -> Decoy {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .unwrap_or_else(|e| panic!("the decoy can't listen on 127.0.0.1:{port}: {e}"));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\npong\n",
+                );
+            }
+        });
+        Decoy { requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
