@@ -1,5 +1,6 @@
 //! Read-only discovery: `docker inspect` of the server, its image and the names the plan uses,
-//! turned into a [`Discovery`]. Two docker calls, whatever the server looks like.
+//! turned into a [`Discovery`]. Four typed inspects in two rounds of two at a time, whatever the
+//! server looks like.
 
 use crate::engine::Engine;
 use crate::error::bad_input;
@@ -77,12 +78,13 @@ pub fn discover(
     data_container: &str,
     known_as: Option<&str>,
 ) -> Result<Discovery> {
-    let inspected = engine.read(
-        &engine
-            .command()
-            .args(["inspect", "--type", "container", "--"])
-            .arg(container),
-    )?;
+    // Four typed inspects, two at a time: an untyped inspect of a name that does not exist asks
+    // the engine about every kind of object, which takes longer than both rounds together.
+    let (inspected, data) = both(
+        || engine.read(&inspect_as("container", engine, container)),
+        || engine.read(&inspect_as("container", engine, data_container)),
+    );
+    let inspected = inspected?;
     if !inspected.success {
         let why = inspected.stderr.trim();
         if why.to_lowercase().contains("no such") {
@@ -101,40 +103,53 @@ pub fn discover(
         container_json["Name"] = Value::String(format!("/{name}"));
     }
     let image_id = str_at(&container_json, &["Image"]).unwrap_or_default();
-
-    // The image, the data container and the parking name in one call: docker prints what it
-    // finds and names what it doesn't on stderr, so a missing name is an answer, not a failure.
-    let parked_name_guess = provisional_parked_name(&container_json);
-    let related = engine.read(&engine.command().args(["inspect", "--"]).args([
-        image_id,
-        data_container,
-        parked_name_guess.as_str(),
-    ]))?;
-    let objects: Vec<Value> = serde_json::from_str(related.stdout.trim())
-        .or_else(|_| serde_json::from_str("[]"))
-        .with_context(|| format!("reading `docker inspect {image_id}`"))?;
-    let image_json = objects
-        .iter()
-        .find(|o| str_at(o, &["Id"]) == Some(image_id))
-        .ok_or_else(|| {
-            anyhow!(
-                "`docker inspect {image_id}` (the image of {container}) found nothing: {}",
-                related.stderr.trim()
-            )
-        })?;
-    let server = describe_server(&container_json, image_json)?;
-    let named = |name: &str| {
-        objects
-            .iter()
-            .find(|o| o.get("State").is_some() && container_name(o) == name)
+    let parked_name = provisional_parked_name(&container_json);
+    let (image, parked) = both(
+        || engine.read(&inspect_as("image", engine, image_id)),
+        || engine.read(&inspect_as("container", engine, &parked_name)),
+    );
+    let image = image?;
+    let image_json = first_object(&image.stdout).map_err(|_| {
+        anyhow!(
+            "`docker inspect {image_id}` (the image of {container}) found nothing: {}",
+            image.stderr.trim()
+        )
+    })?;
+    // A name that is not there is an answer: docker names it on stderr and prints `[]`.
+    let found = |finished: Result<crate::engine::Finished>| -> Result<Option<Value>> {
+        Ok(first_object(&finished?.stdout).ok())
     };
+    let data_json = found(data)?;
+    let parked_json = found(parked)?;
+    let server = describe_server(&container_json, &image_json)?;
     Ok(Discovery {
         engine: engine.target().clone(),
-        data_container: named(data_container).map(describe_data_container),
+        data_container: data_json.as_ref().map(describe_data_container),
         // A parked server does not stand in its own way.
-        parked_name_taken: named(&server.parked_name())
+        parked_name_taken: parked_json
+            .as_ref()
             .is_some_and(|o| str_at(o, &["Id"]) != Some(server.id.as_str())),
         server,
+    })
+}
+
+/// `inspect --type KIND -- NAME`.
+fn inspect_as(kind: &str, engine: &Engine, name: &str) -> crate::argv::Argv {
+    engine
+        .command()
+        .args(["inspect", "--type", kind, "--"])
+        .arg(name)
+}
+
+/// Runs `first` and `second` at the same time.
+fn both<A: Send, B: Send>(
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    std::thread::scope(|scope| {
+        let second = scope.spawn(second);
+        let first = first();
+        (first, second.join().expect("an inspect thread panicked"))
     })
 }
 

@@ -170,8 +170,9 @@ fn showing_the_plan_of_any_fixture_in_any_format_only_inspects() {
                     Vec::<Vec<String>>::new(),
                     "{fixture}: {args:?}"
                 );
+                // The server and the data container, then the image and the parking name.
                 assert!(
-                    !calls.is_empty() && calls.len() <= 2,
+                    !calls.is_empty() && calls.len() <= 4,
                     "{fixture}: {args:?} discovered with {} docker calls: {calls:?}",
                     calls.len()
                 );
@@ -190,7 +191,7 @@ fn showing_the_plan_of_any_fixture_in_any_format_only_inspects() {
 }
 
 #[test]
-fn without_container_discovery_lists_the_servers_once_then_inspects_twice() {
+fn without_container_discovery_lists_the_servers_once_then_inspects_four_typed_names() {
     for_each_fixture(|fixture, to, code| {
         for args in [
             &["upgrade", "--dry-run", "--to", to][..],
@@ -201,7 +202,7 @@ fn without_container_discovery_lists_the_servers_once_then_inspects_twice() {
             let calls = fake.calls();
             assert_eq!(
                 subcommands(&calls),
-                ["ps", "inspect", "inspect"],
+                ["ps", "inspect", "inspect", "inspect", "inspect"],
                 "{fixture}: {calls:?}"
             );
         }
@@ -829,7 +830,10 @@ fn rancher_upgrade_docker_names_the_docker_binary() {
         .args(["runbook", "--container", "rancher", "--to", "v1.6.20"])
         .assert()
         .code(0);
-    assert_eq!(subcommands(&fake.calls()), ["inspect", "inspect"]);
+    assert_eq!(
+        subcommands(&fake.calls()),
+        ["inspect", "inspect", "inspect", "inspect"]
+    );
 }
 
 #[test]
@@ -847,7 +851,10 @@ fn the_docker_option_names_the_docker_binary() {
         .arg(common::script())
         .assert()
         .code(0);
-    assert_eq!(subcommands(&fake.calls()), ["inspect", "inspect"]);
+    assert_eq!(
+        subcommands(&fake.calls()),
+        ["inspect", "inspect", "inspect", "inspect"]
+    );
 }
 
 #[test]
@@ -906,7 +913,7 @@ fn docker_host_reaches_docker_untouched() {
 
     let seen = fake.docker_env();
     assert_eq!(seen.len(), fake.calls().len());
-    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.len(), 5);
     for env in seen {
         assert_eq!(env["DOCKER_HOST"], "tcp://docker.example:2376");
     }
@@ -989,7 +996,10 @@ fn a_target_pinned_by_digest_is_refused_after_discovery() {
     let pinned = format!("{NEW_IMAGE}@sha256:{}", "0".repeat(64));
     let ran = dry_run(&fake, &pinned, &[]).expect_one_line_refusal("pinned by digest");
     assert!(ran.stdout.is_empty());
-    assert_eq!(subcommands(&fake.calls()), ["inspect", "inspect"]);
+    assert_eq!(
+        subcommands(&fake.calls()),
+        ["inspect", "inspect", "inspect", "inspect"]
+    );
 }
 
 #[test]

@@ -782,8 +782,14 @@ impl Scope {
             args.push(format!("--restart={restart}"));
         }
         if let Some(port) = options.port {
-            let address = current_engine().address();
-            args.extend(["-p".into(), format!("{address}:{port}:8080")]);
+            // On another host, as Rancher's docs start it: on every address of that host, so
+            // that only a tool asking the wrong machine could mistake a local port for it.
+            let publish = if current_engine().shares_this_network() {
+                format!("127.0.0.1:{port}:8080")
+            } else {
+                format!("{port}:8080")
+            };
+            args.extend(["-p".into(), publish]);
         }
         for env in &options.env {
             args.extend(["-e".into(), env.clone()]);
