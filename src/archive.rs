@@ -35,6 +35,14 @@ impl ArchiveFormat {
         }
     }
 
+    /// The format an archive's file name says (`….tar.zst`, `….tar.gz`); `None` for any other
+    /// name, such as its `.sha256` or a `.partial` one.
+    pub fn of_name(name: &str) -> Option<ArchiveFormat> {
+        [ArchiveFormat::Zstd, ArchiveFormat::Gzip]
+            .into_iter()
+            .find(|format| name.ends_with(&format!(".{}", format.extension())))
+    }
+
     /// The format a file is in, by its first bytes.
     pub fn of_file(path: &Path) -> Option<ArchiveFormat> {
         let mut magic = [0u8; 4];
@@ -63,6 +71,17 @@ impl ArchiveFormat {
             ArchiveFormat::Gzip => "gzip -dc",
         }
     }
+}
+
+/// What the checksum file beside an archive says of it.
+#[derive(Debug)]
+pub enum Checksum {
+    /// The archive's SHA-256 is the one its checksum file holds.
+    Matches(String),
+    /// The checksum file can't be read (most often: there is none).
+    Missing(io::Error),
+    /// The checksum file holds `expected`, the archive hashes to `actual`.
+    Mismatch { expected: String, actual: String },
 }
 
 /// An archive file on this machine.
@@ -174,32 +193,47 @@ impl Archive {
         })
     }
 
-    /// Checks the archive against the checksum written beside it: a truncated, damaged or
-    /// replaced archive fails here, before any volume is emptied.
-    pub fn verify(&self) -> Result<String> {
-        let checksum_path = self.checksum_path();
-        let line = fs::read_to_string(&checksum_path).with_context(|| {
-            format!(
-                "the checksum of {} ({}) can't be read; without it the archive can't be trusted",
-                self.path.display(),
-                checksum_path.display()
-            )
-        })?;
-        let expected = line.split_whitespace().next().unwrap_or_default();
+    /// Compares the archive with the checksum written beside it; an error is an archive that
+    /// can't be read.
+    pub fn checksum(&self) -> Result<Checksum> {
+        let expected = match fs::read_to_string(self.checksum_path()) {
+            Ok(line) => line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            Err(error) => return Ok(Checksum::Missing(error)),
+        };
         let mut file = File::open(&self.path)
             .with_context(|| format!("the backup {} can't be read", self.path.display()))?;
         let mut hashed = HashingWriter::new(io::sink());
         io::copy(&mut file, &mut hashed)
             .with_context(|| format!("reading the backup {}", self.path.display()))?;
         let (_, actual, _) = hashed.finish();
-        if actual != expected {
-            bail!(
+        Ok(if actual == expected {
+            Checksum::Matches(actual)
+        } else {
+            Checksum::Mismatch { expected, actual }
+        })
+    }
+
+    /// Checks the archive against the checksum written beside it: a truncated, damaged or
+    /// replaced archive fails here, before any volume is emptied.
+    pub fn verify(&self) -> Result<String> {
+        let checksum_path = self.checksum_path();
+        match self.checksum()? {
+            Checksum::Matches(sha256) => Ok(sha256),
+            Checksum::Missing(error) => Err(anyhow::Error::new(error).context(format!(
+                "the checksum of {} ({}) can't be read; without it the archive can't be trusted",
+                self.path.display(),
+                checksum_path.display()
+            ))),
+            Checksum::Mismatch { .. } => bail!(
                 "the backup {} does not match its checksum in {} (damaged or truncated); nothing was restored from it",
                 self.path.display(),
                 checksum_path.display()
-            );
+            ),
         }
-        Ok(actual)
     }
 
     /// Decompresses the archive into `sink`: the tar stream the engine gets back.
@@ -470,5 +504,41 @@ mod tests {
         assert!(archive.verify().is_ok());
         fs::remove_file(archive.checksum_path()).unwrap();
         assert!(archive.verify().is_err());
+    }
+
+    #[test]
+    fn the_checksum_says_whether_its_file_is_missing_or_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive_in(dir.path(), ArchiveFormat::Gzip);
+        let summary = archive
+            .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+            .unwrap();
+        assert!(matches!(archive.checksum().unwrap(), Checksum::Matches(s) if s == summary.sha256));
+        fs::write(archive.checksum_path(), format!("{}  x\n", "0".repeat(64))).unwrap();
+        assert!(matches!(
+            archive.checksum().unwrap(),
+            Checksum::Mismatch { actual, .. } if actual == summary.sha256
+        ));
+        fs::remove_file(archive.checksum_path()).unwrap();
+        assert!(matches!(archive.checksum().unwrap(), Checksum::Missing(_)));
+    }
+
+    #[test]
+    fn only_an_archive_name_has_a_format() {
+        assert_eq!(
+            ArchiveFormat::of_name("rancher-data-backup-v1-T.tar.zst"),
+            Some(ArchiveFormat::Zstd)
+        );
+        assert_eq!(
+            ArchiveFormat::of_name("rancher-data-backup-v1-T.tar.gz"),
+            Some(ArchiveFormat::Gzip)
+        );
+        for other in [
+            "rancher-data-backup-v1-T.tar.zst.sha256",
+            "rancher-data-backup-v1-T.tar.zst.partial",
+            "notes.txt",
+        ] {
+            assert_eq!(ArchiveFormat::of_name(other), None, "{other}");
+        }
     }
 }

@@ -7,6 +7,23 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// Every exit code with what it tells the operator, for `--help` and the manual page.
+pub const EXIT_CODES: [(u8, &str); 4] = [
+    (0, "done"),
+    (
+        EXIT_FAILED,
+        "a docker command or a check failed (the report says which, and the way back)",
+    ),
+    (
+        EXIT_BAD_INPUT,
+        "bad input, or the preflight refused (nothing was changed)",
+    ),
+    (
+        EXIT_INTERRUPTED,
+        "interrupted with Ctrl-C (the running docker command is let finish; a second Ctrl-C stops it)",
+    ),
+];
+
 #[derive(Debug, Error)]
 pub enum Refusal {
     /// Bad input: a wrong option value, a container that doesn't exist, no docker binary.

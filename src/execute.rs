@@ -12,6 +12,7 @@ use crate::health::{self, Verdict};
 use crate::interrupt;
 use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::render::{action_line, headline, text::step_block};
+use crate::result::{RunResult, StopReason};
 use crate::runner::{self, Display, HEARTBEAT, Runner};
 use crate::secrets::Masker;
 use crate::state::{Journal, Status, UpgradeRecord};
@@ -20,7 +21,7 @@ use anyhow::{Result, anyhow};
 use console::style;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
@@ -28,6 +29,8 @@ pub struct ExecOptions {
     pub verbose: bool,
     pub log: PathBuf,
     pub step_timeout: Option<Duration>,
+    /// `--result`: where the machine-readable result goes.
+    pub result: Option<PathBuf>,
 }
 
 /// Why a run of steps ended before its last one.
@@ -43,12 +46,23 @@ enum Stop {
     },
 }
 
+impl Stop {
+    fn reason(&self) -> StopReason {
+        match self {
+            Stop::Declined => StopReason::Declined,
+            Stop::Interrupted => StopReason::Interrupted,
+            Stop::Failed { .. } => StopReason::Failed,
+        }
+    }
+}
+
 struct Execution<'a> {
     plan: &'a Plan,
     engine: &'a Engine,
     runner: Runner<'a>,
     transcript: Transcript,
     journal: Journal,
+    result: RunResult,
     confirmer: Confirmer,
     terminal: bool,
     /// The archives checked against their checksums in this run.
@@ -83,6 +97,13 @@ pub fn execute(
     interrupt::install()?;
     let masker = Masker::for_argvs(plan.argvs());
     let transcript = Transcript::open(&options.log, masker.clone())?;
+    let result = RunResult::start(
+        options.result.clone(),
+        plan,
+        masker.clone(),
+        &options.log,
+        &record_path,
+    )?;
     let journal = Journal::start(record_path, record, carried_on)?;
     let terminal = std::io::stderr().is_terminal();
     let mut execution = Execution {
@@ -97,6 +118,7 @@ pub fn execute(
         },
         transcript,
         journal,
+        result,
         confirmer,
         terminal,
         verified: Vec::new(),
@@ -265,6 +287,7 @@ impl<'a> Execution<'a> {
                     Err(_) => return Err((index, Stop::Interrupted)),
                 }
             }
+            let (started_at, started) = (SystemTime::now(), Instant::now());
             let result = match &step.action {
                 Action::Docker(argv) => self.run_command(step, argv),
                 Action::Transfer(transfer) => self.run_transfer(step, transfer),
@@ -272,6 +295,8 @@ impl<'a> Execution<'a> {
                 Action::WaitHealthy(probe) => self.wait_healthy(probe),
                 Action::Manual(instruction) => self.manual(instruction),
             };
+            self.result
+                .step_ran(step, started_at, started.elapsed(), result.is_ok());
             result.map_err(|stop| (index, stop))?;
             done.push(index);
             if self.plan.kind == PlanKind::Upgrade && std::ptr::eq(steps, &self.plan.steps[..]) {
@@ -336,6 +361,7 @@ impl<'a> Execution<'a> {
         };
         self.transcript
             .command(&shown, &status, outcome.duration, &outcome.tail);
+        self.result.command_exited(&outcome);
         if !outcome.success {
             if interrupt::insisted() {
                 return Err(Stop::Interrupted);
@@ -453,7 +479,9 @@ impl<'a> Execution<'a> {
     }
 
     fn record_end(&mut self, status: Status) -> Result<()> {
+        let result = self.result.finish(status);
         self.journal.finish(status)?;
+        result?;
         self.transcript.note(&format!(
             "state: {status:?}, recorded in {}",
             self.journal.path().display()
@@ -547,6 +575,8 @@ impl<'a> Execution<'a> {
                 secret_vars.join(", ")
             );
         }
+        self.result
+            .stopped(at, stop.reason(), &headline, &remaining);
         eprintln!("\nTranscript: {}", self.transcript.path().display());
         error
     }
@@ -561,6 +591,7 @@ impl<'a> Execution<'a> {
             eprintln!("    {line}");
             self.transcript.note(&format!("way back: {line}"));
         }
+        self.result.way_back(way_back);
     }
 
     /// The new version failed: back to the old one, each step shown and asked like any other.
@@ -582,6 +613,7 @@ impl<'a> Execution<'a> {
             }
         );
         self.transcript.note("rolling back");
+        self.result.rolling_back();
         // The Ctrl-C that stopped the run is answered by going back; only another one stops.
         interrupt::answer();
         let mut done = Vec::new();

@@ -1,16 +1,17 @@
 use anyhow::Result;
-use clap::Parser;
 use rancher_upgrade::archive::Archive;
-use rancher_upgrade::cli::{self, Action, Config, Task};
+use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::engine::Engine;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
-use rancher_upgrade::{discover, execute, render, resume, rollback, transcript};
+use rancher_upgrade::{
+    color, discover, execute, manual, render, resume, rollback, status, transcript,
+};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match run(cli::Cli::parse()) {
+    match run(cli::Cli::from_args()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rancher-upgrade: {error:#}");
@@ -20,11 +21,27 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<()> {
-    let config = Config::from_cli(cli)?;
-    let engine = Engine::locate(config.docker.as_deref(), config.context.as_deref())?;
-    match &config.task {
-        Task::Upgrade(options) => upgrade(&config, options, &engine),
-        Task::Rollback { backup } => roll_back(&config, backup.clone(), &engine),
+    let (color, request) = cli.request()?;
+    color::apply(color);
+    match request {
+        Request::Plan(config) => {
+            let engine = Engine::locate(config.docker.as_deref(), config.context.as_deref())?;
+            match &config.task {
+                Task::Upgrade(options) => upgrade(&config, options, &engine),
+                Task::Rollback { backup } => roll_back(&config, backup.clone(), &engine),
+            }
+        }
+        Request::Status(query) => {
+            let engine = Engine::locate(query.docker.as_deref(), query.context.as_deref())?;
+            let report = status::report(&query, &engine)?;
+            print!("{}", status::render(&report, query.format));
+            Ok(())
+        }
+        Request::Completions(shell) => {
+            manual::completions(shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Request::Manual => Ok(manual::man_page(&mut std::io::stdout())?),
     }
 }
 
@@ -194,6 +211,7 @@ fn show_or_execute(
         verbose: execution.verbose,
         log,
         step_timeout: execution.step_timeout,
+        result: execution.result.clone(),
     };
     execute::execute(plan, engine, &options, journal)
 }

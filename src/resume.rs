@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use crate::plan::{Plan, StepId};
 use crate::server::{Discovery, RestartPolicy};
 use crate::state::UpgradeRecord;
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 /// The old server as it was before the upgrade touched it: found by its id (it may be parked
 /// under another name), under its own name, with its own restart policy.
@@ -50,10 +50,22 @@ pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>
     Ok(done)
 }
 
-/// The id of the container with that name, if there is one.
+/// The id of the container with that name, if there is one. An engine that does not answer
+/// is an error, not a missing container; docker says "No such", podman "no such".
 pub fn container_id(engine: &Engine, name: &str) -> Result<Option<String>> {
     let found = engine.read(&engine.inspect_container_field("{{.Id}}", name))?;
-    Ok(found.success.then(|| found.stdout.trim().to_string()))
+    if found.success {
+        Ok(Some(found.stdout.trim().to_string()))
+    } else if found.stderr.to_lowercase().contains("no such") {
+        Ok(None)
+    } else {
+        bail!(
+            "`{} inspect {name}` failed ({}): {}",
+            engine.target().program,
+            found.status,
+            found.stderr.trim()
+        )
+    }
 }
 
 /// Marks the steps done earlier, so they show as done, run no second time, and count on the

@@ -37,6 +37,8 @@ pub struct Outcome {
     pub success: bool,
     /// `exit status: 1`, `signal: 9 (SIGKILL)`, ...
     pub status: String,
+    /// The exit code, when the command exited by itself.
+    pub code: Option<i32>,
     /// The last lines of stdout and stderr, masked.
     pub tail: Vec<String>,
     pub duration: Duration,
@@ -271,6 +273,7 @@ impl Runner<'_> {
         Ok(Outcome {
             success: output.status.success() && stopped_because.is_none() && streamed,
             status: output.status.to_string(),
+            code: output.status.code(),
             tail: tail.into(),
             duration: started.elapsed(),
             stopped_because,

@@ -178,6 +178,14 @@ impl UpgradeRecord {
 
 /// The records in `dir` of upgrades that stopped halfway, for a resume that names no container.
 pub fn resumable_in(dir: &Path) -> Result<Vec<UpgradeRecord>> {
+    Ok(records_in(dir)?
+        .into_iter()
+        .filter(|record| record.status.is_resumable())
+        .collect())
+}
+
+/// Every record in `dir`, in the order of their containers' names.
+pub fn records_in(dir: &Path) -> Result<Vec<UpgradeRecord>> {
     let mut found = Vec::new();
     let entries = fs::read_dir(dir).with_context(|| format!("can't read {}", dir.display()))?;
     for entry in entries.flatten() {
@@ -186,11 +194,11 @@ pub fn resumable_in(dir: &Path) -> Result<Vec<UpgradeRecord>> {
         if name.starts_with("rancher-upgrade-")
             && name.ends_with(".state.json")
             && let Some(record) = UpgradeRecord::load(&entry.path())?
-            && record.status.is_resumable()
         {
             found.push(record);
         }
     }
+    found.sort_by(|a, b| a.container.cmp(&b.container));
     Ok(found)
 }
 
@@ -288,12 +296,13 @@ pub fn set_aside(path: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(aside))
 }
 
+/// A record, for the unit tests of what reads records.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixture {
     use super::*;
-    use crate::secrets::{db_password_secret, env_assignment_secret};
 
-    fn record(recreate: &Argv) -> UpgradeRecord {
+    /// The upgrade of `rancher` from v1.6.10 to v1.6.20, into rancher-data, under way.
+    pub fn record(recreate: &Argv) -> UpgradeRecord {
         UpgradeRecord {
             container: "rancher".into(),
             old_container_id: "abc".into(),
@@ -313,6 +322,13 @@ mod tests {
             updated_at: now(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::record;
+    use super::*;
+    use crate::secrets::{db_password_secret, env_assignment_secret};
 
     fn recreate_with_secrets() -> Argv {
         Argv::new("docker")

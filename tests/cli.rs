@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{FakeDocker, fixture_container, pong_server};
+use common::{FakeDocker, Ran, fixture_container, pong_server};
 use serde_json::{Value, json};
 
 const OLD_IMAGE: &str = "127.0.0.1:5599/rancher/server:v1.6.10";
@@ -25,57 +25,6 @@ const FIXTURES: [(&str, &str, i32); 8] = [
 ];
 
 // ------------------------------------------------------------------ helpers --
-
-/// What one run of the binary left.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    #[track_caller]
-    fn expect_code(self, code: i32) -> Ran {
-        assert_eq!(
-            self.code, code,
-            "exit code\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Exit 2 with exactly one line on stderr that names `what`.
-    #[track_caller]
-    fn expect_one_line_refusal(self, what: &str) -> Ran {
-        let ran = self.expect_code(2);
-        let lines: Vec<&str> = ran.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "stderr is not one line: {:?}", ran.stderr);
-        assert!(
-            lines[0].starts_with("rancher-upgrade: ") && lines[0].contains(what),
-            "stderr does not name {what:?}: {:?}",
-            ran.stderr
-        );
-        ran
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-impl From<std::process::Output> for Ran {
-    fn from(output: std::process::Output) -> Ran {
-        Ran {
-            code: output
-                .status
-                .code()
-                .expect("exited by itself, not by a signal"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-}
 
 /// The binary, with the fake as `docker` on PATH.
 fn run(fake: &FakeDocker, args: &[&str]) -> Ran {
@@ -1262,6 +1211,11 @@ fn the_fake_docker_inspects_like_the_real_one() {
     )
     .expect_code(0);
     assert_eq!(running.stdout, "true\n");
+    let id = fake_docker(&fake, &["inspect", "--format", "{{.Id}}", "rancher"]).expect_code(0);
+    assert_eq!(
+        id.stdout.trim(),
+        fixture_container("embedded", "rancher")["Id"]
+    );
     fake_docker(&fake, &["inspect", "--format", "{{.Name}}", "rancher"]).expect_code(2);
     fake_docker(&fake, &["frobnicate"]).expect_code(2);
 }

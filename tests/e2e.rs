@@ -7,6 +7,7 @@
 //! when it ends, also when it fails. After each run it checks what the engine really holds.
 
 #[allow(dead_code)] // this binary uses only part of the harness
+#[macro_use]
 #[path = "e2e/engine.rs"]
 mod engine;
 
@@ -17,16 +18,6 @@ use engine::{
 };
 use std::process::Command;
 use std::time::Duration;
-
-/// Skips the test (or fails it, with REQUIRE_DOCKER=1) when no docker engine answers.
-macro_rules! scope {
-    ($test:expr) => {
-        match engine::engine($test) {
-            Some(scope) => scope,
-            None => return,
-        }
-    };
-}
 
 /// An env value with everything a shell treats specially: spaces, both quotes, `$`.
 const QUOTED: &str = r#"QUOTED=it's a "test" $HOME"#;

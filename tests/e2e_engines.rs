@@ -15,6 +15,7 @@
 //! Without the engines every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`.
 
 #[allow(dead_code)] // this binary uses only part of the harness
+#[macro_use]
 #[path = "e2e/engine.rs"]
 mod engine;
 
@@ -26,15 +27,6 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-macro_rules! scope_on {
-    ($test:expr, $engine:expr) => {
-        match engine::engine_on($test, $engine) {
-            Some(scope) => scope,
-            None => return,
-        }
-    };
-}
 
 /// Every scenario on every engine it runs on: one test each, named `SCENARIO_on_ENGINE`.
 macro_rules! on_engines {
@@ -53,7 +45,7 @@ macro_rules! on_engines {
 /// The upgrade finishes on the data of the old server, and its backup is a file on this
 /// machine that `sha256sum -c` accepts: the engine streamed it here.
 fn upgrade_keeps_the_data(test: &str, engine: TestEngine) {
-    let scope = scope_on!(&short(test), engine);
+    let scope = scope!(&short(test), engine);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
     let started = Instant::now();
@@ -69,7 +61,7 @@ fn upgrade_keeps_the_data(test: &str, engine: TestEngine) {
 /// The crashing release migrates and dies: the tool restores the archive through the engine
 /// and the old release answers on the data from before, under its own name.
 fn crash_rolls_back_with_the_restore(test: &str, engine: TestEngine) {
-    let scope = scope_on!(&short(test), engine);
+    let scope = scope!(&short(test), engine);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
     scope
@@ -83,7 +75,7 @@ fn crash_rolls_back_with_the_restore(test: &str, engine: TestEngine) {
 /// `rollback` after a good upgrade brings the old release back on the backup's data; what the
 /// new release wrote since is gone.
 fn rollback_after_a_good_upgrade(test: &str, engine: TestEngine) {
-    let scope = scope_on!(&short(test), engine);
+    let scope = scope!(&short(test), engine);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
     scope.upgrade("v1.6.20", &[]).expect_code(0);
@@ -102,7 +94,7 @@ fn rollback_after_a_good_upgrade(test: &str, engine: TestEngine) {
 /// Ctrl-C once the old server has stopped: the run stops with 130, and the same command again
 /// resumes and finishes.
 fn resume_after_ctrl_c(test: &str, engine: TestEngine) {
-    let scope = scope_on!(&short(test), engine);
+    let scope = scope!(&short(test), engine);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
     let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
@@ -142,7 +134,7 @@ fn resume_after_ctrl_c(test: &str, engine: TestEngine) {
 /// Something on this machine answers `pong` at 127.0.0.1:PORT, the port the server publishes
 /// on its own host. The crashing release there must still fail and roll back.
 fn a_pong_on_this_machine_is_not_the_remote_server(test: &str, engine: TestEngine) {
-    let scope = scope_on!(&short(test), engine);
+    let scope = scope!(&short(test), engine);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
     let decoy = Decoy::answer_pong_on(server.port);

@@ -14,13 +14,15 @@
 //! Without an engine every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`.
 
 #[allow(dead_code)] // this binary uses only part of the harness
+#[macro_use]
 #[path = "e2e/engine.rs"]
 mod engine;
 
 use engine::{
     DATA_PATHS, PROBE_FILE, Scope, archives, assert_upgraded, backups, count, data_mounts, docker,
-    docker_ok, free_port, http_get, inspect, is_running, record_before, server_options, state,
-    strings, text, way_back_commands,
+    docker_failing_once, docker_ok, find_on_path, free_port, http_get, inspect, is_running,
+    real_docker, record_before, server_options, sh_quote, state, strings, text, way_back_commands,
+    write_script,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -29,51 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Skips the test (or fails it, with REQUIRE_DOCKER=1) when no docker engine answers.
-macro_rules! scope {
-    ($test:expr) => {
-        match engine::engine($test) {
-            Some(scope) => scope,
-            None => return,
-        }
-    };
-}
-
 // ------------------------------------------------------------------ helpers --
-
-/// The real docker CLI: the first `docker` on PATH, as an absolute path, so a wrapper can
-/// exec it whatever PATH the tool gives it.
-fn real_docker() -> PathBuf {
-    find_on_path("docker").expect("a docker CLI on PATH")
-}
-
-/// The first executable `program` on PATH.
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// Writes an executable `/bin/sh` script into the test's directory.
-fn write_script(scope: &Scope, name: &str, body: &str) -> PathBuf {
-    let path = scope.dir().join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}")).expect("writing a script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-        .expect("making a script executable");
-    path
-}
-
-/// A path for a shell script, single-quoted (the test's paths hold no single quote).
-fn sh_quote(path: &Path) -> String {
-    let text = path.display().to_string();
-    assert!(!text.contains('\''), "{text} holds a single quote");
-    format!("'{text}'")
-}
 
 /// `upgrade --to TO` through [`docker_failing_once`]: it stops at that `docker VERB` with
 /// exit 1 and the wrapper's message.
@@ -83,21 +41,6 @@ fn upgrade_failing_once(scope: &Scope, to: &str, verb: &str) -> engine::Run {
     run.expect_code(1)
         .expect_mention(&[&format!("docker {verb} refused once")]);
     run
-}
-
-/// A docker wrapper for `--docker`: the first time the tool runs `docker VERB ...`, it fails
-/// with exit 1 and says so; every other command goes to the real docker.
-fn docker_failing_once(scope: &Scope, verb: &str) -> PathBuf {
-    let marker = scope.dir().join(format!("failed-{verb}-once"));
-    write_script(
-        scope,
-        &format!("docker-failing-{verb}-once"),
-        &format!(
-            "if [ \"$1\" = {verb} ] && [ ! -e {marker} ]; then\n  : > {marker}\n  echo \"e2e wrapper: docker {verb} refused once\" >&2\n  exit 1\nfi\nexec {docker} \"$@\"\n",
-            marker = sh_quote(&marker),
-            docker = sh_quote(&real_docker()),
-        ),
-    )
 }
 
 fn on_path(program: &str) -> bool {

@@ -1,8 +1,8 @@
 //! The secret audit: servers whose database password and secret-named env values are unique
 //! markers (every one holds `MARKER`, and nothing else on the host does), run through every
-//! command the tool has. No marker may show in stdout, stderr, a transcript, the state file or
-//! a runbook, unless `--show-secrets` asks for them; the containers the tool makes still get
-//! the real values.
+//! command the tool has. No marker may show in stdout, stderr, a transcript, the state file, the
+//! `--result` document, `status` or a runbook, unless `--show-secrets` asks for them; the
+//! containers the tool makes still get the real values.
 
 mod common;
 
@@ -165,11 +165,23 @@ fn assert_run_shows_no_secret(server: &Server, args: &[&str], ran: &Ran) {
     assert_no_secret(server, &format!("stderr of {args:?}"), &ran.stderr);
 }
 
-/// Every file the tool wrote in the working directory: transcripts, the state file. The
+/// Every file the tool wrote in the working directory: transcripts, the state file, the
+/// `--result` documents, the archives' checksum files; and what `status` makes of them. The
 /// backup archive holds the volumes' content, not the tool's words, and is left out.
 #[track_caller]
 fn assert_files_show_no_secret(server: &Server, fake: &FakeDocker) {
     let files = fake.work_files();
+    assert!(
+        files.iter().any(|f| f.ends_with(".result.json")),
+        "{}: no result in {files:?}",
+        server.name
+    );
+    for format in ["text", "json"] {
+        let args = ["status", "--format", format];
+        let status = run(fake, &args);
+        assert_eq!(status.code, 0, "{}: {}", server.name, status.stderr);
+        assert_run_shows_no_secret(server, &args, &status);
+    }
     assert!(
         files.iter().any(|f| f.ends_with(".state.json")),
         "{}: no state file in {files:?}",
@@ -180,7 +192,10 @@ fn assert_files_show_no_secret(server: &Server, fake: &FakeDocker) {
         "{}: no transcript in {files:?}",
         server.name
     );
-    for file in files.iter().filter(|f| !f.ends_with(".tar.gz")) {
+    for file in files
+        .iter()
+        .filter(|f| !(f.ends_with(".tar.zst") || f.ends_with(".tar.gz")))
+    {
         let bytes = fs::read(fake.work_dir().join(file)).unwrap();
         assert_no_secret(server, file, &String::from_utf8_lossy(&bytes));
     }
@@ -277,7 +292,7 @@ fn an_upgrade_and_its_rollback_print_and_record_no_secret_yet_the_servers_get_th
             &NAMED,
             &TO,
             &run_args,
-            &["--log", "upgrade.log"],
+            &["--log", "upgrade.log", "--result", "upgrade.result.json"],
         ]);
         let upgrade = run(&fake, &args);
         assert_eq!(upgrade.code, 0, "{}: {}", server.name, upgrade.stderr);
@@ -308,7 +323,12 @@ fn an_upgrade_and_its_rollback_print_and_record_no_secret_yet_the_servers_get_th
             }
         }
 
-        let args = with(&[&["rollback"], &NAMED, &run_args, &["--log", "rollback.log"]]);
+        let args = with(&[
+            &["rollback"],
+            &NAMED,
+            &run_args,
+            &["--log", "rollback.log", "--result", "rollback.result.json"],
+        ]);
         let rollback = run(&fake, &args);
         assert_eq!(rollback.code, 0, "{}: {}", server.name, rollback.stderr);
         assert_run_shows_no_secret(server, &args, &rollback);
@@ -342,7 +362,16 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
             &["upgrade"],
             &NAMED,
             &TO,
-            &["--yes", "-v", "--health-url", &ping, "--log", "failed.log"],
+            &[
+                "--yes",
+                "-v",
+                "--health-url",
+                &ping,
+                "--log",
+                "failed.log",
+                "--result",
+                "failed.result.json",
+            ],
         ]);
         let failed = run(&fake, &args);
         assert_eq!(failed.code, 1, "{}: {}", server.name, failed.stderr);
@@ -378,7 +407,16 @@ fn a_new_server_whose_log_prints_the_password_is_reported_with_the_password_mask
             &["upgrade"],
             &NAMED,
             &TO,
-            &["--yes", "-v", "--health-url", &ping, "--log", "crash.log"],
+            &[
+                "--yes",
+                "-v",
+                "--health-url",
+                &ping,
+                "--log",
+                "crash.log",
+                "--result",
+                "crash.result.json",
+            ],
         ]);
         let crashed = run(&fake, &args);
         assert_eq!(crashed.code, 1, "{}: {}", server.name, crashed.stderr);
@@ -419,7 +457,12 @@ fn a_stopped_rollback_lists_what_remains_with_variables_not_values() {
         let nth = fake.calls_of("run").len() + runs_in_rollback;
         fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
             .set_env("FAKE_DOCKER_FAIL_NTH", nth.to_string());
-        let args = with(&[&["rollback"], &NAMED, &run_args]);
+        let args = with(&[
+            &["rollback"],
+            &NAMED,
+            &run_args,
+            &["--result", "stopped.result.json"],
+        ]);
         let stopped = run(&fake, &args);
         assert_eq!(stopped.code, 1, "{}: {}", server.name, stopped.stderr);
         let remaining = stopped

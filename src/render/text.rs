@@ -1,4 +1,5 @@
-//! The plan for a terminal: coloured when stdout is one (console honours NO_COLOR).
+//! The plan for a terminal: coloured as `--color` decides (see `color`), by default when stdout
+//! is a terminal.
 
 use super::{action_line, database_line, headline, numbered, way_back, way_back_note};
 use crate::argv::Reveal;

@@ -23,6 +23,57 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use tempfile::TempDir;
 
+/// What one run of the binary (or another program) left.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Ran {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Exit 2 with exactly one line on stderr that names `what`.
+    #[track_caller]
+    pub fn expect_one_line_refusal(self, what: &str) -> Ran {
+        let ran = self.expect_code(2);
+        let lines: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "stderr is not one line: {:?}", ran.stderr);
+        assert!(
+            lines[0].starts_with("rancher-upgrade: ") && lines[0].contains(what),
+            "stderr does not name {what:?}: {:?}",
+            ran.stderr
+        );
+        ran
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl From<std::process::Output> for Ran {
+    fn from(output: std::process::Output) -> Ran {
+        Ran {
+            code: output
+                .status
+                .code()
+                .expect("exited by itself, not by a signal"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+}
+
 /// The binary under test.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_rancher-upgrade");
 

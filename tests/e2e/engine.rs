@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -52,6 +53,21 @@ const BASE_TAGS: [&str; 3] = ["v1.6.10", "v1.6.20", "v1.6.30"];
 const TESTBED_TAGS: [&str; 5] = ["v1.6.10", "v1.6.20", "v1.6.30", "stable", "v1.6.31-crash"];
 
 // ------------------------------------------------------------------ the gate --
+
+/// The test's [`Scope`] on this machine's engine (or on `$engine`, see [`engine_on`]), or,
+/// when that engine does not answer, a skip line and a return from the test (a failure instead
+/// with REQUIRE_DOCKER=1; see [`engine`]).
+macro_rules! scope {
+    ($test:expr) => {
+        scope!($test, $crate::engine::TestEngine::Local)
+    };
+    ($test:expr, $engine:expr) => {
+        match $crate::engine::engine_on($test, $engine) {
+            Some(scope) => scope,
+            None => return,
+        }
+    };
+}
 
 fn require_docker() -> bool {
     std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v.trim() == "1")
@@ -1089,6 +1105,57 @@ pub fn now_seconds() -> f64 {
         .duration_since(UNIX_EPOCH)
         .expect("a clock after 1970")
         .as_secs_f64()
+}
+
+// ------------------------------------------------- a docker that fails on cue --
+
+/// The real docker CLI: the first `docker` on PATH, as an absolute path, so a wrapper can
+/// exec it whatever PATH the tool gives it.
+pub fn real_docker() -> PathBuf {
+    find_on_path("docker").expect("a docker CLI on PATH")
+}
+
+/// The first executable `program` on PATH.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Writes an executable `/bin/sh` script into the test's directory.
+pub fn write_script(scope: &Scope, name: &str, body: &str) -> PathBuf {
+    let path = scope.dir().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).expect("writing a script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("making a script executable");
+    path
+}
+
+/// A path for a shell script, single-quoted (the test's paths hold no single quote).
+pub fn sh_quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    assert!(!text.contains('\''), "{text} holds a single quote");
+    format!("'{text}'")
+}
+
+/// A docker wrapper for `--docker`: the first time the tool runs `docker VERB ...`, it fails
+/// with exit 1 and says so; every other command goes to the real docker.
+pub fn docker_failing_once(scope: &Scope, verb: &str) -> PathBuf {
+    let marker = scope.dir().join(format!("failed-{verb}-once"));
+    write_script(
+        scope,
+        &format!("docker-failing-{verb}-once"),
+        &format!(
+            "if [ \"$1\" = {verb} ] && [ ! -e {marker} ]; then\n  : > {marker}\n  echo \"e2e wrapper: docker {verb} refused once\" >&2\n  exit 1\nfi\nexec {docker} \"$@\"\n",
+            marker = sh_quote(&marker),
+            docker = sh_quote(&real_docker()),
+        ),
+    )
 }
 
 // ---------------------------------------------------------- the port thief --
