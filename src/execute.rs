@@ -227,6 +227,14 @@ impl<'a> Execution<'a> {
         let (why, way_back_error) = match refused {
             None => match self.roll_back(way_back, cause) {
                 Ok(()) => return self.record_end(Status::RolledBack),
+                // Cut short on purpose, the upgrade can still be resumed (or rolled back).
+                Err(error) if interrupt::insisted() => {
+                    self.record_end(Status::Stopped)?;
+                    (
+                        "a second Ctrl-C during the way back".to_string(),
+                        Some(error),
+                    )
+                }
                 Err(error) => {
                     self.record_end(Status::Failed)?;
                     ("the way back failed".to_string(), Some(error))
@@ -299,6 +307,12 @@ impl<'a> Execution<'a> {
                 .step_ran(step, started_at, started.elapsed(), result.is_ok());
             result.map_err(|stop| (index, stop))?;
             done.push(index);
+            // A step undone on the way back is no longer done, for a run that resumes.
+            if let Some(undone) = step.id.undoes().filter(|_| agreed) {
+                self.journal
+                    .step_undone(undone)
+                    .map_err(|e| (index, failed(format!("{e:#}"))))?;
+            }
             if self.plan.kind == PlanKind::Upgrade && std::ptr::eq(steps, &self.plan.steps[..]) {
                 self.journal
                     .step_done(step.id)

@@ -3,7 +3,7 @@ use rancher_upgrade::archive::Archive;
 use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::engine::Engine;
 use rancher_upgrade::error::{self, bad_input};
-use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
+use rancher_upgrade::plan::{self, Plan, PlanOptions};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
 use rancher_upgrade::{
     color, discover, execute, manual, render, resume, rollback, status, transcript,
@@ -89,12 +89,9 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
     let discovery = match &resumed {
         None => discover::discover(engine, &container, &config.data_container, None)?,
         Some(record) => {
-            // An archive the earlier run finished is used, never written again.
-            if let (Some(backup), Some(stamp), true) = (
-                &mut options.backup,
-                &record.backup_stamp,
-                record.steps_done.contains(&StepId::Backup),
-            ) {
+            // The earlier run's archive name: one it finished is used, never written again; one
+            // it was cut off writing is written again, over its own partial file.
+            if let (Some(backup), Some(stamp)) = (&mut options.backup, &record.backup_stamp) {
                 backup.stamp = stamp.clone();
             }
             if resume::container_id(engine, &record.old_container_id)?.is_none() {

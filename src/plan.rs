@@ -64,6 +64,19 @@ pub enum StepId {
     RecreateOld,
 }
 
+impl StepId {
+    /// The step of the upgrade a step of the way back takes back, when it takes one back whole.
+    pub fn undoes(self) -> Option<StepId> {
+        match self {
+            StepId::StartOld => Some(StepId::Stop),
+            StepId::UnparkOld => Some(StepId::ParkOld),
+            StepId::RestoreRestart => Some(StepId::DisableRestart),
+            StepId::RemoveNew => Some(StepId::RunNew),
+            _ => None,
+        }
+    }
+}
+
 /// How to tell that the new server works: `/ping` answers `pong`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {

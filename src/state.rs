@@ -255,6 +255,11 @@ impl Journal {
         self.save()
     }
 
+    pub fn step_undone(&mut self, id: StepId) -> Result<()> {
+        self.record.steps_done.retain(|done| *done != id);
+        self.save()
+    }
+
     pub fn backup_written(&mut self, summary: ArchiveSummary) -> Result<()> {
         self.record.backup_summary = Some(summary);
         self.save()

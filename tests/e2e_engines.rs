@@ -8,7 +8,8 @@
 //! - rootful podman on this machine (`--docker podman`).
 //!
 //! On each: an upgrade keeps the data, the crashing release rolls back with the restore,
-//! `rollback` after a good upgrade, and a resume after Ctrl-C. On the other host also the
+//! `rollback` after a good upgrade, Ctrl-C going back by itself, and a resume after Ctrl-C
+//! pressed twice. On the other host also the
 //! decoy: a `pong` answered on this machine's 127.0.0.1 at the server's port must not make a
 //! crashed upgrade there look healthy.
 //!
@@ -91,9 +92,9 @@ fn rollback_after_a_good_upgrade(test: &str, engine: TestEngine) {
     assert_eq!(server.read_data("cattle/after.txt"), None);
 }
 
-/// Ctrl-C once the old server has stopped: the run stops with 130, and the same command again
-/// resumes and finishes.
-fn resume_after_ctrl_c(test: &str, engine: TestEngine) {
+/// Ctrl-C once the old server has stopped: the tool lets the running command finish and goes
+/// back to the old server by itself (exit 130).
+fn ctrl_c_goes_back_by_itself(test: &str, engine: TestEngine) {
     let scope = scope!(&short(test), engine);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
@@ -102,14 +103,10 @@ fn resume_after_ctrl_c(test: &str, engine: TestEngine) {
     let deadline = Instant::now() + Duration::from_secs(90);
     // By id: the old server may already be parked under another name.
     while inspect(&before.id).is_none_or(|c| is_running(&c)) {
-        if !running.is_running() || Instant::now() >= deadline {
-            let run = running.wait();
-            panic!(
-                "the old server was not seen stopped while the upgrade ran (exit {:?}):\n{}",
-                run.code,
-                run.output()
-            );
-        }
+        assert!(
+            running.is_running() && Instant::now() < deadline,
+            "the old server was not seen stopped"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let sent = Command::new("kill")
@@ -120,8 +117,25 @@ fn resume_after_ctrl_c(test: &str, engine: TestEngine) {
     running
         .wait()
         .expect_code(130)
-        .expect_mention(&["Interrupted at step"]);
+        .expect_mention(&["Interrupted at step", "Rolled back."]);
     scope.remember_volumes();
+    assert_old_release_answers(&scope, &server, &before);
+    assert_eq!(text(&state(&scope), "/status"), "rolled-back");
+}
+
+/// Ctrl-C twice once the old server has stopped: the tool leaves at once; the same command
+/// again resumes and finishes.
+fn resume_after_ctrl_c_twice(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
+    scope
+        .stop_halfway(&args, Some(&transcript), || {
+            inspect(&before.id).is_some_and(|c| !is_running(&c))
+        })
+        .expect_mention(&["NOT BACK:"]);
+    assert_eq!(text(&state(&scope), "/status"), "stopped");
     scope
         .spawn_tool(&args, Some(&transcript))
         .wait()
@@ -165,10 +179,15 @@ on_engines!(rollback_after_a_good_upgrade:
     rollback_after_a_good_upgrade_on_another_host_over_ssh => TestEngine::HostSsh,
     rollback_after_a_good_upgrade_on_podman => TestEngine::Podman,
 );
-on_engines!(resume_after_ctrl_c:
-    resume_after_ctrl_c_on_another_host_by_unix_socket => TestEngine::HostUnix,
-    resume_after_ctrl_c_on_another_host_over_ssh => TestEngine::HostSsh,
-    resume_after_ctrl_c_on_podman => TestEngine::Podman,
+on_engines!(ctrl_c_goes_back_by_itself:
+    ctrl_c_goes_back_by_itself_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    ctrl_c_goes_back_by_itself_on_another_host_over_ssh => TestEngine::HostSsh,
+    ctrl_c_goes_back_by_itself_on_podman => TestEngine::Podman,
+);
+on_engines!(resume_after_ctrl_c_twice:
+    resume_after_ctrl_c_twice_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    resume_after_ctrl_c_twice_on_another_host_over_ssh => TestEngine::HostSsh,
+    resume_after_ctrl_c_twice_on_podman => TestEngine::Podman,
 );
 on_engines!(a_pong_on_this_machine_is_not_the_remote_server:
     a_pong_on_this_machine_is_not_the_remote_server_by_unix_socket => TestEngine::HostUnix,

@@ -62,112 +62,72 @@ fn has_what_it_needs(test: &str, missing: Option<String>) -> bool {
 
 // ------------------------------------------------------- 1. resume the upgrade --
 
-/// Scenario 1a: the backup's `docker run` fails once, right after the stop: the old server is
-/// parked and down, the data container made, no archive written. The same command again, without
-/// the failing docker, says it resumes and finishes, reusing the data container and taking the
-/// one backup.
-#[test]
-fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
-    let scope = scope!("resumefail");
+/// Scenario 1a: a step fails (the engine refuses `docker VERB` once): the backup after the stop,
+/// the data container, or the stop itself. The tool returns to the old server by itself: under
+/// its own name, with its restart policy, answering on its data; the record says so and is not
+/// resumable. The same command again upgrades, reusing the data container it made.
+fn a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades(test: &str, verb: &str) {
+    let scope = scope!(test);
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
 
-    let first = upgrade_failing_once(&scope, "v1.6.20", "run");
-    first.expect_mention(&["To return to the old server"]);
-    // By id: the old server is parked under another name.
-    let old = inspect(&before.id).expect("the old container is kept");
-    assert!(
-        text(&old, "/Name").ends_with("-v1.6.10"),
-        "the old server is parked: {}",
-        text(&old, "/Name")
+    upgrade_failing_once(&scope, "v1.6.20", verb).expect_mention(&["Rolled back."]);
+    let old = server.inspect();
+    assert_eq!(text(&old, "/Id"), before.id, "the old container is back");
+    assert!(is_running(&old), "the old server runs again");
+    assert_eq!(
+        text(&old, "/HostConfig/RestartPolicy/Name"),
+        "unless-stopped"
     );
-    assert!(!is_running(&old), "the old server is down after the stop");
-    assert_eq!(text(&old, "/HostConfig/RestartPolicy/Name"), "no");
-    let data_id = text(&engine::inspect_existing(&scope.data_name()), "/Id").to_string();
-    assert!(
-        archives(&scope).is_empty(),
-        "the refused backup wrote no archive"
+    assert!(server.answers_ping(), "the old server answers");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
     );
-    let recorded = state(&scope);
-    assert_eq!(text(&recorded, "/status"), "stopped");
-    let done = strings(&recorded, "/steps_done");
-    assert!(done.contains(&"stop".to_string()), "{done:?}");
-    assert!(!done.contains(&"backup".to_string()), "{done:?}");
+    assert!(archives(&scope).is_empty(), "no archive of a failed backup");
+    assert_eq!(text(&state(&scope), "/status"), "rolled-back");
 
     let second = scope.upgrade("v1.6.20", &[]);
-    second
-        .expect_code(0)
-        .expect_mention(&["Resuming the upgrade"]);
-    let transcript = second.transcript.as_deref().unwrap_or_default();
-    assert_eq!(
-        count(transcript, "$ docker create"),
-        0,
-        "the resumed run created a data container:\n{transcript}"
-    );
-    assert_eq!(
-        count(transcript, " -cf - -C / "),
-        1,
-        "the resumed run takes the backup once:\n{transcript}"
+    second.expect_code(0);
+    assert!(
+        !second.stderr.contains("Resuming"),
+        "a run that went back is not resumed:\n{}",
+        second.output()
     );
     assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
-    assert_eq!(
-        text(&engine::inspect_existing(&scope.data_name()), "/Id"),
-        data_id,
-        "the data container was replaced"
-    );
-    assert_eq!(archives(&scope).len(), 1, "one archive");
 }
 
-/// Scenario 1b: a real Ctrl-C (SIGINT to the tool) once the old server has stopped: the tool lets
-/// the running docker command finish, stops before the next step and exits 130. The very same
-/// command again finishes the upgrade, with one data container and one backup over both runs.
 #[test]
-fn ctrl_c_after_the_stop_then_the_same_command_resumes_and_finishes() {
+fn the_backup_failing_after_the_stop_returns_to_the_old_server() {
+    a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades("backupfail", "run");
+}
+
+#[test]
+fn the_data_container_failing_returns_to_the_old_server() {
+    a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades("createfail", "create");
+}
+
+#[test]
+fn the_stop_failing_returns_to_the_old_server() {
+    a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades("stopfail", "stop");
+}
+
+/// Scenario 1b: a real Ctrl-C pressed twice (SIGINT to the tool) once the old server has stopped:
+/// the tool stops the running docker command and leaves at once, exit 130, without going back.
+/// The very same command again finishes the upgrade, with one data container and one archive
+/// over both runs.
+#[test]
+fn ctrl_c_twice_after_the_stop_then_the_same_command_resumes_and_finishes() {
     let scope = scope!("resumeint");
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
     let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
 
-    let mut running = scope.spawn_tool(&args, Some(&transcript));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        // By id: the old server may already be parked under another name.
-        if inspect(&before.id).is_some_and(|c| !is_running(&c)) {
-            break;
-        }
-        if !running.is_running() || Instant::now() >= deadline {
-            let run = running.wait();
-            panic!(
-                "the old server was not seen stopped while the upgrade ran (exit {:?}):\n{}",
-                run.code,
-                run.output()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &running.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success(), "kill -INT failed");
-    let first = running.wait();
-    scope.remember_volumes();
-    first
-        .expect_code(130)
-        .expect_mention(&["Interrupted at step"]);
-    // "Interrupted at step N/M (TITLE)."
-    let at = first
-        .stderr
-        .lines()
-        .find_map(|l| l.split_once("Interrupted at step "))
-        .and_then(|(_, rest)| rest.split_once(" ("))
-        .map(|(_, title)| title.trim_end_matches(").").to_string())
-        .unwrap_or_default();
-    eprintln!("resumeint: Ctrl-C stopped the run before the step {at:?}");
-    assert!(
-        !at.starts_with("Pull") && !at.starts_with("Stop"),
-        "interrupted before the stop was done: {at:?}"
-    );
+    // By id: the old server may already be parked under another name.
+    let first = scope.stop_halfway(&args, Some(&transcript), || {
+        inspect(&before.id).is_some_and(|c| !is_running(&c))
+    });
+    first.expect_mention(&["Interrupted at step", "NOT BACK:"]);
     assert_eq!(text(&state(&scope), "/status"), "stopped");
     assert!(
         inspect(&scope.server_name()).is_none_or(|c| text(&c, "/Id") == before.id),
@@ -187,16 +147,20 @@ fn ctrl_c_after_the_stop_then_the_same_command_resumes_and_finishes() {
         1,
         "data containers created over both runs:\n{both}"
     );
-    assert_eq!(
-        count(both, " -cf - -C / "),
-        1,
-        "backups taken over both runs:\n{both}"
-    );
     assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
+    let partial: Vec<_> = std::fs::read_dir(backups(&scope))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "a cut backup's partial file is left: {partial:?}"
+    );
 }
 
-/// Scenario 1c: a failure right after the stop, before the backup (`docker update --restart=no`
-/// fails once): the resumed run takes the backup. Its state file must name that archive, so that
+/// Scenario 1c: an upgrade stopped for good (Ctrl-C twice) before the backup: the resumed run
+/// takes the backup. Its state file must name that archive, so that
 /// `rollback` later restores it and brings the old release back on the data from before.
 #[test]
 fn rollback_after_a_resumed_upgrade_restores_the_backup_the_resumed_run_took() {
@@ -204,7 +168,11 @@ fn rollback_after_a_resumed_upgrade_restores_the_backup_the_resumed_run_took() {
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
 
-    upgrade_failing_once(&scope, "v1.6.20", "update");
+    // Stopped for good (Ctrl-C twice) once the data container is made, before the stop.
+    let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
+    scope.stop_halfway(&args, Some(&transcript), || {
+        engine::exists(&scope.data_name())
+    });
     assert!(archives(&scope).is_empty(), "a backup before the failure");
     // An operator resumes minutes later; the archive is named by the UTC second.
     std::thread::sleep(Duration::from_millis(1100));
@@ -236,8 +204,8 @@ fn rollback_after_a_resumed_upgrade_restores_the_backup_the_resumed_run_took() {
     assert_eq!(server.read_data("cattle/after.txt"), None);
 }
 
-/// Scenario 1d: the first run fails before the stop (and before any backup); a second, resumed run
-/// a second later takes the backup under its own name and starts `v1.6.31-crash`, which migrates
+/// Scenario 1d: the first run is stopped for good before the backup; a second, resumed run a
+/// second later takes the backup under the name the record gave it and starts `v1.6.31-crash`, which migrates
 /// and dies. The automatic rollback restores that backup, the record names it, and the old
 /// release answers on the data from before.
 #[test]
@@ -246,7 +214,11 @@ fn resumed_upgrade_of_a_crashing_release_rolls_back_to_the_backup_it_took() {
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
 
-    upgrade_failing_once(&scope, "v1.6.31-crash", "update");
+    // Stopped for good (Ctrl-C twice) once the data container is made, before the stop.
+    let (args, transcript) = scope.upgrade_args("v1.6.31-crash", &[]);
+    scope.stop_halfway(&args, Some(&transcript), || {
+        engine::exists(&scope.data_name())
+    });
     assert!(archives(&scope).is_empty(), "no backup before the stop");
     // An operator resumes later; the archive is named by the UTC second.
     std::thread::sleep(Duration::from_millis(1100));
@@ -671,7 +643,7 @@ fn registry_down_before_the_pull_fails_and_changes_nothing() {
         "the pull is not the failed step:\n{}",
         run.output()
     );
-    run.expect_mention(&["nothing: the old server was not touched"]);
+    run.expect_mention(&["was not touched: it runs as before."]);
 
     let now = scope.snapshot();
     assert_eq!(untouched.containers, now.containers, "the containers");
@@ -693,8 +665,9 @@ fn registry_down_before_the_pull_fails_and_changes_nothing() {
     );
     assert_eq!(scope.container_names(), vec![scope.server_name()]);
     assert!(archives(&scope).is_empty(), "a backup was taken");
+    // Nothing to resume: the record says the server was not touched.
     let recorded = state(&scope);
-    assert_eq!(text(&recorded, "/status"), "stopped");
+    assert_eq!(text(&recorded, "/status"), "untouched");
     assert_eq!(strings(&recorded, "/steps_done"), Vec::<String>::new());
 }
 

@@ -842,6 +842,42 @@ impl Scope {
         command
     }
 
+    /// Runs `rancher-upgrade ARGS` and, once `until` holds (asked every 10 ms), presses Ctrl-C
+    /// twice, as an operator who insists: the tool stops the running command and leaves at once,
+    /// without going back, exit 130. What is left is an upgrade stopped halfway.
+    pub fn stop_halfway(
+        &self,
+        args: &[String],
+        transcript: Option<&Path>,
+        until: impl Fn() -> bool,
+    ) -> Run {
+        let mut running = self.spawn_tool(args, transcript);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !until() {
+            if !running.is_running() || Instant::now() >= deadline {
+                let run = running.wait();
+                panic!(
+                    "the moment to press Ctrl-C did not come (exit {:?}):\n{}",
+                    run.code,
+                    run.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for _ in 0..2 {
+            let sent = Command::new("kill")
+                .args(["-INT", &running.pid().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success(), "kill -INT failed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let run = running.wait();
+        self.remember_volumes();
+        run.expect_code(130);
+        run
+    }
+
     /// Runs `bash SCRIPT` with the test's engine and `env` added to its environment.
     pub fn bash(&self, script: &Path, env: &[(&str, &str)]) -> Run {
         let mut command = Command::new("bash");
