@@ -428,3 +428,67 @@ fn a_resumed_dry_run_shows_the_way_back_from_what_the_earlier_run_did() {
         "a dry run runs nothing"
     );
 }
+
+#[test]
+fn a_record_whose_old_container_is_gone_is_refused_until_fresh_sets_it_aside() {
+    let mut fake = FakeDocker::new("embedded");
+    let health = pong_server();
+    let mut args = upgrade_args(&health);
+    args.push("--yes".into());
+    fake.stop_halfway_at("rename", &args);
+    // Someone re-creates the server by hand, under the same name, from the same image.
+    let docker = |words: &[&str]| {
+        let status = fake.process("docker").args(words).status().unwrap();
+        assert!(status.success(), "docker {words:?}");
+    };
+    docker(&["rm", "-f", "rancher"]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        "rancher",
+        "--restart=unless-stopped",
+        "127.0.0.1:5599/rancher/server:v1.6.10",
+    ]);
+    let before = fake.mutating_calls().len();
+
+    let refused = fake.command().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    for said in [
+        "rancher-upgrade-rancher.state.json",
+        "is gone",
+        "--fresh",
+        "rollback",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+    assert_eq!(fake.mutating_calls().len(), before, "nothing ran");
+
+    // The new server has volumes of its own: rancher-data holds the old ones (and is refused
+    // for it), so the fresh upgrade gets a data container of its own.
+    let fresh = fake
+        .command()
+        .args(&args)
+        .args(["--fresh", "--data-container", "rancher-data-2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&fresh.stderr);
+    assert!(fresh.status.success(), "{stderr}");
+    assert!(stderr.contains("The earlier record"), "{stderr}");
+    let kept: Vec<String> = fake
+        .work_files()
+        .into_iter()
+        .filter(|f| f.starts_with("rancher-upgrade-rancher.state."))
+        .collect();
+    assert_eq!(
+        kept.len(),
+        2,
+        "the new record and the one set aside: {kept:?}"
+    );
+    assert_eq!(
+        fake.container("rancher")["Config"]["Image"],
+        "127.0.0.1:5599/rancher/server:v1.6.20"
+    );
+}
