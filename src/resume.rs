@@ -47,6 +47,13 @@ pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>
     {
         done.push(StepId::RunNew);
     }
+    // A docker command cut off by Ctrl-C (a stop, or a start on the way back) may have taken
+    // effect or not: the old server's state says whether it is stopped.
+    let old_running = crate::health::container_state(engine, &record.old_container_id)?.running;
+    done.retain(|id| *id != StepId::Stop || !old_running);
+    if !old_running && !done.contains(&StepId::Stop) {
+        done.push(StepId::Stop);
+    }
     Ok(done)
 }
 
