@@ -35,10 +35,12 @@ pub fn rediscover(
 /// shows although the run was killed before it could record them.
 pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>> {
     let mut done = record.steps_done.clone();
-    let parked = container_id(engine, &record.parked_name)?;
-    if parked.as_deref() == Some(record.old_container_id.as_str())
-        && !done.contains(&StepId::ParkOld)
-    {
+    // A rename cut off by Ctrl-C (the park, or the unpark on the way back) may have taken effect
+    // or not: the name the old server has says whether it is parked.
+    let parked = container_id(engine, &record.parked_name)?.as_deref()
+        == Some(record.old_container_id.as_str());
+    done.retain(|id| *id != StepId::ParkOld || parked);
+    if parked && !done.contains(&StepId::ParkOld) {
         done.push(StepId::ParkOld);
     }
     let under_the_name = container_id(engine, &record.container)?;
@@ -47,8 +49,8 @@ pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>
     {
         done.push(StepId::RunNew);
     }
-    // A docker command cut off by Ctrl-C (a stop, or a start on the way back) may have taken
-    // effect or not: the old server's state says whether it is stopped.
+    // Likewise a stop, or a start on the way back: the old server's state says whether it is
+    // stopped.
     let old_running = crate::health::container_state(engine, &record.old_container_id)?.running;
     done.retain(|id| *id != StepId::Stop || !old_running);
     if !old_running && !done.contains(&StepId::Stop) {
