@@ -65,11 +65,10 @@ fn answering_no_before_anything_changed_leaves_the_server_as_it_was() {
     assert_eq!(subcommands(&fake), ["pull"]);
 }
 
-/// Answering no once the old server is stopped: the tool offers the way back, yes by default.
-#[test]
-fn answering_no_after_the_stop_offers_the_way_back_and_enter_takes_it() {
-    let fake = FakeDocker::new("embedded");
-    let mut session = upgrade_on_a_terminal(&fake);
+/// Yes to the first five steps (the old server is parked and stopped), no to the backup: the
+/// session waits at the question the tool asks then.
+fn declined_after_the_stop(fake: &FakeDocker) -> PtySession {
+    let mut session = upgrade_on_a_terminal(fake);
     for step in 1..=5 {
         session.exp_string(&format!("Run step {step}?")).unwrap();
         session.send_line("y").unwrap();
@@ -79,6 +78,14 @@ fn answering_no_after_the_stop_offers_the_way_back_and_enter_takes_it() {
     session
         .exp_string("Return to the old server? [Y/n]")
         .unwrap();
+    session
+}
+
+/// Answering no once the old server is stopped: the tool offers the way back, yes by default.
+#[test]
+fn answering_no_after_the_stop_offers_the_way_back_and_enter_takes_it() {
+    let fake = FakeDocker::new("embedded");
+    let mut session = declined_after_the_stop(&fake);
     session.send_line("").unwrap();
     session.exp_string("Rolled back.").unwrap();
     session.exp_eof().unwrap();
@@ -92,16 +99,7 @@ fn answering_no_after_the_stop_offers_the_way_back_and_enter_takes_it() {
 #[test]
 fn refusing_the_way_back_says_in_which_state_the_server_is_left() {
     let fake = FakeDocker::new("embedded");
-    let mut session = upgrade_on_a_terminal(&fake);
-    for step in 1..=5 {
-        session.exp_string(&format!("Run step {step}?")).unwrap();
-        session.send_line("y").unwrap();
-    }
-    session.exp_string("Run step 6?").unwrap();
-    session.send_line("n").unwrap();
-    session
-        .exp_string("Return to the old server? [Y/n]")
-        .unwrap();
+    let mut session = declined_after_the_stop(&fake);
     session.send_line("n").unwrap();
     session
         .exp_string("To return to the old server, run:")
