@@ -82,14 +82,7 @@ fn rollback_after_a_good_upgrade(test: &str, engine: TestEngine) {
     scope.upgrade("v1.6.20", &[]).expect_code(0);
     server.write_data("cattle/after.txt", "written under v1.6.20\n");
     scope.rollback(&[]).expect_code(0);
-    assert!(server.answers_ping(), "the old release does not answer");
-    assert_eq!(server.version(), "v1.6.10");
-    assert_eq!(server.schema(), "10");
-    assert_eq!(
-        server.read_data(PROBE_FILE).as_deref(),
-        Some(before.probe.as_str())
-    );
-    assert_eq!(server.read_data("cattle/after.txt"), None);
+    engine::assert_back_on_the_data_from_before(&server, &before);
 }
 
 /// Ctrl-C once the old server has stopped: the tool lets the running command finish and goes

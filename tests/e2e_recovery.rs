@@ -194,14 +194,7 @@ fn rollback_after_a_resumed_upgrade_restores_the_backup_the_resumed_run_took() {
     run.expect_code(0);
     let old = server.inspect();
     assert_eq!(text(&old, "/Config/Image"), engine::image("v1.6.10"));
-    assert!(server.answers_ping());
-    assert_eq!(server.version(), "v1.6.10");
-    assert_eq!(server.schema(), "10");
-    assert_eq!(
-        server.read_data(PROBE_FILE).as_deref(),
-        Some(before.probe.as_str())
-    );
-    assert_eq!(server.read_data("cattle/after.txt"), None);
+    engine::assert_back_on_the_data_from_before(&server, &before);
 }
 
 /// Scenario 1d: the first run is stopped for good before the backup; a second, resumed run a

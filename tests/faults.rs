@@ -429,14 +429,7 @@ fn check_case(case: &Case, ping: &str) {
             }
         }
         Ending::NewServerAnswers => {
-            let new = fake.container("rancher");
-            assert_eq!(
-                new["Config"]["Image"],
-                NEW_IMAGE,
-                "{}",
-                context("new image")
-            );
-            assert_eq!(new["State"]["Running"], true, "{}", context("running"));
+            assert_new_server_runs(&fake, &context(""));
             assert!(
                 report.contains("$ docker rm rancher-v1.6.10"),
                 "{}",
@@ -467,14 +460,7 @@ fn check_case(case: &Case, ping: &str) {
         }
         Ending::UpgradeFinished => {
             assert!(report.contains("\nDone:"), "{}", context("Done"));
-            let new = fake.container("rancher");
-            assert_eq!(
-                new["Config"]["Image"],
-                NEW_IMAGE,
-                "{}",
-                context("new image")
-            );
-            assert_eq!(new["State"]["Running"], true, "{}", context("running"));
+            assert_new_server_runs(&fake, &context(""));
             assert!(
                 !fake.has_container(PARKED),
                 "{}",
@@ -486,6 +472,13 @@ fn check_case(case: &Case, ping: &str) {
     }
     assert_old_server_is_back(&fake, &original, data_expected, &context("at the end"));
     assert_data_kept(&fake, &original, data_expected, &context("at the end"));
+}
+
+/// The new release runs under the server's name.
+fn assert_new_server_runs(fake: &FakeDocker, context: &str) {
+    let new = fake.container("rancher");
+    assert_eq!(new["Config"]["Image"], NEW_IMAGE, "new image: {context}");
+    assert_eq!(new["State"]["Running"], true, "running: {context}");
 }
 
 // ----------------------------------------------------------------- running --

@@ -1468,3 +1468,16 @@ pub fn assert_upgraded(scope: &Scope, server: &Server, before: &Before, to: &str
 pub fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
 }
+
+/// After a rollback: the old release answers on the data from before the upgrade, and what the
+/// new release wrote since (`cattle/after.txt`) is gone.
+pub fn assert_back_on_the_data_from_before(server: &Server, before: &Before) {
+    assert!(server.answers_ping(), "the old release does not answer");
+    assert_eq!(server.version(), "v1.6.10");
+    assert_eq!(server.schema(), "10");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    assert_eq!(server.read_data("cattle/after.txt"), None);
+}
