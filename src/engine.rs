@@ -34,6 +34,12 @@ impl EngineKind {
         self == EngineKind::Podman
     }
 
+    /// Whether `cp CONTAINER:PATH -` streams the files with their owners (podman 4.3's gives
+    /// every file to root, which would restore MySQL's files to the wrong user).
+    pub fn copies_with_owners(self) -> bool {
+        self == EngineKind::Docker
+    }
+
     /// The global option that selects a configured remote engine.
     fn context_option(self) -> &'static str {
         match self {

@@ -21,4 +21,5 @@ pub mod runner;
 pub mod secrets;
 pub mod server;
 pub mod state;
+mod tar_stream;
 pub mod transcript;

@@ -9,7 +9,10 @@ use crate::image::{ImageRef, Target, Version};
 use crate::secrets::{
     DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
 };
-use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
+use crate::server::{
+    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, PortBinding, Server,
+    data_paths_relative,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -680,11 +683,6 @@ pub fn start_old_step(engine: &EngineTarget, container: &str) -> Step {
     )
 }
 
-/// The data paths as tar names them, relative to `/`.
-fn data_paths_relative() -> impl Iterator<Item = &'static str> {
-    DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
-}
-
 /// Empties the data volumes and unpacks the tar stream on stdin into them. The tool has checked
 /// the archive's checksum before it starts this, so no damaged archive empties a volume (an
 /// empty /var/lib/mysql becomes a fresh database).
@@ -695,16 +693,40 @@ fn restore_script() -> String {
     )
 }
 
-/// A one-shot container on the data volumes, with the old image's own tools (the image is on
-/// the engine's host already) and no log: the json-file driver would copy the whole stream.
-fn on_data_volumes(engine: &EngineTarget, data_container: &str, image: &str, stdin: bool) -> Argv {
+/// A one-shot container on the volumes of `holder` running `program` of the old image (the
+/// image is on the engine's host already), with no log: the json-file driver would copy the
+/// whole stream. `stdin`: it reads the tool's stream.
+fn on_data_volumes(
+    engine: &EngineTarget,
+    holder: &str,
+    image: &str,
+    program: &str,
+    stdin: bool,
+) -> Argv {
     let argv = engine.command().args(["run", "--rm"]);
     let argv = if stdin { argv.arg("-i") } else { argv };
     argv.args(["--log-driver", "none", "--volumes-from"])
-        .arg(data_container)
+        .arg(holder)
         .arg("--entrypoint")
-        .arg(if stdin { "sh" } else { "tar" })
+        .arg(program)
         .arg(image)
+}
+
+/// The engine's tar stream of the data volumes: `docker cp` of the data container's
+/// [`DATA_PARENT`], the engine's own copy with no container to start (faster than a stream out
+/// of a container, BENCHMARKS.md part 3; the archive keeps only the data paths of it). Where
+/// the engine's `cp` loses the owners (podman), the old image's own tar in a one-shot container.
+fn volumes_stream(engine: &EngineTarget, data_container: &str, image: &str) -> Argv {
+    if engine.kind.copies_with_owners() {
+        return engine
+            .command()
+            .arg("cp")
+            .arg(format!("{data_container}:{DATA_PARENT}"))
+            .arg("-");
+    }
+    on_data_volumes(engine, data_container, image, "tar", false)
+        .args(["-cf", "-", "-C", "/"])
+        .args(data_paths_relative())
 }
 
 /// Streams the data volumes out of the engine into an archive on this machine, checked as it
@@ -719,11 +741,9 @@ fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
         ..step_doing(
             StepId::Backup,
             title,
-            "Rancher's migrations only go forward: the way back after the new version starts is this archive. The engine streams the volumes to this machine, which compresses and checks them as they arrive.",
+            "Rancher's migrations only go forward: the way back after the new version starts is this archive. The engine streams the volumes to this machine, which keeps the data paths, compresses and checks them as they arrive.",
             Action::Transfer(Transfer {
-                argv: on_data_volumes(names.engine, names.data, &old_image, false)
-                    .args(["-cf", "-", "-C", "/"])
-                    .args(data_paths_relative()),
+                argv: volumes_stream(names.engine, names.data, &old_image),
                 direction: Direction::Backup,
                 archive,
             }),
@@ -758,7 +778,7 @@ pub fn restore_step(
         format!("Restore the data from {}", archive.file_name()),
         "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
         Action::Transfer(Transfer {
-            argv: on_data_volumes(engine, data_container, image, true)
+            argv: on_data_volumes(engine, data_container, image, "sh", true)
                 .arg("-c")
                 .arg(restore_script())
                 .arg("restore"),

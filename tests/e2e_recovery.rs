@@ -119,7 +119,7 @@ fn has_what_it_needs(test: &str, missing: Option<String>) -> bool {
 
 // ------------------------------------------------------- 1. resume the upgrade --
 
-/// Scenario 1a: the backup's `docker run` fails once, right after the stop: the old server is
+/// Scenario 1a: the backup's `docker cp` fails once, right after the stop: the old server is
 /// parked and down, the data container made, no archive written. The same command again, without
 /// the failing docker, says it resumes and finishes, reusing the data container and taking the
 /// one backup.
@@ -129,7 +129,7 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
     let server = scope.start_server("v1.6.10", server_options());
     let before = record_before(&scope, &server);
 
-    let first = upgrade_failing_once(&scope, "v1.6.20", "run");
+    let first = upgrade_failing_once(&scope, "v1.6.20", "cp");
     first.expect_mention(&["To return to the old server"]);
     // By id: the old server is parked under another name.
     let old = inspect(&before.id).expect("the old container is kept");
@@ -162,7 +162,7 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
         "the resumed run created a data container:\n{transcript}"
     );
     assert_eq!(
-        count(transcript, " -cf - -C / "),
+        count(transcript, "$ docker cp "),
         1,
         "the resumed run takes the backup once:\n{transcript}"
     );
@@ -245,7 +245,7 @@ fn ctrl_c_after_the_stop_then_the_same_command_resumes_and_finishes() {
         "data containers created over both runs:\n{both}"
     );
     assert_eq!(
-        count(both, " -cf - -C / "),
+        count(both, "$ docker cp "),
         1,
         "backups taken over both runs:\n{both}"
     );

@@ -346,9 +346,9 @@ fn an_upgrade_stopped_after_the_stop_resumes_without_naming_the_container() {
         "--health-url",
         &health,
     ];
-    // The backup's `docker run` fails: the old server is stopped and parked, so no
+    // The backup's `docker cp` fails: the old server is stopped and parked, so no
     // rancher/server container runs any more.
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "cp");
     fake.command()
         .args(args)
         .args(["--container", "rancher"])
@@ -387,8 +387,8 @@ fn a_resumed_dry_run_shows_the_way_back_from_what_the_earlier_run_did() {
         "--health-url",
         &health,
     ];
-    // The backup's `docker run` fails after the stop: the old server is stopped and parked.
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "run");
+    // The backup's `docker cp` fails after the stop: the old server is stopped and parked.
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "cp");
     fake.command().args(args).arg("--yes").assert().code(1);
     fake.unset_env("FAKE_DOCKER_FAIL_AT");
 

@@ -129,8 +129,8 @@ const PLANS: [Plan; 4] = [
             step(3, "create", 1, "create the data container"),
             step(4, "rename", 1, "park the old server"),
             step(5, "stop", 1, "stop the old server"),
-            step(6, "run", 1, "stream the data volumes into the backup"),
-            step(7, "run", 2, "start the new server"),
+            step(6, "cp", 1, "stream the data volumes into the backup"),
+            step(7, "run", 1, "start the new server"),
             step(9, "rm", 1, "remove the old server"),
         ],
     },
@@ -170,12 +170,12 @@ const PLANS: [Plan; 4] = [
         kind: Kind::AutomaticRollback,
         total: 7,
         run_new: 0,
-        // Counted from the start of the upgrade: its own update, rename, stop and two runs
-        // come first.
+        // Counted from the start of the upgrade: its own update, rename, stop and run of the new
+        // server come first.
         docker_steps: &[
             step(1, "stop", 2, "stop the new server"),
             step(2, "rm", 1, "remove the new server"),
-            step(3, "run", 3, "stream the backup back into the volumes"),
+            step(3, "run", 2, "stream the backup back into the volumes"),
             step(4, "start", 1, "start the old server"),
             step(5, "rename", 2, "give the old server its name back"),
             step(6, "update", 2, "restore the restart policy"),
