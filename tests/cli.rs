@@ -774,9 +774,16 @@ fn without_container_the_one_running_rancher_server_is_used() {
     assert_eq!(ran.json()["container"], "rancher");
     let calls = fake.calls();
     assert_eq!(calls[0][0], "ps");
-    assert_eq!(
-        calls[1],
-        strings(&["inspect", "--type", "container", "--", "rancher"])
+    // The server and the data container are inspected at once: either may be logged first.
+    assert!(
+        calls[1..3].contains(&strings(&[
+            "inspect",
+            "--type",
+            "container",
+            "--",
+            "rancher"
+        ])),
+        "{calls:?}"
     );
 }
 
