@@ -17,6 +17,7 @@ pub mod plan;
 pub mod render;
 pub mod resume;
 pub mod rollback;
+pub mod room;
 pub mod runner;
 pub mod secrets;
 pub mod server;

@@ -6,6 +6,7 @@ use crate::argv::{Argv, Reveal, quote};
 use crate::engine::EngineTarget;
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
+use crate::room::RoomCheck;
 use crate::secrets::{
     DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
 };
@@ -14,7 +15,7 @@ use crate::server::{
     data_paths_relative,
 };
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the operator asked for, validated.
 #[derive(Clone, Debug)]
@@ -45,6 +46,7 @@ pub struct BackupTarget {
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
     Pull,
+    CheckRoom,
     ConfirmDatabaseBackup,
     Stop,
     DisableRestart,
@@ -105,6 +107,8 @@ pub enum Action {
     Transfer(Transfer),
     /// Check an archive on this machine against its checksum.
     VerifyArchive(Archive),
+    /// Check that the backup directory has room for the archive.
+    CheckRoom(RoomCheck),
     WaitHealthy(Probe),
     /// Something only the operator can do; the run asks before going on.
     Manual(String),
@@ -129,7 +133,9 @@ impl Step {
     /// The docker command it runs, if it runs one.
     pub fn argv(&self) -> Option<&Argv> {
         match &self.action {
-            Action::Docker(argv) | Action::Transfer(Transfer { argv, .. }) => Some(argv),
+            Action::Docker(argv)
+            | Action::Transfer(Transfer { argv, .. })
+            | Action::CheckRoom(RoomCheck { measure: argv, .. }) => Some(argv),
             _ => None,
         }
     }
@@ -506,6 +512,9 @@ fn build_steps(
         "The doc pulls after stopping; pulling first keeps the download out of the downtime, and a missing tag fails before anything stops.",
         engine.command().arg("pull").arg(target.to_string()),
     )];
+    if let (true, Some(backup)) = (embedded, &options.backup) {
+        steps.push(room_step(engine, server, &backup.dir));
+    }
     if !embedded {
         steps.push(Step {
             id: StepId::ConfirmDatabaseBackup,
@@ -746,6 +755,25 @@ fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
                 argv: volumes_stream(names.engine, names.data, &old_image),
                 direction: Direction::Backup,
                 archive,
+            }),
+        )
+    }
+}
+
+/// Measures the data volumes of `server` (by id: the data container may not exist yet) in a
+/// one-shot container, so that an upgrade whose archive can't fit stops before anything does.
+fn room_step(engine: &EngineTarget, server: &Server, dir: &Path) -> Step {
+    Step {
+        changes: false,
+        ..step_doing(
+            StepId::CheckRoom,
+            format!("Check that {} has room for the backup", dir.display()),
+            "A backup that runs out of room fails while the server is down; the data's size, uncompressed, is what the archive may take at most.",
+            Action::CheckRoom(RoomCheck {
+                measure: on_data_volumes(engine, &server.id, &old_image(server), "du", false)
+                    .arg("-sk")
+                    .args(DATA_PATHS),
+                dir: dir.to_path_buf(),
             }),
         )
     }

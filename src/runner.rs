@@ -39,6 +39,8 @@ pub struct Outcome {
     pub status: String,
     /// The last lines of stdout and stderr, masked.
     pub tail: Vec<String>,
+    /// Everything it printed on stdout, masked (nothing for a backup: that goes to the archive).
+    pub stdout: String,
     pub duration: Duration,
     /// Why the runner stopped the command itself, if it did.
     pub stopped_because: Option<String>,
@@ -274,6 +276,7 @@ impl Runner<'_> {
             tail: tail.into(),
             duration: started.elapsed(),
             stopped_because,
+            stdout,
             archive: archive.ok().flatten(),
         })
     }

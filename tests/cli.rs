@@ -368,6 +368,7 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         step_ids(&plan),
         [
             "pull",
+            "check-room",
             "disable-restart",
             "create-data-container",
             "park-old",
@@ -386,6 +387,38 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
     assert!(
         name.starts_with("rancher-data-backup-v1.6.10-") && name.ends_with(".tar.zst"),
         "{name}"
+    );
+    // The old image by its release tag: it names that image for good, unlike `stable`.
+    let image_id = fixture_container("embedded", "rancher")["Config"]["Image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Before anything stops, the engine measures the volumes in a one-shot container of the old
+    // server (by id: the data container comes later) for the room the archive needs.
+    let server_id = fixture_container("embedded", "rancher")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(step(&plan, "check-room")["changes"], false);
+    assert_eq!(step(&plan, "check-room")["room"]["dir"], dir);
+    assert_eq!(
+        words(&step(&plan, "check-room")["argv"]),
+        strings(&[
+            "docker",
+            "run",
+            "--rm",
+            "--log-driver",
+            "none",
+            "--volumes-from",
+            &server_id,
+            "--entrypoint",
+            "du",
+            &image_id,
+            "-sk",
+            "/var/lib/mysql",
+            "/var/lib/cattle",
+            "/var/log/mysql"
+        ])
     );
     // The engine streams the volumes out; this machine writes the archive.
     assert_eq!(step(&plan, "backup")["transfer"]["direction"], "backup");

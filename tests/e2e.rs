@@ -11,10 +11,11 @@
 mod engine;
 
 use engine::{
-    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, data_mounts, docker_ok,
-    env_value, exists, free_port, inspect, inspect_existing, mounts, now_seconds, record_before,
-    strings, text, way_back_commands,
+    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, backups, data_mounts,
+    docker_ok, env_value, exists, free_port, inspect, inspect_existing, mounts, now_seconds,
+    record_before, strings, text, way_back_commands,
 };
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -600,15 +601,82 @@ fn missing_target_tag_fails_before_anything_stops() {
     let run = scope.upgrade("v9.9.9", &[]);
     run.expect_code(1).expect_mention(&["v9.9.9"]);
 
-    assert_unchanged(&before, &scope.snapshot(), "the failed upgrade");
+    assert_old_server_untouched(&scope, &server, &before, &probe, "the failed upgrade");
+}
+
+/// An upgrade that failed before the stop left the old server as it was: the engine holds what
+/// it held (`before`), and the server answers on its release, schema and data (`probe`).
+fn assert_old_server_untouched(
+    scope: &Scope,
+    server: &Server,
+    before: &Snapshot,
+    probe: &str,
+    what: &str,
+) {
+    assert_unchanged(before, &scope.snapshot(), what);
     assert!(server.answers_ping(), "the old server stopped answering");
     assert_eq!(server.version(), "v1.6.10");
     assert_eq!(server.schema(), "10");
-    assert_eq!(
-        server.read_data(PROBE_FILE).as_deref(),
-        Some(probe.as_str())
-    );
+    assert_eq!(server.read_data(PROBE_FILE).as_deref(), Some(probe));
     assert!(!exists(&scope.data_name()), "a data container was created");
+}
+
+/// A small tmpfs mounted on a directory of the test, unmounted when it is dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(
+            mounted.success(),
+            "mount -t tmpfs on {} (as root, like the test bed)",
+            dir.display()
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 14: a `--backup-dir` without room for the archive (a 64 KiB tmpfs, a database of
+/// 1 MiB) is refused right after the pull, before anything stops: the old server goes on
+/// answering, and nothing of it changes.
+#[test]
+fn a_backup_dir_without_room_is_refused_before_anything_stops() {
+    let scope = scope!("noroom");
+    let server = start_classic_server(&scope);
+    let probe = record_before(&scope, &server).probe;
+    server.write_data("cattle/rows.ibd", &"row ".repeat(256 * 1024));
+    let _small = Tmpfs::mount(&backups(&scope), "64k");
+    let before = scope.snapshot();
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(1).expect_mention(&[
+        "has room for the backup",
+        "free, and the backup may take 1.0 MiB",
+        "pass --backup-dir",
+        "the old server was not touched",
+    ]);
+    let transcript = run.transcript.as_deref().unwrap_or_default();
+    assert!(
+        !transcript.contains("$ docker stop"),
+        "the server was stopped:\n{transcript}"
+    );
+    assert_old_server_untouched(&scope, &server, &before, &probe, "the refused upgrade");
 }
 
 /// Scenario 8c: another process takes the host port while the old server is down, so the new

@@ -328,10 +328,15 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
     for_each_server(|server| {
         let mut fake = server.host();
         let secrets = Server::secret_words(&fake.container("rancher"));
-        // The `docker run` of the new server (the first: the backup is a `docker cp`) fails, and
-        // docker's message repeats it whole.
+        // The `docker run` of the new server fails, and docker's message repeats it whole.
+        // Embedded: the `docker run` that measures the volumes for the backup comes first.
+        let run_new = if server.fixture == "embedded" {
+            "2"
+        } else {
+            "1"
+        };
         fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
-            .set_env("FAKE_DOCKER_FAIL_NTH", "1")
+            .set_env("FAKE_DOCKER_FAIL_NTH", run_new)
             .set_env("FAKE_DOCKER_FAIL_ECHO", "1");
         let args = with(&[
             &["upgrade"],
