@@ -11,9 +11,9 @@
 mod engine;
 
 use engine::{
-    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, backups, data_mounts,
-    docker_ok, env_value, exists, free_port, inspect, inspect_existing, mounts, now_seconds,
-    record_before, strings, text, way_back_commands,
+    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, archives, backups,
+    data_mounts, docker_ok, env_value, exists, free_port, inspect, inspect_existing, mounts,
+    now_seconds, record_before, strings, text, way_back_commands,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -677,6 +677,44 @@ fn a_backup_dir_without_room_is_refused_before_anything_stops() {
         "the server was stopped:\n{transcript}"
     );
     assert_old_server_untouched(&scope, &server, &before, &probe, "the refused upgrade");
+}
+
+/// Issue 14: the archive is damaged after a good upgrade (one byte flipped). `rollback` checks
+/// it against its checksum first, and refuses before it stops the new server: the new release
+/// goes on running, on the data volumes as they were.
+#[test]
+fn rollback_refuses_a_damaged_archive_before_stopping_the_new_server() {
+    let scope = scope!("rollbackdamaged");
+    let server = start_classic_server(&scope);
+    record_before(&scope, &server);
+    scope.upgrade("v1.6.20", &[]).expect_code(0);
+    server.write_data("cattle/after.txt", "written under v1.6.20\n");
+    let archive = archives(&scope).pop().expect("the upgrade's archive");
+    let mut bytes = std::fs::read(&archive).expect("reading the archive");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&archive, &bytes).expect("damaging the archive");
+    let before = scope.snapshot();
+    let upgraded_id = server.id();
+
+    let run = scope.rollback(&[]);
+    run.expect_code(1)
+        .expect_mention(&["does not match its checksum"]);
+    let transcript = run.transcript.as_deref().unwrap_or_default();
+    assert!(
+        !transcript.contains("$ docker stop"),
+        "the new server was stopped:\n{transcript}"
+    );
+    assert_unchanged(&before, &scope.snapshot(), "the refused rollback");
+    assert_eq!(server.id(), upgraded_id, "not the upgraded container");
+    assert!(server.answers_ping(), "the new server stopped answering");
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(server.schema(), "20");
+    assert_eq!(
+        server.read_data("cattle/after.txt").as_deref(),
+        Some("written under v1.6.20\n"),
+        "the data volumes changed"
+    );
 }
 
 /// Scenario 8c: another process takes the host port while the old server is down, so the new
