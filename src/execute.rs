@@ -290,8 +290,13 @@ impl<'a> Execution<'a> {
         if self.verified.contains(&archive.path) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let sha256 = archive.verify().map_err(|e| failed(format!("{e:#}")))?;
-        let note = format!("checked: {} (sha256 {sha256})", archive.path.display());
+        let note = format!(
+            "checked: {} (sha256 {sha256}, {:.2} s)",
+            archive.path.display(),
+            started.elapsed().as_secs_f64()
+        );
         eprintln!("    {} {note}", style("ok").green());
         self.transcript.note(&note);
         self.verified.push(archive.path.clone());
