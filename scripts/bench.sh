@@ -18,15 +18,26 @@
 #    pull it for real.
 # 2. Overhead: wall time and docker CLI invocations of `upgrade --dry-run` against one
 #    `docker inspect`, and of `upgrade --yes --no-backup` against a bash script running the
-#    same docker commands (target local); peak RSS of the tool (/usr/bin/time).
-# 3. Backup: the tool's archive step (its transcript's duration) against `tar czf` of the
-#    same volume directories on the host, on a data set of a few hundred MB.
+#    same docker commands (target local); the peak RSS (VmHWM) of the tool itself and of the
+#    docker CLI it runs (scripts/bench/rss.py).
+# 3. Backup and restore on a 1 GiB data set (scripts/bench/gen-data.py), each round on one
+#    server: the downtime of `upgrade --yes` with and without the backup (the prober, as in
+#    part 1, target local); the engine reading the same data (`docker cp DATA:PATH - >
+#    /dev/null` of the three data paths; and a one-shot container's `tar -cf -`, the other
+#    source there is); then `rollback --yes` (its checksum check and its restore step, from the
+#    transcript) against writing the same data back through the engine from a plain tar (the
+#    restore's own `docker run -i … tar -xf -`, and `docker cp -a - DATA:/`).
+# 4. Engines (scripts/bench/engines.sh): one `upgrade --yes` with backup on this machine's
+#    engine, on the test bed's other host by unix socket and over ssh, and on podman, on the
+#    same data set, with the backup step's throughput against `docker cp` of the same data
+#    over the same engine.
 #
 # Environment (defaults):
 #   BENCH_RUNS=5            rounds of part 1, and runs of each side in part 2's full upgrade
 #   BENCH_LAYER_MB=300      size of the target image's large layer
-#   BENCH_BACKUP_MB=256     size of part 3's data set
+#   BENCH_BACKUP_MB=1024    size of part 3's data set
 #   BENCH_BACKUP_RUNS=3     rounds of part 3
+#   BENCH_ENGINES_MB=256    size of part 4's data set
 #   BENCH_DRYRUN_REPS=15    repetitions of each side of the dry-run comparison
 #   BENCH_OUT=BENCHMARKS.md where the report goes (relative to the repository root)
 #   BENCH_KEEP=1            keep the work directory (raw data, logs) instead of deleting it
@@ -43,11 +54,12 @@ cd "$ROOT"
 
 RUNS=${BENCH_RUNS:-5}
 LAYER_MB=${BENCH_LAYER_MB:-300}
-BACKUP_MB=${BENCH_BACKUP_MB:-256}
+BACKUP_MB=${BENCH_BACKUP_MB:-1024}
 BACKUP_RUNS=${BENCH_BACKUP_RUNS:-3}
+ENGINES_MB=${BENCH_ENGINES_MB:-256}
 DRYRUN_REPS=${BENCH_DRYRUN_REPS:-15}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
-for v in RUNS LAYER_MB BACKUP_MB BACKUP_RUNS DRYRUN_REPS; do
+for v in RUNS LAYER_MB BACKUP_MB BACKUP_RUNS ENGINES_MB DRYRUN_REPS; do
     case ${!v} in '' | *[!0-9]* | 0) echo "bench: BENCH_$v must be a positive integer" >&2 && exit 2 ;; esac
 done
 
@@ -68,14 +80,7 @@ TESTBED_OUT=$(bash scripts/testbed.sh)
 REG=$(sed -n 's/^RANCHER_UPGRADE_REGISTRY=//p' <<<"$TESTBED_OUT")
 if [ -z "$REG" ]; then die "scripts/testbed.sh printed no registry: $TESTBED_OUT"; fi
 REAL_DOCKER=$(command -v docker) || die "no docker on PATH"
-if [ ! -x /usr/bin/time ]; then
-    log "installing GNU time (apt-get) for the peak RSS"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null 2>&1 ||
-        { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null 2>&1; } ||
-        die "apt-get install time failed"
-fi
-for tool in curl python3 tar gzip; do command -v "$tool" >/dev/null || die "$tool is missing"; done
+for tool in curl python3 tar zstd; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 
 log "building the release binary"
 cargo build --release --locked -q || die "cargo build --release failed"
@@ -214,6 +219,58 @@ step_seconds() {
         found && /exit: / { sub(/ s$/, ""); print $NF; exit }' "$1"
 }
 
+# How the transcript shows the backup's engine command: `docker cp DATA:/var -`.
+BACKUP_STEP=' cp [^ ]*:/var -$'
+
+# archived_bytes TRANSCRIPT: the bytes of file content the backup's note counts.
+archived_bytes() {
+    sed -n 's/.*] backup: .* entries, \([0-9]*\) bytes of files.*/\1/p' "$1" | head -n1
+}
+
+# seconds COMMAND...: how long it takes, its output thrown away.
+seconds() {
+    local s=$EPOCHREALTIME
+    "$@" >/dev/null
+    sub "$s" "$EPOCHREALTIME"
+}
+
+# The restore's own script (what `rancher-upgrade upgrade --dry-run` shows); sh expands it.
+# shellcheck disable=SC2016
+RESTORE_SCRIPT='set -e; for d in /var/lib/mysql /var/lib/cattle /var/log/mysql; do rm -rf "$d"/* "$d"/.[!.]* "$d"/..?*; done; tar -xf - -C /'
+
+# copy_out CONTAINER: the engine's own read of the three data paths, a tar stream each.
+copy_out() {
+    local p
+    for p in /var/lib/mysql /var/lib/cattle /var/log/mysql; do "$REAL_DOCKER" cp "$1:$p" -; done
+}
+
+# engine_reads_and_writes NAME DATA BACKUPS TRANSCRIPT: after a finished upgrade with backup
+# (NAME runs the new version on DATA's volumes): the engine reads the same data, the tool rolls
+# back (restoring the archive), and the engine writes the same data back from a plain tar.
+# Prints KEY=VALUE;... for results.tsv.
+engine_reads_and_writes() {
+    local name=$1 data=$2 backups=$3 transcript=$4 out=""
+    out+="cp_read=$(seconds copy_out "$data")"
+    out+=";run_tar_read=$(seconds "$REAL_DOCKER" run --rm --log-driver none --volumes-from "$data" \
+        --entrypoint tar "$OLD_IMAGE" -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql)"
+    local rollback_log="${transcript%.transcript}.rollback.transcript"
+    "$TOOL" rollback --container "$name" --yes --backup-dir "$backups" --log "$rollback_log" \
+        --health-timeout 120 >"${rollback_log%.transcript}.log" 2>&1 || die "rollback of $name failed"
+    out+=";verify=$(sed -n 's/.*] checked: .*, \([0-9.]*\) s)$/\1/p' "$rollback_log" | head -n1)"
+    out+=";restore=$(step_seconds "$rollback_log" 'tar -xf - -C /')"
+    # The old server is back on the data; it lets go of it for the writes.
+    "$REAL_DOCKER" stop -t 10 "$name" >/dev/null
+    zstd -q -dc "$backups"/rancher-data-backup-*.tar.zst >"$WORK/plain.tar"
+    out+=";run_write=$(seconds "$REAL_DOCKER" run --rm -i --log-driver none --volumes-from "$data" \
+        --entrypoint sh "$OLD_IMAGE" -c "$RESTORE_SCRIPT" restore <"$WORK/plain.tar")"
+    "$REAL_DOCKER" run --rm --log-driver none --volumes-from "$data" --entrypoint sh "$OLD_IMAGE" \
+        -c "${RESTORE_SCRIPT%; tar -xf - -C /}" >/dev/null
+    out+=";cp_write=$(seconds "$REAL_DOCKER" cp -a - "$data:/" <"$WORK/plain.tar")"
+    out+=";plain_tar=$(stat -c %s "$WORK/plain.tar")"
+    rm -f "$WORK/plain.tar"
+    printf '%s' "$out"
+}
+
 # measure PART VARIANT ROUND [DATASET]: one upgrade of a fresh server with the prober running;
 # appends a line to results.tsv.
 measure() {
@@ -226,7 +283,7 @@ measure() {
     mkdir -p "$ctl" "$backups"
 
     case $variant in
-        c | tool-local | script-local) target_local ;;
+        c | tool-local | script-local | *-large) target_local ;;
         *) target_absent ;;
     esac
     new_old "$name" "$port" "$dataset"
@@ -245,10 +302,10 @@ measure() {
     load=$(load1)
     start=$EPOCHREALTIME
     case $variant in
-        a-backup | a-backup-large | a-nobackup | tool-local)
+        a-backup | a-backup-large | a-nobackup | a-nobackup-large | tool-local)
             local nb=()
-            case $variant in a-nobackup | tool-local) nb=(--no-backup) ;; esac
-            /usr/bin/time -f '%M' -o "$WORK/rss/$name" \
+            case $variant in a-nobackup* | tool-local) nb=(--no-backup) ;; esac
+            python3 "$BENCH/rss.py" "$WORK/rss/$name" \
                 "$TOOL" upgrade --container "$name" --to "$TARGET" --data-container "$data" --yes \
                 "${nb[@]}" --backup-dir "$backups" --log "$transcript" --health-timeout 120 \
                 >"$runlog" 2>&1 || rc=$?
@@ -288,32 +345,16 @@ measure() {
     if [ -f "$transcript" ]; then
         extra+=";pull=$(step_seconds "$transcript" 'docker pull ')"
         if [[ $variant == a-backup* ]]; then
-            extra+=";backup=$(step_seconds "$transcript" ' -czf ');verify=$(step_seconds "$transcript" ' -tzf ')"
-            extra+=";archive=$(stat -c %s "$backups"/rancher-data-backup-*.tar.gz)"
+            extra+=";backup=$(step_seconds "$transcript" "$BACKUP_STEP");room=$(step_seconds "$transcript" ' --entrypoint du ')"
+            extra+=";archive=$(stat -c %s "$backups"/rancher-data-backup-*.tar.zst)"
+            extra+=";bytes=$(archived_bytes "$transcript")"
         fi
-        extra+=";rss_kb=$(cat "$WORK/rss/$name")"
+        local kb cli_kb
+        read -r kb cli_kb <"$WORK/rss/$name"
+        extra+=";rss_kb=$kb;cli_rss_kb=$cli_kb"
     fi
     if [ "$variant" = a-backup-large ]; then
-        # The same volume directories, archived on the host while they are still there.
-        local srcs=() d
-        for d in /var/lib/mysql /var/lib/cattle /var/log/mysql; do srcs+=("$(mount_source "$name" "$d")"); done
-        extra+=";bytes=$(du -sbc "${srcs[@]}" | tail -n1 | cut -f1)"
-        local t1 t2 t3 t4 t5
-        t1=$EPOCHREALTIME
-        tar -czf "$WORK/host.tar.gz" "${srcs[@]}" 2>/dev/null
-        t2=$EPOCHREALTIME
-        busybox tar -czf "$WORK/host-busybox.tar.gz" "${srcs[@]}" 2>/dev/null
-        t3=$EPOCHREALTIME
-        # What one `docker run --rm` of the old image costs by itself (create, start, wait, remove).
-        "$REAL_DOCKER" run --rm --volumes-from "$name" --entrypoint true "$OLD_IMAGE"
-        t4=$EPOCHREALTIME
-        # And without compression: what archiving costs when only the copy is in the downtime.
-        tar -cf "$WORK/host.tar" "${srcs[@]}" 2>/dev/null
-        t5=$EPOCHREALTIME
-        rm -f "$WORK/host.tar"
-        extra+=";host_tar=$(sub "$t1" "$t2");host_busybox_tar=$(sub "$t2" "$t3");container_run_rm=$(sub "$t3" "$t4")"
-        extra+=";host_tar_uncompressed=$(sub "$t4" "$t5")"
-        rm -f "$WORK/host.tar.gz" "$WORK/host-busybox.tar.gz"
+        extra+=";$(engine_reads_and_writes "$name" "$data" "$backups" "$transcript")"
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$part" "$variant" "$round" "$downtime" \
         "$(sub "$start" "$end")" "$extra" "$load" >>"$RESULTS"
@@ -342,6 +383,7 @@ log "work directory $WORK, names $PREFIX-*"
     echo "layer_mb=$LAYER_MB"
     echo "backup_mb=$BACKUP_MB"
     echo "backup_runs=$BACKUP_RUNS"
+    echo "engines_mb=$ENGINES_MB"
     echo "dryrun_reps=$DRYRUN_REPS"
     echo "other_containers_start=$("$REAL_DOCKER" ps -q | wc -l)"
     echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -391,10 +433,12 @@ for ((r = 1; r <= DRYRUN_REPS; r++)); do
     printf 'overhead\tinspect\t%s\t\t%s\t\t%s\n' "$r" "$(sub "$e" "$f")" "$(load1)" >>"$RESULTS"
 done
 # Counted once through the wrapper, and the peak RSS.
-BENCH_REAL_DOCKER=$REAL_DOCKER BENCH_DOCKER_LOG="$WORK/calls/dry-run" PATH="$BENCH/bin:$PATH" \
-    /usr/bin/time -f '%M' -o "$WORK/rss/dry-run" \
+python3 "$BENCH/rss.py" "$WORK/rss/dry-run" \
     "$TOOL" upgrade --container "$name" --to "$TARGET" --data-container "$name-data" --dry-run \
     --backup-dir "$WORK/backups" >"$WORK/logs/dry-run.plan" 2>&1
+BENCH_REAL_DOCKER=$REAL_DOCKER BENCH_DOCKER_LOG="$WORK/calls/dry-run" PATH="$BENCH/bin:$PATH" \
+    "$TOOL" upgrade --container "$name" --to "$TARGET" --data-container "$name-data" --dry-run \
+    --backup-dir "$WORK/backups" >/dev/null 2>&1
 BENCH_REAL_DOCKER=$REAL_DOCKER BENCH_DOCKER_LOG="$WORK/calls/inspect" PATH="$BENCH/bin:$PATH" \
     docker inspect "$name" >/dev/null
 # The Engine API requests behind those calls, through a counting proxy.
@@ -434,7 +478,6 @@ for v in tool-local script-local; do
     s=$EPOCHREALTIME
     if [ "$v" = tool-local ]; then
         BENCH_REAL_DOCKER=$REAL_DOCKER BENCH_DOCKER_LOG="$WORK/calls/$v" PATH="$BENCH/bin:$PATH" \
-            /usr/bin/time -f '%M' -o "$WORK/rss/upgrade-no-backup" \
             "$TOOL" upgrade --container "$name" --to "$TARGET" --data-container "$name-data" --yes \
             --no-backup --backup-dir "$WORK/backups" --log "$WORK/logs/$name.transcript" \
             --health-timeout 120 >"$WORK/logs/$name.log" 2>&1 || die "counted tool run failed"
@@ -448,11 +491,18 @@ for v in tool-local script-local; do
     remove_recorded_volumes
 done
 
-# --------------------------------------------------------- part 3: backup --
-log "backup: the archive step against tar czf on the host ($BACKUP_MB MiB)"
+# ------------------------------------------------ part 3: backup and restore --
+log "backup and restore: $BACKUP_MB MiB, against the engine's own read and write"
 for ((r = 1; r <= BACKUP_RUNS; r++)); do
-    measure backup a-backup-large "$r" "$WORK/dataset-large"
+    if ((r % 2)); then order=(a-nobackup-large a-backup-large); else order=(a-backup-large a-nobackup-large); fi
+    for v in "${order[@]}"; do measure backup "$v" "$r" "$WORK/dataset-large"; done
 done
+
+# --------------------------------------------------------- part 4: engines --
+log "engines: one upgrade with backup on each engine ($ENGINES_MB MiB)"
+python3 "$BENCH/gen-data.py" "$WORK/dataset-engines" "$ENGINES_MB"
+export TOOL WORK PREFIX REG RESULTS TESTBED_OUT
+DATASET="$WORK/dataset-engines" bash "$BENCH/engines.sh" || die "the engines part failed"
 
 # ----------------------------------------------------------------- report --
 {
@@ -460,7 +510,7 @@ done
     echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "total_s=$(elapsed)"
     echo "command=$(
-        for v in BENCH_RUNS BENCH_LAYER_MB BENCH_BACKUP_MB BENCH_BACKUP_RUNS BENCH_DRYRUN_REPS; do
+        for v in BENCH_RUNS BENCH_LAYER_MB BENCH_BACKUP_MB BENCH_BACKUP_RUNS BENCH_ENGINES_MB BENCH_DRYRUN_REPS; do
             if [ -n "${!v:-}" ]; then printf '%s=%s ' "$v" "${!v}"; fi
         done
     )scripts/bench.sh"

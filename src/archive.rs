@@ -1,13 +1,16 @@
-//! The backup archive of the data volumes, on the machine where the tool runs: the tar stream
-//! the engine sends, compressed and checked while it is written (every tar header parsed, the
-//! entries and bytes counted, a SHA-256 of the file kept beside it as `sha256sum -c` reads it),
-//! so no second pass is needed; and read back, checksum first, for a restore.
+//! The backup archive of the data volumes, on the machine where the tool runs: the data paths
+//! of the tar stream the engine sends, compressed and checked while it is written (every tar
+//! header checked, the entries and bytes counted, a SHA-256 of the file kept beside it as
+//! `sha256sum -c` reads it), so no second pass is needed; and read back, checksum first, for a
+//! restore.
 
+use crate::server::data_paths_relative;
+use crate::tar_stream::copy_kept;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +29,8 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// zstd's fastest level: at it, compression keeps pace with the engine's stream.
 const ZSTD_LEVEL: i32 = 1;
+/// How much of a stream is read or written at a time.
+const STREAM_BUFFER: usize = 1 << 20;
 
 impl ArchiveFormat {
     pub fn extension(self) -> &'static str {
@@ -128,10 +133,10 @@ impl Archive {
         PathBuf::from(name)
     }
 
-    /// Writes the tar stream `source` into the archive, and only a whole, parsed stream: a
-    /// partial file is written first and takes the archive's name at the end, never over an
-    /// existing one. Both files are their owner's alone (the archive holds the database).
-    /// `progress` hears the bytes read so far.
+    /// Writes the data paths of the tar stream `source` into the archive, and only from a
+    /// whole, parsed stream that holds the database: a partial file is written first and takes
+    /// the archive's name at the end, never over an existing one. Both files are their owner's
+    /// alone (the archive holds the database). `progress` hears the bytes read so far.
     pub fn write_from(
         &self,
         source: &mut dyn Read,
@@ -152,18 +157,26 @@ impl Archive {
             _ => {}
         }
         let file = private_file(&partial)?;
-        let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let hashed = HashingWriter::new(BufWriter::with_capacity(STREAM_BUFFER, file));
+        let mut source = BufReader::with_capacity(
+            STREAM_BUFFER,
+            Counted {
+                inner: source,
+                progress,
+            },
+        );
+        let kept: Vec<&str> = data_paths_relative().collect();
         let (counts, hashed) = match self.format {
             ArchiveFormat::Zstd => {
                 let mut encoder = zstd::Encoder::new(hashed, ZSTD_LEVEL)?;
                 encoder.multithread(compression_threads())?;
-                let counts = copy_tar(source, &mut encoder, progress)?;
+                let counts = copy_kept(&mut source, &mut encoder, &kept)?;
                 (counts, encoder.finish()?)
             }
             ArchiveFormat::Gzip => {
                 let mut encoder =
                     flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
-                let counts = copy_tar(source, &mut encoder, progress)?;
+                let counts = copy_kept(&mut source, &mut encoder, &kept)?;
                 (counts, encoder.finish()?)
             }
         };
@@ -240,7 +253,7 @@ impl Archive {
     pub fn read_into(&self, sink: &mut dyn Write, progress: &AtomicU64) -> Result<()> {
         let file = File::open(&self.path)
             .with_context(|| format!("the backup {} can't be read", self.path.display()))?;
-        let mut counted = CountingWriter {
+        let mut counted = Counted {
             inner: sink,
             progress,
         };
@@ -271,66 +284,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[derive(Default)]
-struct TarCounts {
-    entries: u64,
-    content_bytes: u64,
-}
-
-/// Copies a tar stream into `sink` while parsing it: every header must read as tar, or the
-/// backup fails. What follows the end-of-archive blocks (tar's padding) is copied too.
-fn copy_tar(
-    source: &mut dyn Read,
-    sink: &mut dyn Write,
-    progress: &AtomicU64,
-) -> Result<TarCounts> {
-    let mut tee = TeeReader {
-        inner: source,
-        copy: sink,
-        progress,
-    };
-    let mut counts = TarCounts::default();
-    {
-        let mut archive = tar::Archive::new(&mut tee);
-        for entry in archive
-            .entries()
-            .context("the engine's stream is not a tar archive")?
-        {
-            let mut entry = entry.context("the engine's tar stream is damaged")?;
-            counts.entries += 1;
-            counts.content_bytes += io::copy(&mut entry, &mut io::sink())
-                .context("the engine's tar stream ended inside a file")?;
-        }
-    }
-    io::copy(&mut tee, &mut io::sink()).context("reading the end of the engine's tar stream")?;
-    if counts.entries == 0 {
-        bail!("the engine sent an empty tar stream: no data volume was read");
-    }
-    Ok(counts)
-}
-
-/// Reads `inner`, and writes everything it read to `copy`.
-struct TeeReader<'a> {
-    inner: &'a mut dyn Read,
-    copy: &'a mut dyn Write,
+/// Adds the bytes read from or written to `inner` to `progress`.
+struct Counted<'a, T> {
+    inner: T,
     progress: &'a AtomicU64,
 }
 
-impl Read for TeeReader<'_> {
+impl<T: Read> Read for Counted<'_, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
         self.progress.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
 
-struct CountingWriter<'a> {
-    inner: &'a mut dyn Write,
-    progress: &'a AtomicU64,
-}
-
-impl Write for CountingWriter<'_> {
+impl<T: Write> Write for Counted<'_, T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.progress.fetch_add(n as u64, Ordering::Relaxed);
@@ -434,7 +402,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
         archive
-            .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+            .write_from(
+                &mut &tar_stream(&[("var/lib/mysql/a", "b")])[..],
+                &AtomicU64::new(0),
+            )
             .unwrap();
         let checked = std::process::Command::new("sha256sum")
             .arg("-c")
@@ -449,7 +420,7 @@ mod tests {
     fn a_stream_that_is_not_tar_leaves_no_archive() {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
-        let mut garbage = tar_stream(&[("a", "0123456789")]);
+        let mut garbage = tar_stream(&[("var/lib/mysql/a", "0123456789")]);
         garbage[100..200].fill(b'x');
         let error = archive
             .write_from(&mut &garbage[..], &AtomicU64::new(0))
@@ -462,7 +433,7 @@ mod tests {
     fn a_stream_cut_inside_a_file_leaves_no_archive() {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive_in(dir.path(), ArchiveFormat::Gzip);
-        let stream = tar_stream(&[("a", &"x".repeat(5000))]);
+        let stream = tar_stream(&[("var/lib/mysql/a", &"x".repeat(5000))]);
         let error = archive
             .write_from(&mut &stream[..2048], &AtomicU64::new(0))
             .unwrap_err();
@@ -477,7 +448,10 @@ mod tests {
         fs::write(&archive.path, "precious").unwrap();
         assert!(
             archive
-                .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+                .write_from(
+                    &mut &tar_stream(&[("var/lib/mysql/a", "b")])[..],
+                    &AtomicU64::new(0)
+                )
                 .is_err()
         );
         assert_eq!(fs::read_to_string(&archive.path).unwrap(), "precious");
@@ -489,7 +463,7 @@ mod tests {
         let archive = archive_in(dir.path(), ArchiveFormat::Zstd);
         archive
             .write_from(
-                &mut &tar_stream(&[("a", &"row ".repeat(1000))])[..],
+                &mut &tar_stream(&[("var/lib/mysql/a", &"row ".repeat(1000))])[..],
                 &AtomicU64::new(0),
             )
             .unwrap();
@@ -511,7 +485,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive_in(dir.path(), ArchiveFormat::Gzip);
         let summary = archive
-            .write_from(&mut &tar_stream(&[("a", "b")])[..], &AtomicU64::new(0))
+            .write_from(
+                &mut &tar_stream(&[("var/lib/mysql/a", "b")])[..],
+                &AtomicU64::new(0),
+            )
             .unwrap();
         assert!(matches!(archive.checksum().unwrap(), Checksum::Matches(s) if s == summary.sha256));
         fs::write(archive.checksum_path(), format!("{}  x\n", "0".repeat(64))).unwrap();

@@ -12,6 +12,8 @@ use crate::error::bad_input;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,6 +34,12 @@ impl EngineKind {
     /// carried as if the operator had chosen them.
     pub fn injects_settings(self) -> bool {
         self == EngineKind::Podman
+    }
+
+    /// Whether `cp CONTAINER:PATH -` streams the files with their owners (podman 4.3's gives
+    /// every file to root, which would restore MySQL's files to the wrong user).
+    pub fn copies_with_owners(self) -> bool {
+        self == EngineKind::Docker
     }
 
     /// The global option that selects a configured remote engine.
@@ -232,9 +240,13 @@ impl Engine {
     }
 }
 
-/// Docker or podman, by what `BINARY --version` says: it reads no engine, so it answers at
-/// once wherever the engine is.
+/// Docker or podman: by the executable itself when it says so, else by what `BINARY --version`
+/// says. That reads no engine, so it answers wherever the engine is, but it starts a process
+/// before any command can: about as long as a `docker inspect` (BENCHMARKS.md, part 2).
 fn kind_of(binary: &Path) -> Result<EngineKind> {
+    if let Some(kind) = kind_of_executable(binary) {
+        return Ok(kind);
+    }
     let output = duct::cmd(binary, ["--version"])
         .stdin_null()
         .stdout_capture()
@@ -256,6 +268,23 @@ fn kind_of(binary: &Path) -> Result<EngineKind> {
     } else {
         EngineKind::Docker
     })
+}
+
+/// The kind of a compiled `docker` or `podman` (an ELF file under that name, symlinks followed).
+/// A script under either name is someone's stand-in (podman-docker's `docker` runs podman) and
+/// says nothing by its name.
+fn kind_of_executable(binary: &Path) -> Option<EngineKind> {
+    let real = std::fs::canonicalize(binary).ok()?;
+    let mut magic = [0u8; 4];
+    File::open(&real).ok()?.read_exact(&mut magic).ok()?;
+    if magic != *b"\x7fELF" {
+        return None;
+    }
+    match real.file_name()?.to_str()? {
+        "docker" => Some(EngineKind::Docker),
+        "podman" => Some(EngineKind::Podman),
+        _ => None,
+    }
 }
 
 /// Engines for the unit tests.
@@ -346,5 +375,25 @@ mod tests {
         assert_eq!(kind_of(&podman_as_docker).unwrap(), EngineKind::Podman);
         let docker = fake("docker-ce", "Docker version 20.10.24+dfsg1, build 297e128");
         assert_eq!(kind_of(&docker).unwrap(), EngineKind::Docker);
+    }
+
+    #[test]
+    fn a_compiled_docker_or_podman_is_known_by_its_name_without_running_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // ELF files that would fail if they ran: the kind must come without running them.
+        let compiled = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"\x7fELF not a real program").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        };
+        assert_eq!(kind_of(&compiled("docker")).unwrap(), EngineKind::Docker);
+        let podman = compiled("podman");
+        assert_eq!(kind_of(&podman).unwrap(), EngineKind::Podman);
+        let linked = dir.path().join("docker-linked");
+        std::os::unix::fs::symlink(&podman, &linked).unwrap();
+        assert_eq!(kind_of(&linked).unwrap(), EngineKind::Podman);
+        // Under another name it is asked, and this one can't answer.
+        assert!(kind_of(&compiled("docker-ce")).is_err());
     }
 }

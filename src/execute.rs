@@ -13,6 +13,7 @@ use crate::interrupt;
 use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::render::{action_line, headline, text::step_block};
 use crate::result::{RunResult, StopReason};
+use crate::room::RoomCheck;
 use crate::runner::{self, Display, HEARTBEAT, Runner};
 use crate::secrets::Masker;
 use crate::state::{Journal, Status, UpgradeRecord};
@@ -300,6 +301,7 @@ impl<'a> Execution<'a> {
                 Action::Docker(argv) => self.run_command(step, argv),
                 Action::Transfer(transfer) => self.run_transfer(step, transfer),
                 Action::VerifyArchive(archive) => self.verify_archive(archive),
+                Action::CheckRoom(check) => self.check_room(check),
                 Action::WaitHealthy(probe) => self.wait_healthy(probe),
                 Action::Manual(instruction) => self.manual(instruction),
             };
@@ -399,11 +401,28 @@ impl<'a> Execution<'a> {
         if self.verified.contains(&archive.path) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let sha256 = archive.verify().map_err(|e| failed(format!("{e:#}")))?;
-        let note = format!("checked: {} (sha256 {sha256})", archive.path.display());
+        let note = format!(
+            "checked: {} (sha256 {sha256}, {:.2} s)",
+            archive.path.display(),
+            started.elapsed().as_secs_f64()
+        );
         eprintln!("    {} {note}", style("ok").green());
         self.transcript.note(&note);
         self.verified.push(archive.path.clone());
+        Ok(())
+    }
+
+    /// Measures the data volumes through the engine, and stops here if the archive can't fit.
+    fn check_room(&mut self, check: &RoomCheck) -> Result<(), Stop> {
+        let outcome = self.runner.run(&check.measure, Display::Quiet);
+        let outcome = self.conclude(&check.measure, outcome)?;
+        let note = check
+            .judge(&outcome.stdout)
+            .map_err(|e| failed(format!("{e:#}")))?;
+        eprintln!("    {} {note}", style("ok").green());
+        self.transcript.note(&note);
         Ok(())
     }
 

@@ -6,12 +6,16 @@ use crate::argv::{Argv, Reveal, quote};
 use crate::engine::EngineTarget;
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
+use crate::room::RoomCheck;
 use crate::secrets::{
     DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
 };
-use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
+use crate::server::{
+    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, PortBinding, Server,
+    data_paths_relative,
+};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the operator asked for, validated.
 #[derive(Clone, Debug)]
@@ -42,6 +46,7 @@ pub struct BackupTarget {
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
     Pull,
+    CheckRoom,
     ConfirmDatabaseBackup,
     Stop,
     DisableRestart,
@@ -115,6 +120,8 @@ pub enum Action {
     Transfer(Transfer),
     /// Check an archive on this machine against its checksum.
     VerifyArchive(Archive),
+    /// Check that the backup directory has room for the archive.
+    CheckRoom(RoomCheck),
     WaitHealthy(Probe),
     /// Something only the operator can do; the run asks before going on.
     Manual(String),
@@ -139,7 +146,9 @@ impl Step {
     /// The docker command it runs, if it runs one.
     pub fn argv(&self) -> Option<&Argv> {
         match &self.action {
-            Action::Docker(argv) | Action::Transfer(Transfer { argv, .. }) => Some(argv),
+            Action::Docker(argv)
+            | Action::Transfer(Transfer { argv, .. })
+            | Action::CheckRoom(RoomCheck { measure: argv, .. }) => Some(argv),
             _ => None,
         }
     }
@@ -517,6 +526,9 @@ fn build_steps(
         "The doc pulls after stopping; pulling first keeps the download out of the downtime, and a missing tag fails before anything stops.",
         engine.command().arg("pull").arg(target.to_string()),
     )];
+    if let (true, Some(backup)) = (embedded, &options.backup) {
+        steps.push(room_step(engine, server, &backup.dir));
+    }
     if !embedded {
         steps.push(Step {
             id: StepId::ConfirmDatabaseBackup,
@@ -694,11 +706,6 @@ pub fn start_old_step(engine: &EngineTarget, container: &str) -> Step {
     )
 }
 
-/// The data paths as tar names them, relative to `/`.
-fn data_paths_relative() -> impl Iterator<Item = &'static str> {
-    DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
-}
-
 /// Empties the data volumes and unpacks the tar stream on stdin into them. The tool has checked
 /// the archive's checksum before it starts this, so no damaged archive empties a volume (an
 /// empty /var/lib/mysql becomes a fresh database).
@@ -709,16 +716,40 @@ fn restore_script() -> String {
     )
 }
 
-/// A one-shot container on the data volumes, with the old image's own tools (the image is on
-/// the engine's host already) and no log: the json-file driver would copy the whole stream.
-fn on_data_volumes(engine: &EngineTarget, data_container: &str, image: &str, stdin: bool) -> Argv {
+/// A one-shot container on the volumes of `holder` running `program` of the old image (the
+/// image is on the engine's host already), with no log: the json-file driver would copy the
+/// whole stream. `stdin`: it reads the tool's stream.
+fn on_data_volumes(
+    engine: &EngineTarget,
+    holder: &str,
+    image: &str,
+    program: &str,
+    stdin: bool,
+) -> Argv {
     let argv = engine.command().args(["run", "--rm"]);
     let argv = if stdin { argv.arg("-i") } else { argv };
     argv.args(["--log-driver", "none", "--volumes-from"])
-        .arg(data_container)
+        .arg(holder)
         .arg("--entrypoint")
-        .arg(if stdin { "sh" } else { "tar" })
+        .arg(program)
         .arg(image)
+}
+
+/// The engine's tar stream of the data volumes: `docker cp` of the data container's
+/// [`DATA_PARENT`], the engine's own copy with no container to start (faster than a stream out
+/// of a container, BENCHMARKS.md part 3; the archive keeps only the data paths of it). Where
+/// the engine's `cp` loses the owners (podman), the old image's own tar in a one-shot container.
+fn volumes_stream(engine: &EngineTarget, data_container: &str, image: &str) -> Argv {
+    if engine.kind.copies_with_owners() {
+        return engine
+            .command()
+            .arg("cp")
+            .arg(format!("{data_container}:{DATA_PARENT}"))
+            .arg("-");
+    }
+    on_data_volumes(engine, data_container, image, "tar", false)
+        .args(["-cf", "-", "-C", "/"])
+        .args(data_paths_relative())
 }
 
 /// Streams the data volumes out of the engine into an archive on this machine, checked as it
@@ -733,13 +764,30 @@ fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
         ..step_doing(
             StepId::Backup,
             title,
-            "Rancher's migrations only go forward: the way back after the new version starts is this archive. The engine streams the volumes to this machine, which compresses and checks them as they arrive.",
+            "Rancher's migrations only go forward: the way back after the new version starts is this archive. The engine streams the volumes to this machine, which keeps the data paths, compresses and checks them as they arrive.",
             Action::Transfer(Transfer {
-                argv: on_data_volumes(names.engine, names.data, &old_image, false)
-                    .args(["-cf", "-", "-C", "/"])
-                    .args(data_paths_relative()),
+                argv: volumes_stream(names.engine, names.data, &old_image),
                 direction: Direction::Backup,
                 archive,
+            }),
+        )
+    }
+}
+
+/// Measures the data volumes of `server` (by id: the data container may not exist yet) in a
+/// one-shot container, so that an upgrade whose archive can't fit stops before anything does.
+fn room_step(engine: &EngineTarget, server: &Server, dir: &Path) -> Step {
+    Step {
+        changes: false,
+        ..step_doing(
+            StepId::CheckRoom,
+            format!("Check that {} has room for the backup", dir.display()),
+            "A backup that runs out of room fails while the server is down; the data's size, uncompressed, is what the archive may take at most.",
+            Action::CheckRoom(RoomCheck {
+                measure: on_data_volumes(engine, &server.id, &old_image(server), "du", false)
+                    .arg("-sk")
+                    .args(DATA_PATHS),
+                dir: dir.to_path_buf(),
             }),
         )
     }
@@ -772,7 +820,7 @@ pub fn restore_step(
         format!("Restore the data from {}", archive.file_name()),
         "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
         Action::Transfer(Transfer {
-            argv: on_data_volumes(engine, data_container, image, true)
+            argv: on_data_volumes(engine, data_container, image, "sh", true)
                 .arg("-c")
                 .arg(restore_script())
                 .arg("restore"),

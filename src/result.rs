@@ -287,6 +287,7 @@ mod tests {
             status: format!("exit status: {code}"),
             code: Some(code),
             tail: vec![],
+            stdout: String::new(),
             duration: Duration::from_millis(5),
             stopped_because: None,
             archive: None,

@@ -41,6 +41,8 @@ pub struct Outcome {
     pub code: Option<i32>,
     /// The last lines of stdout and stderr, masked.
     pub tail: Vec<String>,
+    /// Everything it printed on stdout, masked (nothing for a backup: that goes to the archive).
+    pub stdout: String,
     pub duration: Duration,
     /// Why the runner stopped the command itself, if it did.
     pub stopped_because: Option<String>,
@@ -277,6 +279,7 @@ impl Runner<'_> {
             tail: tail.into(),
             duration: started.elapsed(),
             stopped_because,
+            stdout,
             archive: archive.ok().flatten(),
         })
     }

@@ -8,6 +8,14 @@ use std::collections::BTreeMap;
 /// Where Rancher 1.x keeps its database, its logs and its state: the image's VOLUMEs.
 pub const DATA_PATHS: [&str; 3] = ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"];
 
+/// The directory above every data path.
+pub const DATA_PARENT: &str = "/var";
+
+/// The data paths as tar names them, relative to `/`.
+pub fn data_paths_relative() -> impl Iterator<Item = &'static str> {
+    DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbMode {

@@ -317,6 +317,7 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         step_ids(&plan),
         [
             "pull",
+            "check-room",
             "disable-restart",
             "create-data-container",
             "park-old",
@@ -341,6 +342,33 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         .as_str()
         .unwrap()
         .to_string();
+    // Before anything stops, the engine measures the volumes in a one-shot container of the old
+    // server (by id: the data container comes later) for the room the archive needs.
+    let server_id = fixture_container("embedded", "rancher")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(step(&plan, "check-room")["changes"], false);
+    assert_eq!(step(&plan, "check-room")["room"]["dir"], dir);
+    assert_eq!(
+        words(&step(&plan, "check-room")["argv"]),
+        strings(&[
+            "docker",
+            "run",
+            "--rm",
+            "--log-driver",
+            "none",
+            "--volumes-from",
+            &server_id,
+            "--entrypoint",
+            "du",
+            &image_id,
+            "-sk",
+            "/var/lib/mysql",
+            "/var/lib/cattle",
+            "/var/log/mysql"
+        ])
+    );
     // The engine streams the volumes out; this machine writes the archive.
     assert_eq!(step(&plan, "backup")["transfer"]["direction"], "backup");
     assert_eq!(
@@ -349,25 +377,7 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
     );
     assert_eq!(
         words(&step(&plan, "backup")["argv"]),
-        strings(&[
-            "docker",
-            "run",
-            "--rm",
-            "--log-driver",
-            "none",
-            "--volumes-from",
-            "rancher-data",
-            "--entrypoint",
-            "tar",
-            &image_id,
-            "-cf",
-            "-",
-            "-C",
-            "/",
-            "var/lib/mysql",
-            "var/lib/cattle",
-            "var/log/mysql"
-        ])
+        strings(&["docker", "cp", "rancher-data:/var", "-"])
     );
     assert_eq!(
         fake.work_files(),
@@ -746,7 +756,7 @@ fn without_container_the_one_running_rancher_server_is_used() {
     assert_eq!(ran.json()["container"], "rancher");
     let calls = fake.calls();
     assert_eq!(calls[0][0], "ps");
-    // The server is inspected by the name `ps` found (beside the data container, at once).
+    // The server and the data container are inspected at once: either may be logged first.
     assert!(
         calls[1..3].contains(&strings(&[
             "inspect",

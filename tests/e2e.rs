@@ -12,10 +12,11 @@
 mod engine;
 
 use engine::{
-    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, data_mounts, docker_ok,
-    env_value, exists, free_port, inspect, inspect_existing, mounts, now_seconds, record_before,
-    strings, text, way_back_commands,
+    Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, archives, backups,
+    data_mounts, docker_ok, env_value, exists, free_port, inspect, inspect_existing, mounts,
+    now_seconds, record_before, strings, text, way_back_commands,
 };
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -591,15 +592,120 @@ fn missing_target_tag_fails_before_anything_stops() {
     let run = scope.upgrade("v9.9.9", &[]);
     run.expect_code(1).expect_mention(&["v9.9.9"]);
 
-    assert_unchanged(&before, &scope.snapshot(), "the failed upgrade");
+    assert_old_server_untouched(&scope, &server, &before, &probe, "the failed upgrade");
+}
+
+/// An upgrade that failed before the stop left the old server as it was: the engine holds what
+/// it held (`before`), and the server answers on its release, schema and data (`probe`).
+fn assert_old_server_untouched(
+    scope: &Scope,
+    server: &Server,
+    before: &Snapshot,
+    probe: &str,
+    what: &str,
+) {
+    assert_unchanged(before, &scope.snapshot(), what);
     assert!(server.answers_ping(), "the old server stopped answering");
     assert_eq!(server.version(), "v1.6.10");
     assert_eq!(server.schema(), "10");
-    assert_eq!(
-        server.read_data(PROBE_FILE).as_deref(),
-        Some(probe.as_str())
-    );
+    assert_eq!(server.read_data(PROBE_FILE).as_deref(), Some(probe));
     assert!(!exists(&scope.data_name()), "a data container was created");
+}
+
+/// A small tmpfs mounted on a directory of the test, unmounted when it is dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(
+            mounted.success(),
+            "mount -t tmpfs on {} (as root, like the test bed)",
+            dir.display()
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 14: a `--backup-dir` without room for the archive (a 64 KiB tmpfs, a database of
+/// 1 MiB) is refused right after the pull, before anything stops: the old server goes on
+/// answering, and nothing of it changes.
+#[test]
+fn a_backup_dir_without_room_is_refused_before_anything_stops() {
+    let scope = scope!("noroom");
+    let server = start_classic_server(&scope);
+    let probe = record_before(&scope, &server).probe;
+    server.write_data("cattle/rows.ibd", &"row ".repeat(256 * 1024));
+    let _small = Tmpfs::mount(&backups(&scope), "64k");
+    let before = scope.snapshot();
+
+    let run = scope.upgrade("v1.6.20", &[]);
+    run.expect_code(1).expect_mention(&[
+        "has room for the backup",
+        "free, and the backup may take 1.0 MiB",
+        "pass --backup-dir",
+        "the old server was not touched",
+    ]);
+    let transcript = run.transcript.as_deref().unwrap_or_default();
+    assert!(
+        !transcript.contains("$ docker stop"),
+        "the server was stopped:\n{transcript}"
+    );
+    assert_old_server_untouched(&scope, &server, &before, &probe, "the refused upgrade");
+}
+
+/// Issue 14: the archive is damaged after a good upgrade (one byte flipped). `rollback` checks
+/// it against its checksum first, and refuses before it stops the new server: the new release
+/// goes on running, on the data volumes as they were.
+#[test]
+fn rollback_refuses_a_damaged_archive_before_stopping_the_new_server() {
+    let scope = scope!("rollbackdamaged");
+    let server = start_classic_server(&scope);
+    record_before(&scope, &server);
+    scope.upgrade("v1.6.20", &[]).expect_code(0);
+    server.write_data("cattle/after.txt", "written under v1.6.20\n");
+    let archive = archives(&scope).pop().expect("the upgrade's archive");
+    let mut bytes = std::fs::read(&archive).expect("reading the archive");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&archive, &bytes).expect("damaging the archive");
+    let before = scope.snapshot();
+    let upgraded_id = server.id();
+
+    let run = scope.rollback(&[]);
+    run.expect_code(1)
+        .expect_mention(&["does not match its checksum"]);
+    let transcript = run.transcript.as_deref().unwrap_or_default();
+    assert!(
+        !transcript.contains("$ docker stop"),
+        "the new server was stopped:\n{transcript}"
+    );
+    assert_unchanged(&before, &scope.snapshot(), "the refused rollback");
+    assert_eq!(server.id(), upgraded_id, "not the upgraded container");
+    assert!(server.answers_ping(), "the new server stopped answering");
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(server.schema(), "20");
+    assert_eq!(
+        server.read_data("cattle/after.txt").as_deref(),
+        Some("written under v1.6.20\n"),
+        "the data volumes changed"
+    );
 }
 
 /// Scenario 8c: another process takes the host port while the old server is down, so the new

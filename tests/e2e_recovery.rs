@@ -99,7 +99,7 @@ fn a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades(test:
 
 #[test]
 fn the_backup_failing_after_the_stop_returns_to_the_old_server() {
-    a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades("backupfail", "run");
+    a_failing_step_returns_to_the_old_server_then_the_same_command_upgrades("backupfail", "cp");
 }
 
 #[test]

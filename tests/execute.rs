@@ -341,14 +341,14 @@ fn an_upgrade_stopped_after_the_stop_resumes_without_naming_the_container() {
         "--health-url",
         &health,
     ];
-    // Stopped for good during the backup's `docker run`: the old server is stopped and parked,
+    // Stopped for good during the backup's `docker cp`: the old server is stopped and parked,
     // so no rancher/server container runs any more.
     let with_container: Vec<String> = args
         .iter()
         .chain(&["--container", "rancher"])
         .map(|a| a.to_string())
         .collect();
-    fake.stop_halfway_at("run", &with_container);
+    fake.stop_halfway_at("cp", &with_container);
     assert_eq!(fake.container("rancher-v1.6.10")["State"]["Running"], false);
 
     let output = fake.command().args(args).output().unwrap();
@@ -381,13 +381,13 @@ fn a_resumed_dry_run_shows_the_way_back_from_what_the_earlier_run_did() {
         "--health-url",
         &health,
     ];
-    // Stopped for good during the backup's `docker run`: the old server is stopped and parked.
+    // Stopped for good during the backup's `docker cp`: the old server is stopped and parked.
     let unattended: Vec<String> = args
         .iter()
         .chain(&["--yes"])
         .map(|a| a.to_string())
         .collect();
-    fake.stop_halfway_at("run", &unattended);
+    fake.stop_halfway_at("cp", &unattended);
 
     let output = fake
         .command()
@@ -491,4 +491,36 @@ fn a_record_whose_old_container_is_gone_is_refused_until_fresh_sets_it_aside() {
         fake.container("rancher")["Config"]["Image"],
         "127.0.0.1:5599/rancher/server:v1.6.20"
     );
+}
+
+#[test]
+fn a_backup_dir_without_room_for_the_archive_stops_the_upgrade_before_anything_stops() {
+    let mut fake = FakeDocker::new("embedded");
+    // The engine measures the volumes at 2^40 KiB each: no test machine has that room.
+    fake.set_env("FAKE_DOCKER_DU_KIB", (1u64 << 40).to_string());
+    let mut args = upgrade_args(&pong_server());
+    args.retain(|a| a != "--no-backup");
+    let output = fake.command().args(args).arg("--yes").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let dir = std::fs::canonicalize(fake.work_dir()).unwrap();
+    let refusal = stderr
+        .lines()
+        .find(|l| l.contains("Step 2/10 failed (Check that"))
+        .unwrap_or_else(|| panic!("no refusal at step 2: {stderr}"));
+    for said in [
+        &format!("{} has ", dir.display()),
+        " free, and the backup may take 3072.0 TiB (the data volumes, uncompressed)",
+        "pass --backup-dir",
+    ] {
+        assert!(refusal.contains(said), "{said:?} in {refusal}");
+    }
+    assert!(
+        stderr.contains("rancher was not touched: it runs as before."),
+        "{stderr}"
+    );
+    let verbs: Vec<String> = fake.mutating_calls().iter().map(|c| c[0].clone()).collect();
+    assert_eq!(verbs, ["pull", "run"], "only the pull and the measure ran");
+    assert_eq!(fake.container("rancher")["State"]["Running"], true);
+    assert!(!fake.has_container("rancher-data"));
 }

@@ -121,17 +121,18 @@ const PLANS: [Plan; 4] = [
         name: "embedded upgrade",
         fixture: "embedded",
         kind: Kind::Upgrade,
-        total: 9,
-        run_new: 7,
+        total: 10,
+        run_new: 8,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
-            step(2, "update", 1, "set its restart policy to no"),
-            step(3, "create", 1, "create the data container"),
-            step(4, "rename", 1, "park the old server"),
-            step(5, "stop", 1, "stop the old server"),
-            step(6, "run", 1, "stream the data volumes into the backup"),
-            step(7, "run", 2, "start the new server"),
-            step(9, "rm", 1, "remove the old server"),
+            step(2, "run", 1, "measure the volumes for the room"),
+            step(3, "update", 1, "set its restart policy to no"),
+            step(4, "create", 1, "create the data container"),
+            step(5, "rename", 1, "park the old server"),
+            step(6, "stop", 1, "stop the old server"),
+            step(7, "cp", 1, "stream the data volumes into the backup"),
+            step(8, "run", 2, "start the new server"),
+            step(10, "rm", 1, "remove the old server"),
         ],
     },
     Plan {
@@ -170,8 +171,8 @@ const PLANS: [Plan; 4] = [
         kind: Kind::AutomaticRollback,
         total: 7,
         run_new: 0,
-        // Counted from the start of the upgrade: its own update, rename, stop and two runs
-        // come first.
+        // Counted from the start of the upgrade: its own update, rename, stop and two runs (the
+        // room's measure and the new server) come first.
         docker_steps: &[
             step(1, "stop", 2, "stop the new server"),
             step(2, "rm", 1, "remove the new server"),
@@ -295,7 +296,7 @@ fn every_fault_at_every_docker_step_keeps_the_data_and_leaves_a_way_back() {
     );
     assert_eq!(
         cases.len(),
-        4 * (8 + 6 + 4 + 6),
+        4 * (9 + 6 + 4 + 6),
         "every docker step of every plan, four ways"
     );
     assert!(
@@ -441,7 +442,7 @@ fn check_case(case: &Case, ping: &str) {
         Ending::NotDoneFinishesIt => {
             if plan.kind == Kind::AutomaticRollback {
                 for said in [
-                    "Step 8/9 failed (Wait until rancher answers /ping)",
+                    "Step 9/10 failed (Wait until rancher answers /ping)",
                     "Rolling back to v1.6.10",
                     "The rollback stopped too",
                 ] {

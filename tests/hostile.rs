@@ -642,7 +642,7 @@ fn the_shown_commands_pasted_into_bash_carry_hostile_values_and_run_none() {
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("$ "))
         .collect();
-    assert_eq!(pasted.len(), 8, "eight docker commands:\n{plan}");
+    assert_eq!(pasted.len(), 9, "nine docker commands:\n{plan}");
     for line in pasted {
         let output = fake.process("bash").args(["-c", line]).output().unwrap();
         assert!(

@@ -349,7 +349,7 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
         let mut fake = server.host();
         let secrets = Server::secret_words(&fake.container("rancher"));
         // The `docker run` of the new server fails, and docker's message repeats it whole.
-        // Embedded: the backup's `docker run` comes first (its check is the host's tar).
+        // Embedded: the `docker run` that measures the volumes for the backup comes first.
         let run_new = if server.fixture == "embedded" {
             "2"
         } else {

@@ -73,11 +73,16 @@ def step_name(command):
     if len(words) < 2 or words[0] != "docker":
         return None
     verb = words[1]
+    if verb == "cp" and words[-1] == "-":
+        return "backup"
     if verb == "run":
-        if "-czf" in words:
+        entrypoint = words[words.index("--entrypoint") + 1] if "--entrypoint" in words else None
+        if entrypoint == "du":
+            return "room"
+        if entrypoint == "tar" and "-cf" in words:
             return "backup"
-        if "-tzf" in words:
-            return "verify"
+        if words[-1] == "restore":
+            return "restore"
         return "run"
     if verb == "inspect":
         return "inspect"
@@ -192,12 +197,33 @@ def short(args, limit=110):
 
 
 def rss(name):
+    """(the tool's own peak, its docker CLI's peak) in KiB, from rss.py."""
     path = os.path.join(WORK, "rss", name)
     try:
         with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+            own, cli = f.read().split()[:2]
+            return int(own), int(cli)
+    except (OSError, ValueError):
         return None
+
+
+def rss_names(part, variant):
+    """The rss/ files of a variant's runs (named like their containers)."""
+    return sorted(
+        os.path.basename(p)
+        for p in glob.glob(os.path.join(WORK, "rss", f"*-{part}-r*-{variant}"))
+    )
+
+
+def per_round(part, variant, key):
+    """round -> value, for one variant."""
+    out = {}
+    for row in ROWS:
+        if row["part"] == part and row["variant"] == variant:
+            value = row[key] if key in row else row["extra"].get(key)
+            if value not in (None, ""):
+                out[row["round"]] = float(value)
+    return out
 
 
 # ---------------------------------------------------------------- the report --
@@ -219,34 +245,54 @@ r_dry = med(dry) / med(insp)
 tl, sl = col("overhead", "tool-local", "wall_s"), col("overhead", "script-local", "wall_s")
 r_full = med(tl) / med(sl)
 tld, sld = col("overhead", "tool-local", "downtime_s"), col("overhead", "script-local", "downtime_s")
-dry_calls, insp_calls = calls("dry-run"), calls("inspect")
+# The counting wrapper is a script, so the tool asks it `--version` (it knows the real, compiled
+# docker by itself): that call is the wrapper's, not the timed runs'.
+engine_calls = lambda name: [c for c in calls(name) if c[3] != "--version"]
+dry_calls, insp_calls = engine_calls("dry-run"), engine_calls("inspect")
 api_dry, api_insp = api_requests("api-dry-run"), api_requests("api-inspect")
 api_info = sum(1 for r in api_dry if r.endswith("/info"))
-tool_calls, script_calls = calls("tool-local"), calls("script-local")
+tool_calls, script_calls = engine_calls("tool-local"), engine_calls("script-local")
 
-bk_bytes = col("backup", "a-backup-large", "bytes")
-bk_tool = col("backup", "a-backup-large", "backup")
-bk_verify = col("backup", "a-backup-large", "verify")
-bk_host = col("backup", "a-backup-large", "host_tar")
-bk_bb = col("backup", "a-backup-large", "host_busybox_tar")
-bk_down = col("backup", "a-backup-large", "downtime_s")
-bk_archive = col("backup", "a-backup-large", "archive")
-bk_runrm = col("backup", "a-backup-large", "container_run_rm")
-bk_plain = col("backup", "a-backup-large", "host_tar_uncompressed")
+BK = "a-backup-large"
+bk = lambda key: col("backup", BK, key)
+bk_down, nb_down = bk("downtime_s"), col("backup", "a-nobackup-large", "downtime_s")
+bk_tool, bk_cp, bk_run_read = bk("backup"), bk("cp_read"), bk("run_tar_read")
+bk_verify, bk_restore = bk("verify"), bk("restore")
+bk_run_write, bk_cp_write = bk("run_write"), bk("cp_write")
+bk_archive, bk_bytes, bk_plain = bk("archive"), bk("bytes"), bk("plain_tar")
+bk_room = bk("room")
 data_mib = med(bk_bytes) / MIB
-thr = lambda secs: data_mib / med(secs)
-r_backup = thr(bk_tool) / thr(bk_host)
+mibs = lambda secs: data_mib / med(secs) if secs else float("nan")
+rounds = lambda key, variant=BK: per_round("backup", variant, key)
+down_with, down_without = rounds("downtime_s"), rounds("downtime_s", "a-nobackup-large")
+cp_r, verify_r, restore_r = rounds("cp_read"), rounds("verify"), rounds("restore")
+run_write_r, cp_write_r = rounds("run_write"), rounds("cp_write")
+paired = sorted(set(down_with) & set(down_without) & set(cp_r))
+share_r = {r: down_with[r] - down_without[r] for r in paired}
+r_share = med([share_r[r] / cp_r[r] for r in paired])
+r_share_of_medians = (med(bk_down) - med(nb_down)) / med(bk_cp)
+restored = sorted(set(verify_r) & set(restore_r) & set(run_write_r) & set(cp_write_r))
+restore_total = {r: verify_r[r] + restore_r[r] for r in restored}
+r_restore_run = med([restore_total[r] / run_write_r[r] for r in restored])
+r_restore_cp = med([restore_total[r] / cp_write_r[r] for r in restored])
 
-rss_values = {
+rss_runs = {
     "upgrade --dry-run": [rss("dry-run")],
-    "upgrade --yes --no-backup": [rss("upgrade-no-backup")]
-    + [int(v) for v in col("downtime", "a-nobackup", "rss_kb")],
-    "upgrade --yes (backup, few MB)": [int(v) for v in col("downtime", "a-backup", "rss_kb")],
-    f"upgrade --yes (backup, {data_mib:.0f} MiB)": [
-        int(v) for v in col("backup", "a-backup-large", "rss_kb")
-    ],
+    "upgrade --yes --no-backup": [rss(n) for n in rss_names("downtime", "a-nobackup")],
+    "upgrade --yes (backup, 4 MiB)": [rss(n) for n in rss_names("downtime", "a-backup")],
+    f"upgrade --yes (backup, {data_mib:.0f} MiB)": [rss(n) for n in rss_names("backup", BK)],
 }
-rss_peak = max(v for values in rss_values.values() for v in values if v)
+rss_runs = {k: [v for v in vs if v] for k, vs in rss_runs.items()}
+own_peak = max(v[0] for vs in rss_runs.values() for v in vs)
+cli_peak = max(v[1] for vs in rss_runs.values() for v in vs)
+
+ENGINE_LABELS = {
+    "local": "this machine's dockerd",
+    "unix": "the other host by unix socket (`DOCKER_HOST=unix://…`)",
+    "ssh": "the other host over ssh (`DOCKER_HOST=ssh://root@…`)",
+    "podman": "podman (`--docker podman`)",
+}
+engines = [r for r in ROWS if r["part"] == "engines"]
 
 w("# Benchmarks")
 w("")
@@ -272,6 +318,17 @@ w(
     f"(medians of {runs}; a/c = {fmt(r_an)} without and {fmt(r_ab)} with the backup, b/c = {fmt(r_b)}): "
     f"it pulls the {M['layer_mb']} MiB image before stopping the server, so the "
     f"{fmt(med(pulls), 1)} s pull is not downtime."
+)
+w("")
+w(
+    f"With a {data_mib:.0f} MiB database the backup adds **{fmt(med(bk_down) - med(nb_down))} s** to the "
+    f"downtime ({fmt(med(nb_down))} s without it, {fmt(med(bk_down))} s with it): "
+    f"**{fmt(r_share)}×** the {fmt(med(bk_cp))} s the engine takes to read the same data "
+    f"(`docker cp … - > /dev/null`), {fmt(mibs(bk_tool), 0)} MiB/s into a "
+    f"{med(bk_archive) / MIB:.0f} MiB zstd archive. The restore of a rollback (checksum, then the "
+    f"stream back) takes {fmt(med(list(restore_total.values())))} s: **{fmt(r_restore_run)}×** the engine "
+    f"writing the same plain tar through the restore's own `docker run -i … tar -xf -`, "
+    f"{fmt(r_restore_cp)}× through `docker cp -a -`."
 )
 w("")
 w("## Machine")
@@ -336,7 +393,7 @@ w("")
 w("| variant | what runs | downtime median (s) | range (s) | wall median (s) |")
 w("| --- | --- | ---: | --- | ---: |")
 labels = {
-    "a-backup": "`rancher-upgrade upgrade --yes` (backup + verify)",
+    "a-backup": "`rancher-upgrade upgrade --yes` (with its backup)",
     "a-nobackup": "`rancher-upgrade upgrade --yes --no-backup`",
     "b": "the documented procedure in bash: stop, create, pull, run, rm",
     "c": "floor: `docker stop` + `docker run`, image local",
@@ -356,9 +413,10 @@ w(f"| b/c | **{fmt(r_b)}** |")
 w("")
 w(
     "Median duration of each step (s): the tool's from its transcript, the scripts' from their "
-    "`set -x` trace (`backup` and `verify` are the tool's `docker run --rm … tar -czf` and `tar -tzf`; "
-    "`run` is the new server's `docker run -d`). The downtime runs from the `stop` to the new "
-    "server's first pong, which comes about 1 s (the stand-in's start delay) after its `run`."
+    "`set -x` trace (`room` is the tool's `docker run --rm … du -sk` before the stop, `backup` its "
+    "`docker cp DATA:/var -` into the archive; `run` is the new server's `docker run -d`). The "
+    "downtime runs from the `stop` to the new server's first pong, which comes about 1 s (the "
+    "stand-in's start delay) after its `run`."
 )
 w("")
 for part, v in [("downtime", v) for v in PART1] + [("overhead", "tool-local"), ("overhead", "script-local")]:
@@ -405,14 +463,20 @@ w(
     f"downtime {spread(tld)} s and {spread(sld)} s."
 )
 w("")
-w(f"Peak RSS of the tool (`/usr/bin/time`, max over runs): **{rss_peak / 1024:.1f} MiB**.")
+w(
+    f"Peak RSS (VmHWM from `/proc/PID/status`, sampled every 20 ms by `scripts/bench/rss.py`; "
+    f"max over runs): the tool itself **{own_peak / 1024:.1f} MiB**, the docker CLI it runs "
+    f"{cli_peak / 1024:.1f} MiB."
+)
 w("")
-w("| run | peak RSS (MiB) |")
-w("| --- | ---: |")
-for label, values in rss_values.items():
-    values = [v for v in values if v]
+w("| run | the tool's own peak (MiB) | the docker CLI's peak (MiB) |")
+w("| --- | ---: | ---: |")
+for label, values in rss_runs.items():
     if values:
-        w(f"| {label} | {max(values) / 1024:.1f} |")
+        w(
+            f"| {label} | {max(v[0] for v in values) / 1024:.1f} | "
+            f"{max(v[1] for v in values) / 1024:.1f} |"
+        )
 w("")
 
 
@@ -439,46 +503,88 @@ def timeline(name, title):
     w("")
 
 
-w("The docker calls of `upgrade --dry-run`: " + ", ".join(f"`docker {short(c[3], 80)}`" for c in dry_calls))
+w(
+    "The docker calls of `upgrade --dry-run`: "
+    + ", ".join(f"`docker {short(c[3], 80)}`" for c in dry_calls)
+    + ". (The counting wrapper is a script, so through it the tool also asks `docker --version`, "
+    "which is left out of these counts and timelines; on the compiled docker of the timed runs it "
+    "asks nothing.)"
+)
 w("")
 timeline("tool-local", "The counted `upgrade --yes --no-backup`")
 timeline("script-local", "The counted bash script with the same commands")
 
-w("## 3. Backup")
+w("## 3. Backup and restore")
 w("")
 w(
-    f"Data set: {data_mib:.0f} MiB in the three data volumes (`scripts/bench/gen-data.py`: half "
-    f"incompressible, half base64 text, 216 files; archive {med(bk_archive) / MIB:.0f} MiB), "
-    f"{len(bk_tool)} runs. The tool archives with the old image's own `tar -czf` in a "
-    f"`docker run --rm` (the stand-in's tar is busybox's); the host runs GNU `tar -czf` on the "
-    f"same volume directories under /var/lib/docker/volumes, right after."
+    f"Data set: {data_mib:.0f} MiB of files in `/var/lib/mysql` (`scripts/bench/gen-data.py`: a third "
+    f"incompressible, two thirds text rows, 217 files), {len(paired)} rounds. Each round upgrades one "
+    f"server with it `--no-backup` and another with the backup (the prober measures both, target "
+    f"local, the order alternating); right after the backup, on the same data container: the "
+    f"engine's own reads; then `rancher-upgrade rollback --yes` (the restore); then, the old server "
+    f"stopped, the engine's own writes of the same data from a plain tar ({med(bk_plain) / MIB:.0f} MiB, "
+    f"the archive decompressed beforehand)."
 )
 w("")
-w("| | median (s) | range (s) | throughput (MiB/s) |")
+w("| | median (s) | range (s) | MiB/s |")
 w("| --- | ---: | --- | ---: |")
-w(f"| tool: backup step (`docker run … tar -czf`) | {fmt(med(bk_tool))} | {spread(bk_tool)} | {fmt(thr(bk_tool), 1)} |")
-w(f"| host: `tar -czf` (GNU tar + gzip) | {fmt(med(bk_host))} | {spread(bk_host)} | {fmt(thr(bk_host), 1)} |")
-w(f"| host: `busybox tar -czf` (the stand-in's tar, no container) | {fmt(med(bk_bb))} | {spread(bk_bb)} | {fmt(thr(bk_bb), 1)} |")
-w(f"| tool: verify step (the host's `tar -tzf`) | {fmt(med(bk_verify))} | {spread(bk_verify)} | {fmt(thr(bk_verify), 1)} |")
-w(f"| `docker run --rm --volumes-from … --entrypoint true` of the old image (no work) | {fmt(med(bk_runrm))} | {spread(bk_runrm)} | |")
-w(f"| host: `tar -cf` (no compression) | {fmt(med(bk_plain))} | {spread(bk_plain)} | {fmt(thr(bk_plain), 1)} |")
+w(f"| downtime, `upgrade --yes --no-backup` | {fmt(med(nb_down))} | {spread(nb_down)} | |")
+w(f"| downtime, `upgrade --yes` | {fmt(med(bk_down))} | {spread(bk_down)} | |")
+w(f"| the backup's share of the downtime (with − without, per round) | **{fmt(med(list(share_r.values())))}** | {spread(list(share_r.values()))} | |")
+w(f"| the tool's backup step (`docker cp DATA:/var -` into zstd, transcript) | {fmt(med(bk_tool))} | {spread(bk_tool)} | {fmt(mibs(bk_tool), 1)} |")
+w(f"| engine read: `docker cp DATA:PATH - > /dev/null`, the three data paths | **{fmt(med(bk_cp))}** | {spread(bk_cp)} | {fmt(mibs(bk_cp), 1)} |")
+w(f"| engine read: `docker run --rm … tar -cf - … > /dev/null` (the other source) | {fmt(med(bk_run_read))} | {spread(bk_run_read)} | {fmt(mibs(bk_run_read), 1)} |")
+w(f"| the room check before the stop (`docker run --rm … du -sk`, not downtime) | {fmt(med(bk_room))} | {spread(bk_room)} | |")
+w(f"| restore: the checksum check (`rollback` step 1) | {fmt(med(bk_verify))} | {spread(bk_verify)} | {fmt(med(bk_archive) / MIB / med(bk_verify), 1)} |")
+w(f"| restore: the stream back (`zstd -dc … \\| docker run -i … tar -xf -`, transcript) | {fmt(med(bk_restore))} | {spread(bk_restore)} | {fmt(mibs(bk_restore), 1)} |")
+w(f"| restore, both | **{fmt(med(list(restore_total.values())))}** | {spread(list(restore_total.values()))} | {fmt(data_mib / med(list(restore_total.values())), 1)} |")
+w(f"| engine write: `docker run --rm -i … sh -c 'rm …; tar -xf -' < plain.tar` (the restore's own command) | **{fmt(med(bk_run_write))}** | {spread(bk_run_write)} | {fmt(mibs(bk_run_write), 1)} |")
+w(f"| engine write: `docker cp -a - DATA:/ < plain.tar` (volumes emptied before, untimed) | {fmt(med(bk_cp_write))} | {spread(bk_cp_write)} | {fmt(mibs(bk_cp_write), 1)} |")
 w("")
-w(f"Throughput ratio, tool backup step / host `tar czf`: **{fmt(r_backup)}**.")
+w(f"Archive: {med(bk_archive) / MIB:.0f} MiB, {100 * med(bk_archive) / med(bk_bytes):.0f} % of the data (zstd level 1, every core).")
+w("")
+w("| ratio (median of the rounds' ratios) | value | goal |")
+w("| --- | ---: | ---: |")
+w(f"| the backup's share of the downtime / the engine's `docker cp` read | **{fmt(r_share)}** | ≤ 1.5 |")
+w(f"| the same, from the medians | {fmt(r_share_of_medians)} | |")
+w(f"| restore / the engine writing the same data with the restore's command | **{fmt(r_restore_run)}** | ≤ 1.5 |")
+w(f"| restore / the engine writing the same data with `docker cp -a -` | {fmt(r_restore_cp)} | |")
+w("")
+w("Per round (s): " + "; ".join(
+    f"round {r}: share {fmt(share_r[r])} / read {fmt(cp_r[r])} = {fmt(share_r[r] / cp_r[r])}"
+    + (f", restore {fmt(restore_total[r])} / write {fmt(run_write_r[r])} = {fmt(restore_total[r] / run_write_r[r])}"
+       if r in restore_total else "")
+    for r in paired) + ".")
+w("")
+
+w("## 4. Engines")
 w("")
 w(
-    f"Downtime of `upgrade --yes` with this data set: median **{fmt(med(bk_down))} s** "
-    f"({spread(bk_down)}): the backup and its verification run while the server is stopped."
+    f"One `upgrade --yes` with its backup on each engine, one after the other, each on a fresh "
+    f"server holding the same {M.get('engines_mb', '?')} MiB data set (loaded through the engine), "
+    f"then the engine's own `cp DATA:/var/lib/mysql - > /dev/null` of the same data container, over "
+    f"the same engine, right after (`scripts/bench/engines.sh`). Podman backs up with the old "
+    f"image's tar in a one-shot container (its `cp` gives every file to root). One run each: these "
+    f"are single measurements, not medians."
 )
+w("")
+w("| engine | upgrade, wall (s) | backup step (s) | backup MiB/s | engine `cp` read (s) | read MiB/s | backup / read |")
+w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for row in engines:
+    x = row["extra"]
+    mib = float(x["bytes"]) / MIB
+    b, c = float(x["backup"]), float(x["cp_read"])
+    w(
+        f"| {ENGINE_LABELS.get(row['variant'], row['variant'])} | {fmt(float(row['wall_s']))} | {fmt(b)} | "
+        f"{fmt(mib / b, 1)} | {fmt(c)} | {fmt(mib / c, 1)} | **{fmt(b / c)}** |"
+    )
 w("")
 
 # ---------------------------------------------------------------- findings --
 w("## Findings")
 w("")
-steps_an = dict(breakdown("downtime", "a-nobackup"))
 steps_ab = dict(breakdown("downtime", "a-backup"))
 steps_c = dict(breakdown("downtime", "c"))
-extra_calls = [s for s in ("update", "create", "rename") if s in steps_an]
-extra_s = sum(steps_an[s] for s in extra_calls)
 findings = []
 steps_cp = dict(breakdown("downtime", "c-pulled"))
 steps_cps = dict(breakdown("downtime", "c-pulled-sync"))
@@ -492,134 +598,120 @@ parts = [
     f"{fmt(steps_cp.get('stop', float('nan')))} s against {fmt(steps_c.get('stop', float('nan')))} s in c), "
     f"c-pulled-sync − c = {fmt(after_sync)} s (a `sync` between the pull and the stop, outside the "
     f"downtime; stop {fmt(steps_cps.get('stop', float('nan')))} s), and a-nobackup − c-pulled = "
-    f"{fmt(calls_part)} s (what the tool adds to the same sequence)."
+    f"{fmt(calls_part)} s (what the tool adds to the same sequence: nothing runs between its stop "
+    f"and its run; the keep-down update, the data container and the rename come before the stop)."
 ]
 if after_pull > 0.05 and after_sync < after_pull / 2:
     parts.append(
-        f"**The pull right before the stop costs about {fmt(after_pull)} s of downtime**: the engine is "
-        f"still writing the layer it just extracted when the old container is torn down, and the "
-        f"`docker stop` is slower for it; a `sync` after the pull (while the old server still answers) "
-        f"takes that away. The tool could run one after its pull step when the engine is local."
-    )
-parts.append(
-    f"Between the stop and the run the tool runs {', '.join('`docker ' + s + '`' for s in extra_calls)} "
-    f"(medians {', '.join(fmt(steps_an[s]) + ' s' for s in extra_calls)}, {fmt(extra_s)} s together), "
-    f"which the floor does not. None of them needs the server stopped: `docker update --restart=no`, "
-    f"`docker create --volumes-from` and `docker rename` all work on a running container, so planned "
-    f"after the pull and before the stop (their undo steps unchanged) they would leave stop + run in "
-    f"the window. The tool's own time between its docker calls is a few ms (the timelines in part 2)."
-)
-stop_an = steps_an.get("stop", float("nan"))
-if stop_an > 1.5 * steps_cp.get("stop", float("nan")):
-    slow = []
-    for part, v in [("downtime", v) for v in PART1] + [("overhead", "tool-local"), ("overhead", "script-local")]:
-        values = step_values(part, v, "stop")
-        slow.append(f"{v} {sum(1 for x in values if x > 0.8)}/{len(values)}")
-    parts.append(
-        f"In this run the tool's own `docker stop` was slower: median {fmt(stop_an)} s against "
-        f"{fmt(steps_cp.get('stop', float('nan')))} s in c-pulled. Runs whose `docker stop` took over 0.8 s: "
-        + ", ".join(slow)
-        + ". The stand-in exits at once on SIGTERM, so a slow stop is the engine's teardown (unmount, "
-        "network, docker-proxy) taking longer, not the server."
+        f"The pull right before the stop costs about {fmt(after_pull)} s of downtime: the engine is "
+        f"still writing the layer it just extracted when the old container is torn down, and a "
+        f"`sync` after the pull (while the old server still answers) takes that away."
     )
 window = " ".join(parts)
 if r_an > 1.15:
     findings.append(f"**a/c without backup is {fmt(r_an)} (> 1.15)**, {fmt(excess)} s over the floor. " + window)
 else:
     findings.append(f"a/c without backup is {fmt(r_an)} ({fmt(excess)} s over the floor). " + window)
-if r_ab > 1.15:
-    bk = [s for s in steps_ab if s.startswith(("backup", "verify"))]
-    findings.append(
-        f"**a/c with the backup is {fmt(r_ab)} (> 1.15)**, {fmt(dm['a-backup'] - dm['c'])} s over the "
-        f"floor with a 4 MiB database: "
-        + " and ".join(f"{s} ({fmt(steps_ab[s])} s)" for s in bk)
-        + f" run while the server is down, and each is a `docker run --rm` of the old image: "
-        f"creating, starting and removing a container costs {fmt(med(bk_runrm))} s here before tar "
-        f"does any work (part 3). So most of that excess is two container lifecycles, not archiving. "
-        f"The archive must be taken with the database stopped, but the listing can run in the same "
-        f"container (`sh -c 'tar -czf … && tar -tzf … >/dev/null'`; the real image has sh too), which "
-        f"saves one lifecycle (~{fmt(med(bk_runrm))} s) per upgrade; so would archiving and listing "
-        f"with the host's tar on the volume directories, where the engine is local. The rest of the "
-        f"excess is that of a-nobackup (above)."
-    )
+findings.append(
+    f"a/c with the backup of a 4 MiB database is {fmt(r_ab)}, {fmt(dm['a-backup'] - dm['c'])} s over "
+    f"the floor; the backup step itself takes {fmt(steps_ab.get('backup', float('nan')))} s (one "
+    f"`docker cp`, the archive written and synced to disk), the rest is a-nobackup's."
+)
 if r_b > 1.15:
     findings.append(
         f"b/c is {fmt(r_b)}: the documented order pulls after the stop, so the "
         f"{fmt(med(pulls), 1)} s pull is downtime. The tool's order (pull first) is what removes it."
     )
-dry_detail = ""
-if len(dry_calls) >= 2:
-    dry_detail = (
-        f" In the counted run the first call (`docker inspect --type container`) took "
-        f"{fmt(dry_calls[0][1] - dry_calls[0][0], 3)} s and the second {fmt(dry_calls[1][1] - dry_calls[1][0], 3)} s."
+dry_rounds = ""
+if len(dry_calls) >= 4:
+    dry_rounds = (
+        f" In the counted run they ran as "
+        + ", then ".join(
+            " and ".join(f"`{short(c[3], 40)}` ({fmt(c[1] - c[0], 3)} s)" for c in dry_calls[i:i + 2])
+            for i in range(0, 4, 2)
+        )
+        + "."
     )
 findings.append(
-    (f"**`--dry-run` takes {fmt(r_dry)}× the wall time of one `docker inspect`.** " if r_dry > 2.5 else
-     f"`--dry-run` takes {fmt(r_dry)}× the wall time of one `docker inspect`. ")
-    + f"It needs two reads (the container, then its image, since the image id comes from the container) "
-    f"and makes exactly {len(dry_calls)} docker calls, so about 2× is inherent. The rest is the second "
-    f"call: an untyped `docker inspect -- IMAGE DATA-CONTAINER PARKED-NAME`. For a name that does not "
-    f"exist (before a first upgrade, both the data container and the parking name) the CLI tries "
-    f"container, image, network, volume, `GET /info` (swarm) and plugin in turn: the dry-run costs "
-    f"{len(api_dry)} Engine API requests, {api_info} of them `GET /info`, where one inspect costs "
-    f"{len(api_insp)}.{dry_detail} Typed lookups (`docker container inspect -- DATA PARKED` and "
-    f"`docker image inspect IMAGE`, or `--type` on the second call with the image read apart) skip them; "
-    f"the gain is tens of milliseconds, not a change of scale."
+    f"`upgrade --dry-run` takes {fmt(r_dry)}× the wall time of one `docker inspect` (goal ≤ 3). It "
+    f"makes {len(dry_calls)} docker calls, typed inspects two at a time: the server and the data "
+    f"container, then the server's image and the parking name (both need the first answer), so two "
+    f"inspects' time is inherent.{dry_rounds} The engine's kind comes from the binary itself (a "
+    f"compiled `docker` or `podman`), so no `docker --version` runs before them any more; a script "
+    f"named docker (podman-docker's) is still asked."
 )
+tool_inspects = [c for c in tool_calls if c[3].startswith("inspect")]
+discovery_end = max((c[1] for c in tool_inspects[:4]), default=float("nan"))
+discovery = discovery_end - tool_calls[0][0] if tool_calls else float("nan")
+state_reads = sum(e - b for b, e, _, a in tool_calls if "{{json .State}}" in a)
 extra_tool = collections.Counter(short(c[3], 40).split()[0] for c in tool_calls)
 extra_script = collections.Counter(short(c[3], 40).split()[0] for c in script_calls)
 diff = extra_tool - extra_script
-discovery = sum(e - b for b, e, _, a in tool_calls[:2])
-state_reads = sum(e - b for b, e, _, a in tool_calls if "{{json .State}}" in a)
 noise = abs(r_full - 1) < 0.15
 findings.append(
     f"The full upgrade makes {len(tool_calls)} docker calls against the script's {len(script_calls)}; "
     f"the extra ones are "
     + ", ".join(f"{n}× `docker {verb}`" for verb, n in sorted(diff.items()))
-    + f": the two discovery reads ({fmt(discovery, 3)} s in the counted run) and the health wait's state "
-    f"reads, one before the first ping and one a second ({fmt(state_reads, 3)} s). Those, and the "
-    f"100 ms health poll (up to 0.1 s from the first pong to the tool seeing it), are all the tool adds "
-    f"to the wall time; none of it lies between the stop and the run. Measured: wall {fmt(r_full)}× the script's (medians {fmt(med(tl))} and "
+    + f": the four discovery reads ({fmt(discovery, 3)} s from the first to the last in the counted "
+    f"run), the room check's `du` when there is a backup, and the health wait's pings inside the "
+    f"container (`docker exec … curl`) and state reads ({fmt(state_reads, 3)} s). None of it lies "
+    f"between the stop and the run. Measured: wall {fmt(r_full)}× the script's (medians {fmt(med(tl))} and "
     f"{fmt(med(sl))} s, ranges {spread(tl)} and {spread(sl)} s), downtime {fmt(med(tld) / med(sld))}× "
     f"({spread(tld)} and {spread(sld)} s)"
     + (
         ": no overhead above the run-to-run noise."
         if noise
         else ". The ranges overlap: on this loaded machine one round's noise is as large as the "
-        "difference, so this ratio moves from run to run of the bench; the call timeline above is "
-        "the steadier account."
+        "difference; the call timeline above is the steadier account."
     )
 )
-if r_backup < 0.87:
+share_goal = "meets" if r_share <= 1.5 else "misses"
+findings.append(
+    f"**Backup ({data_mib:.0f} MiB): the share of the downtime is {fmt(r_share)}× the engine's read**, "
+    f"which {share_goal} the goal of 1.5. The engine's copy is the source (`docker cp DATA:/var -`: no "
+    f"container to start, and {fmt(med(bk_cp))} s against {fmt(med(bk_run_read))} s for a one-shot "
+    f"container's `tar -cf -` here); the tool keeps the data paths of its stream, compresses at zstd "
+    f"level 1 on every core ({med(bk_archive) / MIB:.0f} MiB, {100 * med(bk_archive) / med(bk_bytes):.0f} % "
+    f"of the data), hashes it and syncs the file before the new version starts. The step itself took "
+    f"{fmt(med(bk_tool))} s ({fmt(med(bk_tool) / med(bk_cp))}× the read); the share differs from it by "
+    f"the noise between two servers' downtimes. Both the engine's read and zstd want the CPU: on "
+    f"these {M['cores']} cores, shared with other work (load {M['load_start'].split()[0]} at the "
+    f"start), the compression is what separates the step from the read."
+)
+restore_goal = "meets" if r_restore_run <= 1.5 else "misses"
+findings.append(
+    f"**Restore: {fmt(r_restore_run)}× the engine writing the same data with the restore's own "
+    f"command** ({restore_goal} the goal of 1.5): the checksum check ({fmt(med(bk_verify))} s, SHA-256 "
+    f"of the archive before any volume is emptied) and the decompression are all the tool adds. "
+    f"Against `docker cp -a -` as the write it is {fmt(r_restore_cp)}×: the engine's `cp` writes "
+    f"faster than a container's tar reading its stdin ({fmt(med(bk_cp_write))} s against "
+    f"{fmt(med(bk_run_write))} s), but it can't empty the volumes, which the restore must do first "
+    f"(an old file left beside the restored ones is a database the old version never wrote): a "
+    f"restore through it takes two engine commands, a one-shot container that empties the volumes "
+    f"and then the copy. The tool does not do that yet."
+)
+if engines:
+    remote = [r for r in engines if r["variant"] in ("unix", "ssh")]
     findings.append(
-        f"**The backup step's throughput is {fmt(r_backup)}× the host's `tar czf`.** The stand-in's "
-        f"busybox tar on the host, without a container, does {fmt(thr(bk_bb), 1)} MiB/s against "
-        f"{fmt(thr(bk_host), 1)} MiB/s for GNU tar + gzip, and the step {fmt(thr(bk_tool), 1)} MiB/s; "
-        f"a container lifecycle is {fmt(med(bk_runrm))} s. So the gap is "
-        + (
-            "mostly the compressor (busybox gzip), then the container"
-            if med(bk_bb) - med(bk_host) > med(bk_runrm)
-            else "mostly the container lifecycle, then the compressor"
+        "Engines: one upgrade with backup took "
+        + ", ".join(
+            f"{fmt(float(r['wall_s']))} s on {ENGINE_LABELS.get(r['variant'], r['variant'])}" for r in engines
         )
-        + ". The real rancher/server image is Ubuntu-based and archives with GNU tar + gzip, so on a "
-        "real server the step should come closer to the host's throughput."
-    )
-else:
-    findings.append(
-        f"The backup step's throughput is {fmt(r_backup)}× the host's `tar czf` "
-        f"(container lifecycle {fmt(med(bk_runrm))} s, busybox tar on the host {fmt(thr(bk_bb), 1)} MiB/s)."
+        + ". Over the remote engine the backup step moved the data at "
+        + "; ".join(
+            f"{fmt(float(r['extra']['bytes']) / MIB / float(r['extra']['backup']), 1)} MiB/s against "
+            f"{fmt(float(r['extra']['bytes']) / MIB / float(r['extra']['cp_read']), 1)} MiB/s for the "
+            f"engine's own `docker cp` read ({r['variant']}, backup/read "
+            f"{fmt(float(r['extra']['backup']) / float(r['extra']['cp_read']))})"
+            for r in remote
+        )
+        + "."
     )
 findings.append(
-    f"With {data_mib:.0f} MiB the downtime is {fmt(med(bk_down))} s, and the archive step "
-    f"({fmt(med(bk_tool))} s) and its listing ({fmt(med(bk_verify))} s) are most of it: gzip at level 6 "
-    f"on one core. The copy alone is cheap: an uncompressed `tar -cf` of the same directories takes "
-    f"{fmt(med(bk_plain))} s on the host (into the page cache, like the others). Archiving uncompressed while the server is down (and "
-    f"compressing after the new server answers, or not at all), or `gzip -1`, would take most of "
-    f"that out of the downtime; the archive is then as large as the data."
-)
-findings.append(
-    f"Peak RSS {rss_peak / 1024:.1f} MiB, the same with or without a backup: the tool holds no archive "
-    f"data; `docker` does the work."
+    f"Peak RSS: the tool itself {own_peak / 1024:.1f} MiB, during the backup (zstd's buffers for its "
+    f"worker threads, and the 1 MiB read and write buffers); without a backup "
+    f"{max((v[0] for v in rss_runs['upgrade --yes --no-backup']), default=0) / 1024:.1f} MiB. The docker "
+    f"CLI it runs peaks at {cli_peak / 1024:.1f} MiB."
 )
 for f in findings:
     w(f"- {f}")

@@ -112,6 +112,7 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         ids(&plan),
         [
             StepId::Pull,
+            StepId::CheckRoom,
             StepId::DisableRestart,
             StepId::CreateDataContainer,
             StepId::ParkOld,
@@ -126,12 +127,13 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         commands(&plan),
         [
             "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
+            "docker run --rm --log-driver none --volumes-from id-v1.6.10 --entrypoint du 127.0.0.1:5000/rancher/server:v1.6.10 \
+             -sk /var/lib/mysql /var/lib/cattle /var/log/mysql",
             "docker update --restart=no rancher",
             "docker create --volumes-from id-v1.6.10 --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
             "docker rename rancher rancher-v1.6.10",
             "docker stop -t 60 rancher-v1.6.10",
-            "docker run --rm --log-driver none --volumes-from rancher-data --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
-             -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql",
+            "docker cp rancher-data:/var -",
             "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
              -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker rm rancher-v1.6.10",
@@ -151,11 +153,18 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         probe.ask.display(Reveal::Plain),
         "docker exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/ping"
     );
-    let Action::Transfer(backup) = &plan.steps[5].action else {
-        panic!("the backup streams through the engine: {:?}", plan.steps[5]);
+    let Action::Transfer(backup) = &plan.steps[6].action else {
+        panic!("the backup streams through the engine: {:?}", plan.steps[6]);
     };
     assert_eq!(backup.direction, crate::plan::Direction::Backup);
-    let read_only = [StepId::WaitHealthy];
+    let Action::CheckRoom(room) = &plan.steps[1].action else {
+        panic!(
+            "the room is checked right after the pull: {:?}",
+            plan.steps[1]
+        );
+    };
+    assert_eq!(room.dir, std::path::Path::new("/backups"));
+    let read_only = [StepId::CheckRoom, StepId::WaitHealthy];
     assert!(
         plan.steps
             .iter()
@@ -437,7 +446,7 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
     );
 
     // Stopped and parked, before the new version ran: start it, give its name and policy back.
-    let after_stop = plan.way_back(plan.steps.iter().take(5));
+    let after_stop = plan.way_back(plan.steps.iter().take(6));
     assert_eq!(
         after_stop.iter().map(|s| s.id).collect::<Vec<_>>(),
         [
@@ -455,9 +464,43 @@ fn a_server_on_a_moving_tag_is_backed_up_and_restored_with_its_image_id() {
     server.image = ImageRef::parse("rancher/server:stable").unwrap();
     let plan = plan(&discovery(server), &options("stable")).unwrap();
     let backup = plan.steps.iter().find(|s| s.id == StepId::Backup).unwrap();
-    let shown = backup.argv().unwrap().display(Reveal::Plain);
     // After the pull, `stable` names the new release: the old one is only its id.
-    assert!(shown.contains("--entrypoint tar sha256:old "), "{shown}");
     let restore = backup.undo[0].argv().unwrap().display(Reveal::Plain);
     assert!(restore.contains("--entrypoint sh sha256:old "), "{restore}");
+    let room = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::CheckRoom)
+        .unwrap();
+    let measure = room.argv().unwrap().display(Reveal::Plain);
+    assert!(measure.contains("--entrypoint du sha256:old "), "{measure}");
+}
+
+#[test]
+fn podman_streams_the_volumes_with_the_old_image_tar_because_its_cp_loses_the_owners() {
+    let discovery = Discovery {
+        engine: crate::engine::fixture::podman(),
+        ..discovery(embedded_server())
+    };
+    let plan = plan(&discovery, &options("v1.6.20")).unwrap();
+    let backup = plan.steps.iter().find(|s| s.id == StepId::Backup).unwrap();
+    assert_eq!(
+        backup.argv().unwrap().display(Reveal::Plain),
+        "podman run --rm --log-driver none --volumes-from rancher-data --entrypoint tar \
+         127.0.0.1:5000/rancher/server:v1.6.10 -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql"
+    );
+}
+
+#[test]
+fn without_a_backup_there_is_no_room_to_check() {
+    let mut options = options("v1.6.20");
+    options.backup = None;
+    let embedded = plan(&discovery(embedded_server()), &options).unwrap();
+    assert!(
+        !ids(&embedded).contains(&StepId::CheckRoom),
+        "{:?}",
+        ids(&embedded)
+    );
+    let external = plan(&discovery(external_server()), &options).unwrap();
+    assert!(!ids(&external).contains(&StepId::CheckRoom));
 }

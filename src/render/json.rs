@@ -38,7 +38,11 @@ fn step_json(step: &Step, reveal: Reveal) -> Value {
             None,
         ),
         Action::VerifyArchive(archive) => (None, None, None, Some(archive)),
-        Action::Docker(_) => (None, None, None, None),
+        Action::Docker(_) | Action::CheckRoom(_) => (None, None, None, None),
+    };
+    let room = match &step.action {
+        Action::CheckRoom(check) => Some(json!({"dir": check.dir})),
+        _ => None,
     };
     json!({
         "id": step.id,
@@ -51,6 +55,7 @@ fn step_json(step: &Step, reveal: Reveal) -> Value {
         "manual": manual,
         "transfer": transfer,
         "verify": verify,
+        "room": room,
         "undo": step.undo.iter().map(|s| step_json(s, reveal)).collect::<Vec<_>>(),
     })
 }

@@ -71,9 +71,10 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
             }
             // Pasted, the instruction itself is the command to run.
             Action::Manual(instruction) => instruction.clone(),
-            Action::Docker(_) | Action::Transfer(_) | Action::VerifyArchive(_) => {
-                action_script(step, reveal)
-            }
+            Action::Docker(_)
+            | Action::Transfer(_)
+            | Action::VerifyArchive(_)
+            | Action::CheckRoom(_) => action_script(step, reveal),
         };
         let _ = writeln!(out, "    ```bash");
         for line in block.lines() {

@@ -9,6 +9,7 @@ pub mod text;
 use crate::archive::Archive;
 use crate::argv::{Reveal, quote};
 use crate::plan::{Action, Direction, Plan, PlanKind, Probe, Step, StepId, Transfer};
+use crate::room::RoomCheck;
 use crate::server::DbMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +103,7 @@ pub fn action_line(step: &Step, reveal: Reveal) -> String {
         Action::Docker(argv) => format!("$ {}", argv.display(reveal)),
         Action::Transfer(transfer) => format!("$ {}", transfer_script(transfer, reveal)),
         Action::VerifyArchive(archive) => format!("$ {}", verify_script(archive)),
+        Action::CheckRoom(check) => format!("$ {}", room_script(check, reveal)),
         Action::WaitHealthy(probe) => format!("~ {}", probe_summary(probe)),
         Action::Manual(instruction) => format!("? by hand, then confirm: {instruction}"),
     }
@@ -113,6 +115,7 @@ fn action_script(step: &Step, reveal: Reveal) -> String {
         Action::Docker(argv) => argv.display(reveal),
         Action::Transfer(transfer) => transfer_script(transfer, reveal),
         Action::VerifyArchive(archive) => verify_script(archive),
+        Action::CheckRoom(check) => room_script(check, reveal),
         Action::WaitHealthy(probe) => probe_script(probe),
         Action::Manual(instruction) => format!(
             "echo {}\n{{ read -r -p 'Press Enter once it is done (Ctrl-C stops here): ' _ </dev/tty; }} 2>/dev/null || echo 'no terminal to confirm on: going on' >&2",
@@ -165,6 +168,16 @@ fn verify_script(archive: &Archive) -> String {
         "( cd {} && sha256sum -c {} )",
         quote(&archive.directory().display().to_string()),
         quote(&format!("{}.sha256", archive.file_name()))
+    )
+}
+
+/// The room check by hand: the engine's `du -sk` of the data volumes against `df` of the
+/// directory, both in KiB. Bash's pipefail makes a failing engine command fail the line.
+fn room_script(check: &RoomCheck, reveal: Reveal) -> String {
+    let dir = quote(&check.dir.display().to_string());
+    format!(
+        "( set -o pipefail; need=$( {} | awk '{{ s += $1 }} END {{ print s }}') && free=$(df -Pk {dir} | awk 'NR == 2 {{ print $4 }}') && if [ \"$free\" -lt \"$need\" ]; then echo \"only $free KiB free in\" {dir} \"for a backup of up to $need KiB\" >&2; exit 1; fi )",
+        check.measure.display(reveal)
     )
 }
 
