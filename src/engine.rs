@@ -175,7 +175,7 @@ impl Engine {
 
     /// The command an [`Argv`] describes. A plan names the engine's program as an operator
     /// types it, and this binary stands in for it; another program (the host's `sha256sum`)
-    /// runs as named.
+    /// runs as named. The secrets that travel in the environment are put there.
     pub fn expression(&self, argv: &Argv) -> duct::Expression {
         let words = argv.real();
         // A name goes to duct as a string: duct reads a relative `Path` as `./name`, a string as
@@ -185,7 +185,11 @@ impl Engine {
         } else {
             words[0].clone().into()
         };
-        duct::cmd(program, &words[1..])
+        argv.environment()
+            .into_iter()
+            .fold(duct::cmd(program, &words[1..]), |command, (name, value)| {
+                command.env(name, value)
+            })
     }
 
     /// Runs a command that changes nothing, and returns what it printed, success or not.

@@ -8,6 +8,7 @@ use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
 use crate::secrets::{
     DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
+    password_in_arguments,
 };
 use crate::server::{CarriedSettings, DATA_PATHS, DbMode, Discovery, PortBinding, Server};
 use serde::Serialize;
@@ -278,6 +279,12 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         );
     }
     warnings.extend(server.not_carried.iter().cloned());
+    if password_in_arguments(&server.carried.args) {
+        warnings.push(format!(
+            "{DB_PASSWORD_FLAG} is an argument of the server's own command, which docker takes on its command line only: its value shows in `ps` while `{} run` runs (secret env vars travel in docker's environment instead). Start the server with -e CATTLE_DB_CATTLE_PASSWORD (the entry script reads it) in place of {DB_PASSWORD_FLAG} to keep it off every command line",
+            discovery.engine.program
+        ));
+    }
 
     if !discovery.engine.kind.updates_restart_policy()
         && server

@@ -238,8 +238,8 @@ mod tests {
         let recreate = plan.steps[4].argv().unwrap();
         assert_eq!(
             recreate.display(Reveal::Plain),
-            "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped \
-             -p 127.0.0.1:8080:8080 -e API_TOKEN=live-token rancher/server:v1.6.10"
+            "API_TOKEN=live-token docker run -d --name rancher --volumes-from rancher-data \
+             --restart=unless-stopped -p 127.0.0.1:8080:8080 -e API_TOKEN rancher/server:v1.6.10"
         );
         assert!(!recreate.display(Reveal::Masked).contains("live-token"));
     }

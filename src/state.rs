@@ -40,6 +40,9 @@ pub struct RecordedWord {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_var: Option<String>,
+    /// The secret travels in the command's environment (see [`Secret::via_environment`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_environment: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,10 +82,12 @@ fn record_words(argv: &Argv) -> Vec<RecordedWord> {
             Some(secret) => RecordedWord {
                 text: word.visible_prefix().to_string(),
                 secret_var: Some(secret.shell_var.clone()),
+                via_environment: secret.via_environment,
             },
             None => RecordedWord {
                 text: word.value().to_string(),
                 secret_var: None,
+                via_environment: false,
             },
         })
         .collect()
@@ -165,6 +170,7 @@ impl UpgradeRecord {
                         Secret {
                             visible_prefix: word.text.len(),
                             shell_var: var.clone(),
+                            via_environment: word.via_environment,
                         },
                     )
                 }

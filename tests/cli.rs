@@ -301,7 +301,7 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
             "-e",
             "GREETING=hello world",
             "-e",
-            "API_TOKEN=********",
+            "API_TOKEN",
             "--label",
             "team=ops",
             NEW_IMAGE,
@@ -309,6 +309,11 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
         strings(&["docker", "rm", "rancher-v1.6.10"]),
     ];
     assert_eq!(planned_commands(&plan), expected);
+    // The token travels in docker's environment, never on a command line.
+    assert_eq!(
+        words(&step(&plan, "run-new")["environment"]),
+        ["API_TOKEN=********"]
+    );
     let wait = step(&plan, "wait-healthy");
     // Asked inside the container through the engine, never on this machine's ports.
     assert!(wait["probe"]["url"].is_null());
@@ -563,9 +568,10 @@ fn external_db_env_is_carried_before_the_image_without_a_data_container() {
     assert!(plan["data_container"].is_null());
     let run_new = words(&step(&plan, "run-new")["argv"]);
     let image_at = run_new.iter().position(|w| w == NEW_IMAGE).unwrap();
+    // The password goes by name: its value travels in docker's environment.
     for assignment in [
         "CATTLE_DB_CATTLE_MYSQL_HOST=db.example",
-        "CATTLE_DB_CATTLE_PASSWORD=pw-MARKER",
+        "CATTLE_DB_CATTLE_PASSWORD",
     ] {
         let at = run_new.iter().position(|w| w == assignment);
         assert!(
@@ -573,6 +579,13 @@ fn external_db_env_is_carried_before_the_image_without_a_data_container() {
             "no `-e {assignment}` before the image: {run_new:?}"
         );
     }
+    assert_eq!(
+        words(&step(&plan, "run-new")["environment"]),
+        [
+            "API_TOKEN=tok-MARKER",
+            "CATTLE_DB_CATTLE_PASSWORD=pw-MARKER"
+        ]
+    );
     assert_eq!(
         run_new.last().unwrap(),
         NEW_IMAGE,
@@ -589,7 +602,7 @@ fn external_db_password_env_is_shown_only_when_asked() {
     assert_secret_is_shown_only_when_asked(
         "external-env",
         "pw-MARKER",
-        r#"-e CATTLE_DB_CATTLE_PASSWORD="${CATTLE_DB_CATTLE_PASSWORD}""#,
+        r#"CATTLE_DB_CATTLE_PASSWORD="${CATTLE_DB_CATTLE_PASSWORD}" docker "#,
     );
 }
 
@@ -598,7 +611,7 @@ fn a_secret_env_of_an_embedded_server_is_shown_only_when_asked() {
     assert_secret_is_shown_only_when_asked(
         "embedded",
         "tok-MARKER",
-        r#"-e API_TOKEN="${API_TOKEN}""#,
+        r#"API_TOKEN="${API_TOKEN}" docker "#,
     );
 }
 

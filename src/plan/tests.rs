@@ -132,8 +132,8 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             "docker stop -t 60 rancher-v1.6.10",
             "docker run --rm --log-driver none --volumes-from rancher-data --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
              -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql",
-            "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
-             -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
+            "API_TOKEN='tok$en' docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
+             -e 'GREETING=hello world' -e API_TOKEN --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker rm rancher-v1.6.10",
         ]
     );
@@ -230,6 +230,16 @@ fn the_database_password_is_a_secret_in_the_run_command() {
     assert!(argv.real().contains(&"pa ss".to_string()));
     let vars: Vec<_> = argv.shell_variables().map(|(var, _)| var).collect();
     assert_eq!(vars, ["API_TOKEN", "RANCHER_DB_PASS"]);
+    // The token travels in docker's environment; the password, an argument of the server's
+    // command, can't, and the plan says so.
+    assert!(!argv.real().iter().any(|w| w.contains("tok$en")));
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("--db-pass") && w.contains("CATTLE_DB_CATTLE_PASSWORD")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
