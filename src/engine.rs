@@ -29,9 +29,16 @@ impl EngineKind {
 
     /// Whether the engine writes settings of its own into every container (podman: `HOSTNAME`,
     /// `container=podman`, `TERM`, a 10 s stop timeout, its log driver), which must not be
-    /// carried as if the operator had chosen them.
+    /// carried as if the operator had chosen them. Such an engine also has `init`, which
+    /// makes a container's settings whole without starting it.
     pub fn injects_settings(self) -> bool {
         self == EngineKind::Podman
+    }
+
+    /// Whether `inspect` tells an address given with `--ip` from one the engine assigned
+    /// (docker's `IPAMConfig`; podman 4 reports neither).
+    pub fn records_static_addresses(self) -> bool {
+        self == EngineKind::Docker
     }
 
     /// The global option that selects a configured remote engine.

@@ -129,7 +129,7 @@ pub fn execute(
         return Ok(());
     };
     let at = &plan.steps[index];
-    // From `docker run` on, a failure of the new version rolls back by itself: it may have
+    // From the new server's start on, a failure of the new version rolls back by itself: it may have
     // touched the data. Before it, the old server's data is as it was, and the way back is
     // printed. Once the new server answered, a failed removal of the old one is no reason to
     // undo a working upgrade: the report says how to finish by hand.
@@ -137,9 +137,10 @@ pub fn execute(
         && plan.steps[..=index].iter().any(|s| s.id == StepId::RunNew)
         && at.id != StepId::RemoveOld;
     let error = execution.report_stop(&plan.steps, index, &stop, &done, !rolls_back);
-    // A `docker run` that failed but left its container may have started the new version on
-    // the data: the way back then treats it as run.
-    if at.id == StepId::RunNew && execution.new_container_exists() {
+    // A `create` or start of the new server that failed but left its container (a killed
+    // CLI, a start refused after the create): the way back removes it, and after a start,
+    // which may have run the new version on the data, restores the data too.
+    if matches!(at.id, StepId::CreateNew | StepId::RunNew) && execution.new_container_exists() {
         done.push(index);
     }
     let way_back = plan.way_back(done.iter().map(|&i| &plan.steps[i]));
@@ -390,7 +391,7 @@ impl<'a> Execution<'a> {
         Ok(())
     }
 
-    /// Whether the failing `docker run` left a container under the server's name.
+    /// Whether the failing step left a container under the server's name.
     fn new_container_exists(&self) -> bool {
         health::container_state(self.engine, &self.plan.container).is_ok()
     }

@@ -20,5 +20,6 @@ pub mod rollback;
 pub mod runner;
 pub mod secrets;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod transcript;

@@ -96,7 +96,7 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
             // restores the one that exists.
             record.backup_archive = plan.backup_archive.as_ref().map(|a| a.path.clone());
             record.backup_stamp = options.backup.as_ref().map(|b| b.stamp.clone());
-            let done = resume::steps_done(engine, &record)?;
+            let done = resume::steps_done(engine, &record, &discovery.server)?;
             resume::mark_done(&mut plan, &done, &record.updated_at);
             eprintln!(
                 "Resuming the upgrade of {container} recorded in {}: {} step(s) done already.",

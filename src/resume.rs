@@ -4,9 +4,10 @@
 use crate::discover::discover;
 use crate::engine::Engine;
 use crate::plan::{Plan, StepId};
-use crate::server::{Discovery, RestartPolicy};
+use crate::server::{Discovery, RestartPolicy, Server};
 use crate::state::UpgradeRecord;
 use anyhow::Result;
+use serde_json::Value;
 
 /// The old server as it was before the upgrade touched it: found by its id (it may be parked
 /// under another name), under its own name, with its own restart policy.
@@ -32,20 +33,46 @@ pub fn rediscover(
 }
 
 /// The steps the earlier run finished: those it recorded, and those whose effect the engine
-/// shows although the run was killed before it could record them.
-pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>> {
+/// shows although the run was killed before it could record them: the old server parked, the
+/// new one created, connected to the networks of `server` (the old one), started.
+pub fn steps_done(engine: &Engine, record: &UpgradeRecord, server: &Server) -> Result<Vec<StepId>> {
     let mut done = record.steps_done.clone();
+    let mut shown = Vec::new();
     let parked = container_id(engine, &record.parked_name)?;
-    if parked.as_deref() == Some(record.old_container_id.as_str())
-        && !done.contains(&StepId::ParkOld)
-    {
-        done.push(StepId::ParkOld);
+    if parked.as_deref() == Some(record.old_container_id.as_str()) {
+        shown.push(StepId::ParkOld);
     }
-    let under_the_name = container_id(engine, &record.container)?;
-    if under_the_name.is_some_and(|id| id != record.old_container_id)
-        && !done.contains(&StepId::RunNew)
-    {
-        done.push(StepId::RunNew);
+    let found = engine.read(
+        &engine
+            .command()
+            .args(["inspect", "--type", "container", "--"])
+            .arg(&record.container),
+    )?;
+    let new_container: Option<Value> = found
+        .success
+        .then(|| serde_json::from_str::<Vec<Value>>(found.stdout.trim()).ok())
+        .flatten()
+        .and_then(|mut all| (!all.is_empty()).then(|| all.swap_remove(0)))
+        .filter(|c| c.get("Id").and_then(Value::as_str) != Some(record.old_container_id.as_str()));
+    if let Some(new) = &new_container {
+        shown.push(StepId::CreateNew);
+        let on = new
+            .pointer("/NetworkSettings/Networks")
+            .and_then(Value::as_object);
+        for (index, network) in server.carried.connected_networks().enumerate() {
+            if on.is_some_and(|n| n.contains_key(&network.name)) {
+                shown.push(StepId::ConnectNetwork(index));
+            }
+        }
+        let started = new.pointer("/State/StartedAt").and_then(Value::as_str);
+        if started.is_some_and(|at| !at.starts_with("0001-01-01")) {
+            shown.push(StepId::RunNew);
+        }
+    }
+    for id in shown {
+        if !done.contains(&id) {
+            done.push(id);
+        }
     }
     Ok(done)
 }

@@ -3,6 +3,7 @@
 //! server as it runs now.
 
 use crate::archive::Archive;
+use crate::argv::Argv;
 use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
@@ -77,16 +78,34 @@ pub fn plan(
         // The secrets the old server had are the new one's: the upgrade carried them over.
         let data = record.data_container.as_deref().unwrap_or_default();
         let live: BTreeMap<String, String> = recreate_old(engine, server, data)
-            .shell_variables()
+            .iter()
+            .flat_map(Argv::shell_variables)
             .map(|(var, value)| (var.to_string(), value.to_string()))
             .collect();
         match record.recreate_old(&live) {
-            Ok(argv) => steps.push(step(
-                StepId::RecreateOld,
-                format!("Recreate {name} on {}", record.from_image),
-                "The old container was removed after the upgrade; it comes back with the settings the upgrade recorded.",
-                argv,
-            )),
+            Ok(argvs) => {
+                let mut argvs = argvs.into_iter();
+                if let Some(create) = argvs.next() {
+                    steps.push(step(
+                        StepId::RecreateOld,
+                        format!("Recreate {name} from {}", record.from_image),
+                        "The old container was removed after the upgrade; it comes back with the settings the upgrade recorded.",
+                        create,
+                    ));
+                }
+                for (index, connect) in argvs.enumerate() {
+                    // `network connect ... NETWORK CONTAINER`.
+                    let words = connect.real();
+                    let network = words.iter().rev().nth(1).cloned().unwrap_or_default();
+                    steps.push(step(
+                        StepId::ConnectNetwork(index),
+                        format!("Connect {name} to the network {network}"),
+                        "The old server was on this network as well, with what it had there.",
+                        connect,
+                    ));
+                }
+                steps.push(start_old_step(engine, name));
+            }
             Err(why) => refusals.push(why),
         }
     }
@@ -232,13 +251,14 @@ mod tests {
                 StepId::RemoveNew,
                 StepId::RestoreData,
                 StepId::RecreateOld,
+                StepId::StartOld,
                 StepId::WaitOldHealthy
             ]
         );
         let recreate = plan.steps[4].argv().unwrap();
         assert_eq!(
             recreate.display(Reveal::Plain),
-            "API_TOKEN=live-token docker run -d --name rancher --volumes-from rancher-data \
+            "API_TOKEN=live-token docker create --name rancher --volumes-from rancher-data \
              --restart=unless-stopped -p 127.0.0.1:8080:8080 -e API_TOKEN rancher/server:v1.6.10"
         );
         assert!(!recreate.display(Reveal::Masked).contains("live-token"));

@@ -26,6 +26,18 @@ pub fn env_assignment_secret(assignment: &str) -> Option<Secret> {
     })
 }
 
+/// The secret part of an option `--flag=KEY=value` whose KEY is secret (`--log-opt` of a
+/// `splunk-token`): docker takes option values on its command line only, so it is masked there.
+pub fn option_value_secret(word: &str) -> Option<Secret> {
+    let (flag, assignment) = word.split_once('=')?;
+    let secret = env_assignment_secret(assignment)?;
+    Some(Secret {
+        visible_prefix: flag.len() + 1 + secret.visible_prefix,
+        via_environment: false,
+        ..secret
+    })
+}
+
 /// The secret of the word that follows `--db-pass`. It is an argument of the server's own
 /// command, which docker takes on its command line only: it can't travel in the environment.
 pub fn db_password_secret() -> Secret {

@@ -63,8 +63,12 @@ pub struct UpgradeRecord {
     pub backup_summary: Option<ArchiveSummary>,
     /// The UTC time that names the archive, so a resumed run finds the one it wrote.
     pub backup_stamp: Option<String>,
-    /// `docker run` of the old server on the data container, for a rollback after removal.
+    /// `create` of the old server on the data container, for a rollback after removal (from
+    /// a run before networks were carried: its `run -d`).
     pub recreate_old: Vec<RecordedWord>,
+    /// Then `network connect` to each of its other networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconnect_old: Vec<Vec<RecordedWord>>,
     pub steps_done: Vec<StepId>,
     pub status: Status,
     pub updated_at: String,
@@ -94,10 +98,11 @@ fn record_words(argv: &Argv) -> Vec<RecordedWord> {
 }
 
 impl UpgradeRecord {
+    /// `recreate_old`: the commands that make the old server again ([`crate::plan::recreate_old`]).
     pub fn new(
         server: &Server,
         plan: &Plan,
-        recreate_old: &Argv,
+        recreate_old: &[Argv],
         backup_stamp: Option<String>,
     ) -> UpgradeRecord {
         UpgradeRecord {
@@ -113,7 +118,8 @@ impl UpgradeRecord {
             backup_archive: plan.backup_archive.as_ref().map(|a| a.path.clone()),
             backup_summary: None,
             backup_stamp,
-            recreate_old: record_words(recreate_old),
+            recreate_old: recreate_old.first().map(record_words).unwrap_or_default(),
+            reconnect_old: recreate_old.iter().skip(1).map(record_words).collect(),
             steps_done: Vec::new(),
             status: Status::InProgress,
             updated_at: now(),
@@ -151,11 +157,22 @@ impl UpgradeRecord {
         fs::rename(&temporary, path).with_context(|| format!("can't write {}", path.display()))
     }
 
-    /// The recorded `docker run` of the old server, with each secret's value from `live`
-    /// (variable name → value, read from the running containers).
-    pub fn recreate_old(&self, live: &BTreeMap<String, String>) -> Result<Argv, String> {
+    /// The recorded commands that make the old server again, with each secret's value from
+    /// `live` (variable name → value, read from the running containers).
+    pub fn recreate_old(&self, live: &BTreeMap<String, String>) -> Result<Vec<Argv>, String> {
+        std::iter::once(&self.recreate_old)
+            .chain(&self.reconnect_old)
+            .map(|words| self.rebuilt(words, live))
+            .collect()
+    }
+
+    fn rebuilt(
+        &self,
+        words: &[RecordedWord],
+        live: &BTreeMap<String, String>,
+    ) -> Result<Argv, String> {
         let mut argv = Argv::default();
-        for word in &self.recreate_old {
+        for word in words {
             argv = match &word.secret_var {
                 None => argv.arg(&word.text),
                 Some(var) => {
@@ -256,6 +273,7 @@ mod tests {
             backup_summary: None,
             backup_stamp: None,
             recreate_old: record_words(recreate),
+            reconnect_old: vec![],
             steps_done: vec![],
             status: Status::InProgress,
             updated_at: now(),
@@ -299,7 +317,7 @@ mod tests {
         ]);
         assert_eq!(
             recorded.recreate_old(&live).unwrap(),
-            recreate_with_secrets()
+            [recreate_with_secrets()]
         );
         let missing = recorded.recreate_old(&BTreeMap::new()).unwrap_err();
         assert!(missing.contains("API_TOKEN"), "{missing}");

@@ -147,6 +147,32 @@ fn planned_commands(plan: &Value) -> Vec<Vec<String>> {
     docker_commands(&plan["steps"])
 }
 
+/// `-v VOLUME:PATH` of each data volume of `container`, in path order: how the plan creates
+/// the data container.
+fn data_volume_options(container: &Value) -> Vec<String> {
+    let mut volumes: Vec<(String, String)> = container["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let source = if m["Type"] == "bind" {
+                &m["Source"]
+            } else {
+                &m["Name"]
+            };
+            (
+                m["Destination"].as_str().unwrap().to_string(),
+                source.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    volumes.sort();
+    volumes
+        .into_iter()
+        .flat_map(|(path, source)| ["-v".to_string(), format!("{source}:{path}")])
+        .collect()
+}
+
 fn step_ids(plan: &Value) -> Vec<&str> {
     plan["steps"]
         .as_array()
@@ -265,7 +291,7 @@ fn without_container_discovery_lists_the_servers_once_then_inspects_twice() {
 fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
     let fake = FakeDocker::new("embedded");
     let plan = dry_run_json(&fake, "v1.6.20", &["--no-backup"]);
-    let old_id = fake.container("rancher")["Id"].as_str().unwrap().to_owned();
+    let data_volumes = data_volume_options(&fake.container("rancher"));
 
     assert_eq!(plan["container"], "rancher");
     assert_eq!(plan["from"], OLD_IMAGE);
@@ -276,21 +302,16 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
         strings(&["docker", "pull", NEW_IMAGE]),
         // While the old server still answers: nothing here needs it down.
         strings(&["docker", "update", "--restart=no", "rancher"]),
+        [
+            strings(&["docker", "create", "--name", "rancher-data"]),
+            data_volumes,
+            strings(&[OLD_IMAGE]),
+        ]
+        .concat(),
+        strings(&["docker", "rename", "rancher", "rancher-v1.6.10"]),
         strings(&[
             "docker",
             "create",
-            "--volumes-from",
-            &old_id,
-            "--name",
-            "rancher-data",
-            OLD_IMAGE,
-        ]),
-        strings(&["docker", "rename", "rancher", "rancher-v1.6.10"]),
-        strings(&["docker", "stop", "-t", "60", "rancher-v1.6.10"]),
-        strings(&[
-            "docker",
-            "run",
-            "-d",
             "--name",
             "rancher",
             "--volumes-from",
@@ -302,16 +323,17 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
             "GREETING=hello world",
             "-e",
             "API_TOKEN",
-            "--label",
-            "team=ops",
+            "--label=team=ops",
             NEW_IMAGE,
         ]),
+        strings(&["docker", "stop", "-t", "60", "rancher-v1.6.10"]),
+        strings(&["docker", "start", "rancher"]),
         strings(&["docker", "rm", "rancher-v1.6.10"]),
     ];
     assert_eq!(planned_commands(&plan), expected);
     // The token travels in docker's environment, never on a command line.
     assert_eq!(
-        words(&step(&plan, "run-new")["environment"]),
+        words(&step(&plan, "create-new")["environment"]),
         ["API_TOKEN=********"]
     );
     let wait = step(&plan, "wait-healthy");
@@ -375,6 +397,7 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
             "disable-restart",
             "create-data-container",
             "park-old",
+            "create-new",
             "stop",
             "backup",
             "run-new",
@@ -520,7 +543,7 @@ fn external_db_flags_are_carried_after_the_image_without_a_data_container() {
         manual.starts_with("mysqldump -h db.example -P 3306 -u cattle -p cattle"),
         "{manual}"
     );
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     assert!(
         !run_new.contains(&"--volumes-from".to_string()),
         "{run_new:?}"
@@ -546,7 +569,7 @@ fn external_db_flags_are_carried_after_the_image_without_a_data_container() {
     assert_eq!(after_image, masked);
 
     let shown = dry_run_json(&fake, "v1.6.20", &["--show-secrets"]);
-    let run_new = words(&step(&shown, "run-new")["argv"]);
+    let run_new = words(&step(&shown, "create-new")["argv"]);
     assert_eq!(run_new[run_new.len() - old_args.len()..], old_args[..]);
 }
 
@@ -566,7 +589,7 @@ fn external_db_env_is_carried_before_the_image_without_a_data_container() {
 
     assert_eq!(plan["mode"], "external");
     assert!(plan["data_container"].is_null());
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     let image_at = run_new.iter().position(|w| w == NEW_IMAGE).unwrap();
     // The password goes by name: its value travels in docker's environment.
     for assignment in [
@@ -580,7 +603,7 @@ fn external_db_env_is_carried_before_the_image_without_a_data_container() {
         );
     }
     assert_eq!(
-        words(&step(&plan, "run-new")["environment"]),
+        words(&step(&plan, "create-new")["environment"]),
         [
             "API_TOKEN=tok-MARKER",
             "CATTLE_DB_CATTLE_PASSWORD=pw-MARKER"
@@ -618,31 +641,34 @@ fn a_secret_env_of_an_embedded_server_is_shown_only_when_asked() {
 // ------------------------------------------------- mounts and data containers --
 
 #[test]
-fn a_bind_mounted_database_reaches_the_new_server_through_the_data_container() {
+fn a_bind_mounted_database_is_held_by_the_data_container_and_kept_on_the_new_server() {
     let fake = FakeDocker::new("bind-mount");
     let plan = dry_run_json(&fake, "v1.6.20", &[]);
 
+    let data_volumes = data_volume_options(&fake.container("rancher"));
+    assert!(
+        data_volumes.contains(&"/srv/rancher-mysql:/var/lib/mysql".to_string()),
+        "{data_volumes:?}"
+    );
     assert_eq!(
         words(&step(&plan, "create-data-container")["argv"]),
         [
-            "docker",
-            "create",
-            "--volumes-from",
-            fake.container("rancher")["Id"].as_str().unwrap(),
-            "--name",
-            "rancher-data",
-            OLD_IMAGE
+            strings(&["docker", "create", "--name", "rancher-data"]),
+            data_volumes,
+            strings(&[OLD_IMAGE]),
         ]
+        .concat()
     );
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     let volumes_from: Vec<_> = run_new
         .windows(2)
         .filter(|w| w[0] == "--volumes-from")
         .collect();
     assert_eq!(volumes_from, [["--volumes-from", "rancher-data"]]);
+    // The old server's own -v, as docker recorded it: the same directory at the same path.
     assert!(
-        !run_new.contains(&"/srv/rancher-mysql:/var/lib/mysql".to_string()),
-        "the data container already brings the host directory: {run_new:?}"
+        run_new.contains(&"--volume=/srv/rancher-mysql:/var/lib/mysql".to_string()),
+        "{run_new:?}"
     );
 }
 
@@ -657,7 +683,7 @@ fn a_second_upgrade_reuses_rancher_data_instead_of_creating_it() {
         .as_str()
         .unwrap_or_else(|| panic!("not skipped: {create:#}"));
     assert!(why.contains("rancher-data"), "{why}");
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     let volumes_from: Vec<_> = run_new
         .windows(2)
         .filter(|w| w[0] == "--volumes-from")
@@ -667,9 +693,13 @@ fn a_second_upgrade_reuses_rancher_data_instead_of_creating_it() {
         [["--volumes-from", "rancher-data"]],
         "{run_new:?}"
     );
+    let creates: Vec<_> = planned_commands(&plan)
+        .into_iter()
+        .filter(|c| c[1] == "create")
+        .collect();
     assert!(
-        planned_commands(&plan).iter().all(|c| c[1] != "create"),
-        "{plan:#}"
+        creates.len() == 1 && creates[0][2..4] == ["--name", "rancher"],
+        "only the new server is created: {creates:?}"
     );
 }
 
@@ -690,8 +720,8 @@ fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop
     assert!(ran.stdout.is_empty(), "{}", ran.stdout);
     assert_eq!(fake.mutating_calls(), Vec::<Vec<String>>::new());
 
-    // The way out: a new data container, made from the server by id.
-    let server_id = fake.container("rancher")["Id"].as_str().unwrap().to_owned();
+    // The way out: a new data container that names the server's very volumes, no container.
+    let server_volumes = data_volume_options(&fake.container("rancher"));
     let health_url = pong_server();
     run(
         &fake,
@@ -711,7 +741,8 @@ fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop
     )
     .expect_code(0);
     let created = fake.container("rancher-data-v1.6.20");
-    assert_eq!(created["HostConfig"]["VolumesFrom"], json!([server_id]));
+    assert_eq!(created["HostConfig"]["VolumesFrom"], Value::Null);
+    assert_eq!(data_volume_options(&created), server_volumes);
     let new = fake.container("rancher");
     assert_eq!(
         new["HostConfig"]["VolumesFrom"],

@@ -273,7 +273,10 @@ fn failed_step_after_the_stop_then_the_same_command_resumes_and_finishes() {
         .expect_mention(&["Resuming the upgrade"]);
     let transcript = second.transcript.as_deref().unwrap_or_default();
     assert_eq!(
-        count(transcript, "$ docker create"),
+        count(
+            transcript,
+            &format!("$ docker create --name {} ", scope.data_name())
+        ),
         0,
         "the resumed run created a data container:\n{transcript}"
     );
@@ -356,7 +359,10 @@ fn ctrl_c_after_the_stop_then_the_same_command_resumes_and_finishes() {
     // The transcript holds both runs (the same --log, appended).
     let both = second.transcript.as_deref().unwrap_or_default();
     assert_eq!(
-        count(both, "$ docker create --volumes-from"),
+        count(
+            both,
+            &format!("$ docker create --name {} ", scope.data_name())
+        ),
         1,
         "data containers created over both runs:\n{both}"
     );

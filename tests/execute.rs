@@ -61,8 +61,8 @@ fn the_executed_commands_are_exactly_the_planned_ones_embedded() {
     assert_eq!(fake.mutating_calls(), planned);
     assert_eq!(
         planned.len(),
-        7,
-        "pull stop update create rename run rm: {planned:?}"
+        8,
+        "pull update create rename create stop start rm: {planned:?}"
     );
     assert_eq!(
         fake.container("rancher")["Config"]["Image"],
@@ -84,29 +84,35 @@ fn the_executed_commands_are_exactly_the_planned_ones_external_db() {
         fake.command().args(&args).arg("--yes").assert().success();
         assert_eq!(fake.mutating_calls(), planned, "{fixture}");
         assert!(
-            !planned.iter().any(|c| c[0] == "create"),
-            "{fixture}: an external database needs no data container"
+            planned
+                .iter()
+                .filter(|c| c[0] == "create")
+                .all(|c| c[1..3] == ["--name", "rancher"]),
+            "{fixture}: an external database needs no data container: {planned:?}"
         );
         assert!(!fake.has_container("rancher-data"), "{fixture}");
     }
 }
 
-/// Each docker step of the plan, by the subcommand the fake fails on, with the step number.
-const STEPS: [(&str, usize); 7] = [
-    ("pull", 1),
-    ("update", 2),
-    ("create", 3),
-    ("rename", 4),
-    ("stop", 5),
-    ("run", 6),
-    ("rm", 8),
+/// Each docker step of the plan: the subcommand the fake fails on, which call of it, and the
+/// step number.
+const STEPS: [(&str, usize, usize); 8] = [
+    ("pull", 1, 1),
+    ("update", 1, 2),
+    ("create", 1, 3),
+    ("rename", 1, 4),
+    ("create", 2, 5),
+    ("stop", 1, 6),
+    ("start", 1, 7),
+    ("rm", 1, 9),
 ];
 
 #[test]
 fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
-    for (subcommand, number) in STEPS {
+    for (subcommand, nth, number) in STEPS {
         let mut fake = FakeDocker::new("embedded");
         fake.set_env("FAKE_DOCKER_FAIL_AT", subcommand);
+        fake.set_env("FAKE_DOCKER_FAIL_NTH", nth.to_string());
         let output = fake
             .command()
             .args(upgrade_args(&pong_server()))
@@ -116,22 +122,28 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{subcommand}: {stderr}");
         assert!(
-            stderr.contains(&format!("Step {number}/8 failed")),
+            stderr.contains(&format!("Step {number}/9 failed")),
             "{subcommand}: the report names the step: {stderr}"
         );
         assert!(
             stderr.contains(&format!("injected failure at {subcommand}")),
             "{subcommand}: docker's own words are shown: {stderr}"
         );
-        let executed: Vec<String> = fake.mutating_calls().iter().map(|c| c[0].clone()).collect();
+        let executed = fake.mutating_calls();
+        let failing = executed
+            .iter()
+            .filter(|c| c[0] == subcommand)
+            .nth(nth - 1)
+            .unwrap_or_else(|| panic!("{subcommand} #{nth} never ran: {executed:?}"));
         assert_eq!(
-            executed.iter().filter(|c| *c == subcommand).count(),
+            executed.iter().filter(|c| *c == failing).count(),
             1,
             "{subcommand}: the failing step ran once: {executed:?}"
         );
         assert_no_data_was_removed(&fake);
-        // From `docker run` on, the old server comes back by itself; before, the report
-        // prints the way back. A failed removal of the old server leaves the working new one.
+        // From the new server's start on, the old server comes back by itself; before, the
+        // report prints the way back. A failed removal of the old server leaves the working
+        // new one.
         if subcommand == "rm" {
             assert!(!stderr.contains("Rolling back"), "{stderr}");
             assert!(
@@ -142,7 +154,7 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
                 fake.container("rancher")["Config"]["Image"],
                 "127.0.0.1:5599/rancher/server:v1.6.20"
             );
-        } else if number >= 6 {
+        } else if number >= 7 {
             assert!(stderr.contains("Rolled back."), "{subcommand}: {stderr}");
             let old = fake.container("rancher");
             assert_eq!(
@@ -222,7 +234,7 @@ fn rancher_upgrade_yes_in_the_environment_answers_for_the_operator() {
         .args(upgrade_args(&pong_server()))
         .assert()
         .success();
-    assert_eq!(fake.mutating_calls().len(), 7);
+    assert_eq!(fake.mutating_calls().len(), 8);
 }
 
 #[test]
@@ -236,7 +248,10 @@ fn the_transcript_holds_every_command_with_secrets_masked() {
         .success();
     let transcript = std::fs::read_to_string(fake.work_dir().join("transcript.log")).unwrap();
     assert!(!transcript.contains("tok-MARKER"), "{transcript}");
-    assert!(transcript.contains("API_TOKEN=********"), "{transcript}");
+    assert!(
+        transcript.contains("API_TOKEN='********' docker create"),
+        "{transcript}"
+    );
     for call in fake.mutating_calls() {
         let subcommand = format!("$ docker {}", call[0]);
         assert!(
@@ -329,7 +344,7 @@ fn an_interrupted_upgrade_is_finished_only_towards_its_own_target() {
         .collect();
     assert_eq!(
         resumed,
-        ["rename", "stop", "run", "rm"],
+        ["rename", "create", "stop", "start", "rm"],
         "only the steps not done run"
     );
 }

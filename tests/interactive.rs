@@ -33,7 +33,7 @@ fn subcommands(fake: &FakeDocker) -> Vec<String> {
 fn answering_yes_to_every_step_runs_the_whole_plan() {
     let fake = FakeDocker::new("embedded");
     let mut session = upgrade_on_a_terminal(&fake);
-    for step in [1, 2, 3, 4, 5, 6, 8] {
+    for step in [1, 2, 3, 4, 5, 6, 7, 9] {
         session.exp_string(&format!("Run step {step}?")).unwrap();
         session.send_line("y").unwrap();
     }
@@ -42,7 +42,9 @@ fn answering_yes_to_every_step_runs_the_whole_plan() {
     assert_eq!(exit_code(&session), 0);
     assert_eq!(
         subcommands(&fake),
-        ["pull", "update", "create", "rename", "stop", "run", "rm"]
+        [
+            "pull", "update", "create", "rename", "create", "stop", "start", "rm"
+        ]
     );
 }
 
@@ -77,14 +79,16 @@ fn answering_all_runs_every_step_but_asks_again_before_removing_the_old_server()
     let mut session = upgrade_on_a_terminal(&fake);
     session.exp_string("Run step 1?").unwrap();
     session.send_line("a").unwrap();
-    let before_removal = session.exp_string("Run step 8?").unwrap();
+    let before_removal = session.exp_string("Run step 9?").unwrap();
     assert!(
         !before_removal.contains("Run step 2?"),
-        "after `all`, steps 2 to 7 must not ask: {before_removal}"
+        "after `all`, steps 2 to 8 must not ask: {before_removal}"
     );
     assert_eq!(
         subcommands(&fake),
-        ["pull", "update", "create", "rename", "stop", "run"],
+        [
+            "pull", "update", "create", "rename", "create", "stop", "start"
+        ],
         "the removal must wait for its own answer"
     );
     session.send_line("n").unwrap();

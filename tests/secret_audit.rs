@@ -328,15 +328,15 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
     for_each_server(|server| {
         let mut fake = server.host();
         let secrets = Server::secret_words(&fake.container("rancher"));
-        // The `docker run` of the new server fails, and docker's message repeats it whole.
-        // Embedded: the backup's `docker run` comes first (its check is the host's tar).
-        let run_new = if server.fixture == "embedded" {
+        // The `create` of the new server fails, and docker's message repeats it whole.
+        // Embedded: the data container's `create` comes first.
+        let create_new = if server.fixture == "embedded" {
             "2"
         } else {
             "1"
         };
-        fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
-            .set_env("FAKE_DOCKER_FAIL_NTH", run_new)
+        fake.set_env("FAKE_DOCKER_FAIL_AT", "create")
+            .set_env("FAKE_DOCKER_FAIL_NTH", create_new)
             .set_env("FAKE_DOCKER_FAIL_ECHO", "1");
         let args = with(&[
             &["upgrade"],
@@ -349,20 +349,22 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
         assert!(
             failed
                 .stderr
-                .contains("injected failure at run: docker run -d"),
+                .contains("injected failure at create: docker create --name rancher "),
             "{}: docker's words are shown: {}",
             server.name,
             failed.stderr
         );
-        assert!(failed.stderr.contains("Rolled back."), "{}", failed.stderr);
+        assert!(
+            failed.stderr.contains("To return to the old server, run:"),
+            "{}",
+            failed.stderr
+        );
         assert_run_shows_no_secret(server, &args, &failed);
         assert_files_show_no_secret(server, &fake);
-        let old = fake.container("rancher");
-        assert_eq!(
-            old["Config"]["Image"],
-            "127.0.0.1:5599/rancher/server:v1.6.10"
-        );
-        assert_has_real_secrets(server, &old, &secrets, "the old server, back");
+        // It failed before the stop: the old server, parked, still runs with its secrets.
+        let old = fake.container("rancher-v1.6.10");
+        assert_eq!(old["State"]["Running"], true);
+        assert_has_real_secrets(server, &old, &secrets, "the old server, untouched");
     });
 }
 
@@ -421,12 +423,12 @@ fn a_stopped_upgrade_lists_what_remains_with_variables_not_values() {
 
 // --------------------------------------------- a secret that turns up elsewhere --
 
-/// The old server's healthcheck sends its API token. The tool does not carry a healthcheck,
-/// and says so; saying so must not print the token.
+/// The old server's healthcheck sends its API token, without a shell. `--health-cmd` runs one,
+/// so the tool can't carry it, and says so; saying so must not print the token.
 fn server_with_a_healthcheck_holding_the_token(fake: &FakeDocker) {
     let mut server = fake.container("rancher");
     server["Config"]["Healthcheck"] = serde_json::json!({
-        "Test": ["CMD-SHELL", "curl -fsH 'X-Token: tok-MARKER' localhost:8080/ping"],
+        "Test": ["CMD", "curl", "-fsH", "X-Token: tok-MARKER", "localhost:8080/ping"],
         "Interval": 30_000_000_000_u64
     });
     fake.put_container(&server);

@@ -1,6 +1,6 @@
 use super::*;
 use crate::server::fixture::{self, discovery, volumes};
-use crate::server::{DataContainer, RestartPolicy};
+use crate::server::{CreateOption, DataContainer, MountSource, NetworkAttachment, RestartPolicy};
 use std::collections::BTreeMap;
 
 fn embedded_server() -> Server {
@@ -18,7 +18,10 @@ fn embedded_server() -> Server {
                 name: "unless-stopped".into(),
                 maximum_retry_count: 0,
             }),
-            labels: BTreeMap::from([("team".into(), "ops".into())]),
+            options: vec![CreateOption {
+                flag: "--label",
+                value: Some("team=ops".into()),
+            }],
             ..CarriedSettings::default()
         },
     )
@@ -51,7 +54,7 @@ fn rancher_data(
 ) -> DataContainer {
     DataContainer {
         name: "rancher-data".into(),
-        data_mounts,
+        mounts: data_mounts,
         volumes_from: volumes_from.iter().map(|s| s.to_string()).collect(),
     }
 }
@@ -65,9 +68,15 @@ fn commands(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-fn run_new(plan: &Plan) -> String {
-    let step = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+/// The command of the step `id`, shown plainly.
+fn command_of(plan: &Plan, id: StepId) -> String {
+    let step = plan.steps.iter().find(|s| s.id == id).unwrap();
     step.argv().unwrap().display(Reveal::Plain)
+}
+
+/// `create` of the new server.
+fn create_new(plan: &Plan) -> String {
+    command_of(plan, StepId::CreateNew)
 }
 
 fn ids(plan: &Plan) -> Vec<StepId> {
@@ -82,32 +91,32 @@ fn refusals(result: Result<Plan, Refusal>) -> Vec<String> {
 }
 
 #[test]
-fn the_data_container_names_the_old_server_by_id_because_the_new_server_takes_its_name() {
+fn the_data_container_names_each_volume_and_no_container() {
     let server = embedded_server();
     let plan = plan(&discovery(server.clone()), &options("v1.6.20")).unwrap();
-    let create = plan
+    let create = command_of(&plan, StepId::CreateDataContainer);
+    // No --volumes-from: a data container naming the server by name would point at the new
+    // server, which points back at it (dockerd 20.10 deadlocks on that loop at its next start),
+    // and one naming the old server could not be made when it has a tmpfs.
+    assert_eq!(
+        create,
+        "docker create --name rancher-data -v live-var-lib-cattle:/var/lib/cattle \
+         -v live-var-lib-mysql:/var/lib/mysql -v live-var-log-mysql:/var/log/mysql \
+         127.0.0.1:5000/rancher/server:v1.6.10"
+    );
+    let step = plan
         .steps
         .iter()
         .find(|s| s.id == StepId::CreateDataContainer)
-        .and_then(Step::argv)
-        .unwrap()
-        .display(Reveal::Plain);
-    // By name, rancher-data would point at the new server, which points back at
-    // rancher-data: dockerd 20.10 deadlocks on that loop at its next start.
-    assert!(
-        create.contains(&format!("--volumes-from {} ", server.id)),
-        "{create}"
-    );
-    assert!(
-        !create.contains(&format!("--volumes-from {} ", server.name)),
-        "{create}"
-    );
+        .unwrap();
+    assert!(step.reason.contains("doc step 2"), "{}", step.reason);
 }
 
 #[test]
 fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
-    // Everything that doesn't need the server down runs before the stop.
+    // Everything that doesn't need the server down runs before the stop, the new server's
+    // creation included: a setting the engine refuses fails while the old one still answers.
     assert_eq!(
         ids(&plan),
         [
@@ -115,6 +124,7 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             StepId::DisableRestart,
             StepId::CreateDataContainer,
             StepId::ParkOld,
+            StepId::CreateNew,
             StepId::Stop,
             StepId::Backup,
             StepId::RunNew,
@@ -127,13 +137,16 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         [
             "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker update --restart=no rancher",
-            "docker create --volumes-from id-v1.6.10 --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
+            "docker create --name rancher-data -v live-var-lib-cattle:/var/lib/cattle \
+             -v live-var-lib-mysql:/var/lib/mysql -v live-var-log-mysql:/var/log/mysql \
+             127.0.0.1:5000/rancher/server:v1.6.10",
             "docker rename rancher rancher-v1.6.10",
+            "API_TOKEN='tok$en' docker create --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
+             -e 'GREETING=hello world' -e API_TOKEN --label=team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker stop -t 60 rancher-v1.6.10",
             "docker run --rm --log-driver none --volumes-from rancher-data --entrypoint tar 127.0.0.1:5000/rancher/server:v1.6.10 \
              -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql",
-            "API_TOKEN='tok$en' docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
-             -e 'GREETING=hello world' -e API_TOKEN --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
+            "docker start rancher",
             "docker rm rancher-v1.6.10",
         ]
     );
@@ -151,8 +164,8 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         probe.ask.display(Reveal::Plain),
         "docker exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/ping"
     );
-    let Action::Transfer(backup) = &plan.steps[5].action else {
-        panic!("the backup streams through the engine: {:?}", plan.steps[5]);
+    let Action::Transfer(backup) = &plan.steps[6].action else {
+        panic!("the backup streams through the engine: {:?}", plan.steps[6]);
     };
     assert_eq!(backup.direction, crate::plan::Direction::Backup);
     let read_only = [StepId::WaitHealthy];
@@ -205,7 +218,7 @@ fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image(
         instruction,
         "mysqldump -h db -P 3306 -u cattle -p cattle > rancher-db-backup.sql"
     );
-    let run = run_new(&plan);
+    let run = create_new(&plan);
     assert!(!run.contains("--volumes-from"), "{run}");
     assert!(
         run.ends_with("rancher/server:v1.6.20 --db-host db --db-user cattle --db-pass 'pa ss'"),
@@ -215,9 +228,13 @@ fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image(
 }
 
 #[test]
-fn the_database_password_is_a_secret_in_the_run_command() {
+fn the_database_password_is_a_secret_in_the_create_command() {
     let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
-    let run = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+    let run = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::CreateNew)
+        .unwrap();
     let Action::Docker(argv) = &run.action else {
         unreachable!()
     };
@@ -307,21 +324,39 @@ fn the_second_upgrade_replaces_volumes_from_instead_of_doubling_it() {
     let mut found = discovery(server);
     found.data_container = Some(rancher_data(volumes("live"), &["id-of-the-first-server"]));
     let plan = plan(&found, &options("v1.6.30")).unwrap();
-    let run = run_new(&plan);
+    let run = create_new(&plan);
     assert_eq!(run.matches("--volumes-from").count(), 1, "{run}");
 }
 
 #[test]
-fn a_bind_mounted_database_comes_through_the_data_container_and_other_binds_stay() {
+fn a_bind_mounted_database_is_in_the_data_container_and_on_the_new_server_alike() {
     let mut server = embedded_server();
-    server.carried.binds = vec![
-        "/srv/mysql:/var/lib/mysql".into(),
-        "/etc/ssl/ca.pem:/ca.pem:ro".into(),
-    ];
+    server.data_mounts.insert(
+        "/var/lib/mysql".into(),
+        MountSource::Bind {
+            source: "/srv/mysql".into(),
+        },
+    );
+    server.carried.options = ["/srv/mysql:/var/lib/mysql", "/etc/ssl/ca.pem:/ca.pem:ro"]
+        .map(|bind| CreateOption {
+            flag: "--volume",
+            value: Some(bind.into()),
+        })
+        .to_vec();
     let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
-    let run = run_new(&plan);
-    assert!(!run.contains("/srv/mysql"), "{run}");
-    assert!(run.contains("-v /etc/ssl/ca.pem:/ca.pem:ro"), "{run}");
+    let data = command_of(&plan, StepId::CreateDataContainer);
+    assert!(data.contains(" -v /srv/mysql:/var/lib/mysql "), "{data}");
+    // The new server's own bind wins over the data container's at the same path: the same
+    // directory, and the old server's very Binds.
+    let run = create_new(&plan);
+    assert!(
+        run.contains(" --volume=/srv/mysql:/var/lib/mysql "),
+        "{run}"
+    );
+    assert!(
+        run.contains(" --volume=/etc/ssl/ca.pem:/ca.pem:ro "),
+        "{run}"
+    );
 }
 
 #[test]
@@ -407,9 +442,11 @@ fn a_server_without_restart_policy_skips_the_update() {
 }
 
 #[test]
-fn the_way_back_undoes_the_done_steps_in_reverse() {
+fn the_way_back_undoes_the_done_steps_in_reverse_and_each_only_once() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
     let way_back = plan.way_back(plan.steps_before_removal());
+    // The new server's creation and its start both end in its removal: done once, right after
+    // its stop, before anything gives the old one its data back.
     assert_eq!(
         way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
         [
@@ -446,16 +483,60 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
         ]
     );
 
-    // Stopped and parked, before the new version ran: start it, give its name and policy back.
-    let after_stop = plan.way_back(plan.steps.iter().take(5));
+    // Created, stopped and parked, before the new version ran: remove the new one, start the
+    // old one, give it its name and policy back.
+    let after_stop = plan.way_back(plan.steps.iter().take(6));
     assert_eq!(
         after_stop.iter().map(|s| s.id).collect::<Vec<_>>(),
         [
             StepId::StartOld,
+            StepId::RemoveNew,
             StepId::UnparkOld,
             StepId::RestoreRestart,
             StepId::WaitOldHealthy
         ]
+    );
+}
+
+#[test]
+fn a_server_on_two_networks_is_created_on_the_first_and_connected_to_the_second() {
+    let mut server = embedded_server();
+    server.carried.network = Some("front".into());
+    server.carried.networks = vec![
+        NetworkAttachment {
+            name: "front".into(),
+            aliases: vec!["rancher-a".into()],
+            ipv4: Some("172.20.0.10".into()),
+            ..NetworkAttachment::default()
+        },
+        NetworkAttachment {
+            name: "back".into(),
+            aliases: vec!["rancher-b".into(), "api".into()],
+            ipv4: Some("172.21.0.10".into()),
+            ipv6: Some("fd00::10".into()),
+            ..NetworkAttachment::default()
+        },
+    ];
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let create = create_new(&plan);
+    assert!(
+        create.contains(" --network front --network-alias rancher-a --ip 172.20.0.10 "),
+        "{create}"
+    );
+    assert!(!create.contains("back"), "{create}");
+    let connect = command_of(&plan, StepId::ConnectNetwork(0));
+    assert_eq!(
+        connect,
+        "docker network connect --alias rancher-b --alias api --ip 172.21.0.10 --ip6 fd00::10 back rancher"
+    );
+    // Connected while the old server still runs, and undone by removing the new container.
+    let at = |id: StepId| plan.steps.iter().position(|s| s.id == id).unwrap();
+    assert!(at(StepId::CreateNew) < at(StepId::ConnectNetwork(0)));
+    assert!(at(StepId::ConnectNetwork(0)) < at(StepId::Stop));
+    let way_back = plan.way_back(plan.steps.iter().take(at(StepId::ConnectNetwork(0)) + 1));
+    assert_eq!(
+        way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [StepId::RemoveNew, StepId::UnparkOld, StepId::RestoreRestart]
     );
 }
 
