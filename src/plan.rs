@@ -540,8 +540,16 @@ fn build_steps(
         });
     }
     let restart = server.carried.restart.as_ref();
+    let skip_restart = match restart {
+        None => Some(format!("{name} has no restart policy")),
+        // The warnings say what that leaves open.
+        Some(_) if !engine.kind.updates_restart_policy() => {
+            Some(format!("{} can't change a restart policy", engine.program))
+        }
+        Some(_) => None,
+    };
     steps.push(Step {
-        skipped: restart.is_none().then(|| format!("{name} has no restart policy")),
+        skipped: skip_restart,
         undo: restart
             .map(|policy| {
                 restore_restart_step(engine, name, &policy.flag_value())

@@ -70,7 +70,12 @@ pub fn plan(
     }
     if options.old_container_exists {
         steps.push(unpark_step(engine, &record.parked_name, name));
-        if let Some(policy) = &record.restart_policy {
+        // An engine that can't change a restart policy never set it to `no`.
+        if let Some(policy) = record
+            .restart_policy
+            .as_ref()
+            .filter(|_| engine.kind.updates_restart_policy())
+        {
             steps.push(restore_restart_step(engine, name, policy));
         }
         steps.push(start_old_step(engine, name));

@@ -552,3 +552,25 @@ fn a_server_on_a_moving_tag_is_backed_up_and_restored_with_its_image_id() {
     let restore = backup.undo[0].argv().unwrap().display(Reveal::Plain);
     assert!(restore.contains("--entrypoint sh sha256:old "), "{restore}");
 }
+
+#[test]
+fn podman_which_cant_change_a_restart_policy_skips_the_step_and_its_undo() {
+    let mut found = discovery(embedded_server());
+    found.engine = crate::engine::fixture::podman();
+    let plan = plan(&found, &options("v1.6.20")).unwrap();
+    let update = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::DisableRestart)
+        .unwrap();
+    assert_eq!(
+        update.skipped.as_deref(),
+        Some("podman can't change a restart policy")
+    );
+    assert!(!commands(&plan).iter().any(|c| c.contains(" update ")));
+    let way_back = plan.way_back(plan.steps_before_removal());
+    assert!(
+        !way_back.iter().any(|s| s.id == StepId::RestoreRestart),
+        "{way_back:?}"
+    );
+}
