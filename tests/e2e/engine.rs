@@ -1,10 +1,11 @@
-//! Support for the end-to-end tests: the real docker engine, the stand-in `rancher/server`
-//! images of the test bed, and a [`Scope`] that owns everything one test creates.
+//! Support for the end-to-end tests: the real engine (docker, or podman: [`Cli`]), the stand-in
+//! `rancher/server` images of the test bed, and a [`Scope`] that owns everything one test
+//! creates.
 //!
-//! Every container a test makes is named `e2e-<test>-<pid>[-...]`; the scope removes those
-//! containers (with their volumes) and its temporary directory when it is dropped, so cleanup
-//! also happens when the test panics. Containers with other names are never touched: other
-//! tests, and other people, use the same engine at the same time.
+//! Every container, network and named volume a test makes is named `e2e-<test>-<pid>[-...]`;
+//! the scope removes them (containers with their volumes) and its temporary directory when it is
+//! dropped, so cleanup also happens when the test panics. Things with other names are never
+//! touched: other tests, and other people, use the same engine at the same time.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,53 +46,140 @@ const BASE_TAGS: [&str; 3] = ["v1.6.10", "v1.6.20", "v1.6.30"];
 /// (other images on the engine come and go with other people's work).
 const TESTBED_TAGS: [&str; 5] = ["v1.6.10", "v1.6.20", "v1.6.30", "stable", "v1.6.31-crash"];
 
+// ------------------------------------------------------------------- engines --
+
+/// The engine a test drives, by the CLI that reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cli {
+    Docker,
+    /// The test bed's rootful podman (`RANCHER_UPGRADE_PODMAN`, else `podman` on PATH).
+    #[allow(dead_code)] // only some test binaries drive podman
+    Podman,
+}
+
+impl Cli {
+    /// The program to run.
+    pub fn program(self) -> String {
+        match self {
+            Cli::Docker => "docker".to_string(),
+            Cli::Podman => std::env::var("RANCHER_UPGRADE_PODMAN")
+                .ok()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| "podman".to_string()),
+        }
+    }
+
+    /// Runs `PROGRAM ARGS` and returns what it left, success or not.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(self, args: &[S]) -> Output {
+        Command::new(self.program())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                let words: Vec<String> = args
+                    .iter()
+                    .map(|a| a.as_ref().to_string_lossy().into_owned())
+                    .collect();
+                panic!(
+                    "could not start `{} {}`: {e}",
+                    self.program(),
+                    words.join(" ")
+                )
+            })
+    }
+
+    /// Runs `PROGRAM ARGS`, fails the test when it fails, and returns its trimmed stdout.
+    pub fn ok(self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`{} {}` failed ({}): {}",
+            self.program(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `inspect --type container NAME`, or `None` when no such container exists.
+    pub fn inspect(self, name: &str) -> Option<Value> {
+        let out = self.run(&["inspect", "--type", "container", "--", name]);
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                why.to_lowercase().contains("no such"),
+                "`{} inspect {name}` failed: {why}",
+                self.program()
+            );
+            return None;
+        }
+        let mut all: Vec<Value> =
+            serde_json::from_slice(&out.stdout).expect("inspect prints a JSON array");
+        (!all.is_empty()).then(|| all.swap_remove(0))
+    }
+
+    /// [`Cli::inspect`] of a container that must exist.
+    pub fn inspect_existing(self, name: &str) -> Value {
+        self.inspect(name)
+            .unwrap_or_else(|| panic!("container {name} does not exist"))
+    }
+
+    /// Whether the engine answers and holds the stand-in images; checked once per test binary.
+    fn ready(self) -> &'static Result<(), String> {
+        static DOCKER: OnceLock<Result<(), String>> = OnceLock::new();
+        static PODMAN: OnceLock<Result<(), String>> = OnceLock::new();
+        let once = match self {
+            Cli::Docker => &DOCKER,
+            Cli::Podman => &PODMAN,
+        };
+        once.get_or_init(|| {
+            let program = self.program();
+            let info = Command::new(&program)
+                .arg("info")
+                .stdin(Stdio::null())
+                .output();
+            match info {
+                Err(e) => return Err(format!("the {program} CLI could not be started: {e}")),
+                Ok(out) if !out.status.success() => {
+                    return Err(format!(
+                        "no {program} engine answers (`{program} info` failed: {})",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+                Ok(_) => {}
+            }
+            for tag in BASE_TAGS {
+                let reference = image(tag);
+                let pulled = self.run(&["pull", "-q", &reference]);
+                if !pulled.status.success() {
+                    return Err(format!(
+                        "the stand-in image {reference} can't be pulled into {program} ({}); run `bash scripts/testbed.sh` and export the RANCHER_UPGRADE_REGISTRY it prints",
+                        String::from_utf8_lossy(&pulled.stderr).trim()
+                    ));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 // ------------------------------------------------------------------ the gate --
 
 fn require_docker() -> bool {
     std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v.trim() == "1")
 }
 
-/// Whether the engine answers and holds the stand-in images; checked once per test binary.
-fn engine_ready() -> &'static Result<(), String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY.get_or_init(|| {
-        let info = Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .stdin(Stdio::null())
-            .output();
-        match info {
-            Err(e) => return Err(format!("the docker CLI could not be started: {e}")),
-            Ok(out) if !out.status.success() => {
-                return Err(format!(
-                    "no docker engine answers (`docker info` failed: {})",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            Ok(_) => {}
-        }
-        for tag in BASE_TAGS {
-            let reference = image(tag);
-            let pulled = Command::new("docker")
-                .args(["pull", "-q", &reference])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("docker pull {reference}: {e}"))?;
-            if !pulled.status.success() {
-                return Err(format!(
-                    "the stand-in image {reference} can't be pulled ({}); run `bash scripts/testbed.sh` and export the RANCHER_UPGRADE_REGISTRY it prints",
-                    String::from_utf8_lossy(&pulled.stderr).trim()
-                ));
-            }
-        }
-        Ok(())
-    })
+/// The scope of one test on docker, or `None` (after a skip line) when no engine answers.
+/// With `REQUIRE_DOCKER=1` a missing engine fails the test instead.
+pub fn engine(test: &str) -> Option<Scope> {
+    on(Cli::Docker, test)
 }
 
-/// The scope of one test, or `None` (after a skip line) when no engine answers. With
-/// `REQUIRE_DOCKER=1` a missing engine fails the test instead.
-pub fn engine(test: &str) -> Option<Scope> {
-    match engine_ready() {
-        Ok(()) => Some(Scope::new(test)),
+/// [`engine`] on the engine `cli` reaches.
+pub fn on(cli: Cli, test: &str) -> Option<Scope> {
+    match cli.ready() {
+        Ok(()) => Some(Scope::new(cli, test)),
         Err(why) if require_docker() => {
             panic!("REQUIRE_DOCKER=1, but {why}")
         }
@@ -107,52 +195,24 @@ pub fn engine(test: &str) -> Option<Scope> {
 // ------------------------------------------------------------------- docker --
 
 /// Runs `docker ARGS` and returns what it left, success or not.
+#[allow(dead_code)] // only some test binaries run docker by hand
 pub fn docker<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            let words: Vec<String> = args
-                .iter()
-                .map(|a| a.as_ref().to_string_lossy().into_owned())
-                .collect();
-            panic!("could not start `docker {}`: {e}", words.join(" "))
-        })
+    Cli::Docker.run(args)
 }
 
 /// Runs `docker ARGS`, fails the test when it fails, and returns its trimmed stdout.
 pub fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "`docker {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    Cli::Docker.ok(args)
 }
 
 /// `docker inspect --type container NAME`, or `None` when no such container exists.
 pub fn inspect(name: &str) -> Option<Value> {
-    let out = docker(&["inspect", "--type", "container", "--", name]);
-    if !out.status.success() {
-        let why = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            why.contains("No such"),
-            "`docker inspect {name}` failed: {why}"
-        );
-        return None;
-    }
-    let mut all: Vec<Value> =
-        serde_json::from_slice(&out.stdout).expect("docker inspect prints a JSON array");
-    (!all.is_empty()).then(|| all.swap_remove(0))
+    Cli::Docker.inspect(name)
 }
 
 /// `docker inspect` of a container that must exist.
 pub fn inspect_existing(name: &str) -> Value {
-    inspect(name).unwrap_or_else(|| panic!("container {name} does not exist"))
+    Cli::Docker.inspect_existing(name)
 }
 
 pub fn exists(name: &str) -> bool {
@@ -429,6 +489,37 @@ pub struct ServerOptions {
     pub binds: Vec<String>,
     /// The arguments after the image name.
     pub args: Vec<String>,
+    /// Options given as they are, before the image (`--cap-add`, `--tmpfs`, ...).
+    pub raw: Vec<String>,
+    /// The networks, the first joined at `run` (`--network` with its alias and addresses),
+    /// each other one with `network connect` right after.
+    pub networks: Vec<Attachment>,
+}
+
+/// A network a test's server is on, with its alias and static addresses there.
+#[derive(Clone, Debug, Default)]
+pub struct Attachment {
+    pub network: String,
+    pub alias: String,
+    pub ip: String,
+    pub ip6: Option<String>,
+}
+
+impl Attachment {
+    /// The alias and addresses, `alias_flag` naming the alias as `run` or `network connect`
+    /// takes it.
+    fn flags(&self, alias_flag: &str) -> Vec<String> {
+        let mut flags = vec![
+            alias_flag.to_string(),
+            self.alias.clone(),
+            "--ip".into(),
+            self.ip.clone(),
+        ];
+        if let Some(ip6) = &self.ip6 {
+            flags.extend(["--ip6".into(), ip6.clone()]);
+        }
+        flags
+    }
 }
 
 /// A Rancher server container of a test, under its (stable) name and host port. After an
@@ -437,11 +528,13 @@ pub struct ServerOptions {
 pub struct Server {
     pub name: String,
     pub port: u16,
+    /// The engine it runs on.
+    pub cli: Cli,
 }
 
 impl Server {
     pub fn inspect(&self) -> Value {
-        inspect_existing(&self.name)
+        self.cli.inspect_existing(&self.name)
     }
 
     pub fn id(&self) -> String {
@@ -472,7 +565,7 @@ impl Server {
     /// Writes a file under the server's /var/lib/mysql (its embedded database).
     pub fn write_data(&self, relative: &str, content: &str) {
         let path = format!("/var/lib/mysql/{relative}");
-        let mut child = Command::new("docker")
+        let mut child = Command::new(self.cli.program())
             .args(["exec", "-i", &self.name, "sh", "-c"])
             .arg(r#"mkdir -p "$(dirname "$1")" && cat > "$1""#)
             .args(["sh", &path])
@@ -498,7 +591,7 @@ impl Server {
 
     /// Reads a file under the server's /var/lib/mysql, through the running container.
     pub fn read_data(&self, relative: &str) -> Option<String> {
-        let out = docker(&[
+        let out = self.cli.run(&[
             "exec",
             &self.name,
             "cat",
@@ -527,6 +620,8 @@ pub struct Snapshot {
 pub struct Scope {
     /// `e2e-<test>-<pid>`: the server's name, and the start of every name the test uses.
     pub prefix: String,
+    /// The engine the test drives, and the tool with it.
+    pub cli: Cli,
     dir: tempfile::TempDir,
     runs: AtomicUsize,
     /// The anonymous volumes the test's containers have used: the tool removes an old server
@@ -535,9 +630,10 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn new(test: &str) -> Scope {
+    fn new(cli: Cli, test: &str) -> Scope {
         let scope = Scope {
             prefix: format!("e2e-{test}-{}", std::process::id()),
+            cli,
             dir: tempfile::Builder::new()
                 .prefix(&format!("rancher-upgrade-e2e-{test}-"))
                 .tempdir()
@@ -581,7 +677,9 @@ impl Scope {
 
     /// The test's containers, as (id, name), in name order.
     pub fn containers(&self) -> Vec<(String, String)> {
-        let out = docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}"]);
+        let out = self
+            .cli
+            .run(&["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}"]);
         let mut found: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|line| line.split_once('\t'))
@@ -612,9 +710,10 @@ impl Scope {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let out = docker(&self.run_args(&name, reference, &options));
+            let out = self.cli.run(&self.run_args(&name, reference, &options));
             self.remember_volumes();
             if out.status.success() {
+                self.connect_networks(&name, &options.networks);
                 break;
             }
             let why = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -623,15 +722,16 @@ impl Scope {
                 port_taken && options.port.is_some() && attempts < 5,
                 "starting {name} ({reference}) failed: {why}"
             );
-            let _ = docker(&["rm", "-f", "-v", &name]);
+            let _ = self.cli.run(&["rm", "-f", "-v", &name]);
             options.port = Some(free_port());
         }
         let server = Server {
             name,
             port: options.port.unwrap_or(0),
+            cli: self.cli,
         };
         if options.port.is_some() && !wait_for_pong(server.port, START_TIMEOUT) {
-            let logs = docker(&["logs", &server.name]);
+            let logs = self.cli.run(&["logs", &server.name]);
             panic!(
                 "{} ({reference}) did not answer /ping on 127.0.0.1:{} within {} s; logs:\n{}{}",
                 server.name,
@@ -663,9 +763,42 @@ impl Scope {
         for bind in &options.binds {
             args.extend(["-v".into(), bind.clone()]);
         }
+        args.extend(options.raw.iter().cloned());
+        if let Some(first) = options.networks.first() {
+            args.extend(["--network".into(), first.network.clone()]);
+            args.extend(first.flags("--network-alias"));
+        }
         args.push(reference.to_string());
         args.extend(options.args.iter().cloned());
         args
+    }
+
+    /// `network connect` of `container` to each network past the first.
+    fn connect_networks(&self, container: &str, networks: &[Attachment]) {
+        for attachment in networks.iter().skip(1) {
+            let mut args = vec!["network".to_string(), "connect".into()];
+            args.extend(attachment.flags("--alias"));
+            args.extend([attachment.network.clone(), container.to_string()]);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.cli.ok(&refs);
+        }
+    }
+
+    /// A network of the test's own, `<prefix>-<suffix>`, on `subnets` (an IPv6 one makes it a
+    /// dual-stack network). Removed with the scope.
+    #[allow(dead_code)] // only some test binaries put their servers on networks
+    pub fn network(&self, suffix: &str, subnets: &[&str]) -> String {
+        let name = format!("{}-{suffix}", self.prefix);
+        let mut args = vec!["network", "create"];
+        if subnets.iter().any(|s| s.contains(':')) {
+            args.push("--ipv6");
+        }
+        for subnet in subnets {
+            args.extend(["--subnet", subnet]);
+        }
+        args.push(&name);
+        self.cli.ok(&args);
+        name
     }
 
     /// Runs `rancher-upgrade ARGS`.
@@ -721,7 +854,7 @@ impl Scope {
     pub fn remember_volumes(&self) {
         let mut remembered = self.volumes.lock().unwrap_or_else(|e| e.into_inner());
         for (id, _) in self.containers() {
-            if let Some(c) = inspect(&id) {
+            if let Some(c) = self.cli.inspect(&id) {
                 remembered.extend(
                     mounts(&c)
                         .into_values()
@@ -740,8 +873,17 @@ impl Scope {
         args
     }
 
-    /// [`Scope::selection`] without the target: what `rollback` takes.
+    /// [`Scope::selection`] without the target: what `rollback` takes. The engine is named
+    /// when it is not docker.
     pub fn server_args(&self) -> Vec<String> {
+        let engine = match self.cli {
+            Cli::Docker => vec![],
+            Cli::Podman => vec!["--docker".into(), self.cli.program()],
+        };
+        engine.into_iter().chain(self.own_server_args()).collect()
+    }
+
+    fn own_server_args(&self) -> Vec<String> {
         vec![
             "--container".into(),
             self.server_name(),
@@ -817,7 +959,9 @@ impl Scope {
         let mut containers = Vec::new();
         let mut volumes = BTreeSet::new();
         for (id, name) in self.containers() {
-            let Some(c) = inspect(&id) else { continue };
+            let Some(c) = self.cli.inspect(&id) else {
+                continue;
+            };
             let mounts = mounts(&c);
             for (kind, source) in mounts.values() {
                 if kind == "volume" {
@@ -838,7 +982,7 @@ impl Scope {
                 strings(&c, "/HostConfig/VolumesFrom"),
             ));
         }
-        let listed = docker_ok(&["volume", "ls", "--format", "{{.Name}}"]);
+        let listed = self.cli.ok(&["volume", "ls", "--format", "{{.Name}}"]);
         let existing: BTreeSet<&str> = listed.lines().collect();
         let volumes = volumes
             .into_iter()
@@ -858,20 +1002,22 @@ impl Scope {
             )
             .collect();
         let testbed_images: BTreeSet<String> = TESTBED_TAGS.iter().map(|t| image(t)).collect();
-        let mut images: Vec<String> = docker_ok(&[
-            "images",
-            "--no-trunc",
-            "--format",
-            "{{.ID}} {{.Repository}}:{{.Tag}} {{.CreatedAt}}",
-        ])
-        .lines()
-        .filter(|line| {
-            line.split(' ')
-                .nth(1)
-                .is_some_and(|r| testbed_images.contains(r))
-        })
-        .map(str::to_string)
-        .collect();
+        let mut images: Vec<String> = self
+            .cli
+            .ok(&[
+                "images",
+                "--no-trunc",
+                "--format",
+                "{{.ID}} {{.Repository}}:{{.Tag}} {{.CreatedAt}}",
+            ])
+            .lines()
+            .filter(|line| {
+                line.split(' ')
+                    .nth(1)
+                    .is_some_and(|r| testbed_images.contains(r))
+            })
+            .map(str::to_string)
+            .collect();
         images.sort();
         Snapshot {
             containers,
@@ -885,7 +1031,7 @@ impl Scope {
     pub fn events_since(&self, since: f64, pulled_image: &str) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(300));
         let until = now_seconds();
-        let out = docker_ok(&[
+        let out = self.cli.ok(&[
             "events",
             "--since",
             &format!("{since:.6}"),
@@ -914,23 +1060,35 @@ impl Scope {
             .collect()
     }
 
-    /// Removes the test's containers with their volumes, and the volumes they used before.
+    /// Removes the test's containers with their volumes, the volumes they used before, and the
+    /// test's own networks and named volumes.
     fn remove_containers(&self) {
         self.remember_volumes();
         let containers = self.containers();
         if !containers.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(containers.iter().map(|(id, _)| id.as_str()));
-            let _ = docker(&args);
+            let _ = self.cli.run(&args);
         }
         let volumes = std::mem::take(&mut *self.volumes.lock().unwrap_or_else(|e| e.into_inner()));
-        let existing = docker(&["volume", "ls", "-q"]);
+        let existing = self.cli.run(&["volume", "ls", "-q"]);
         let existing = String::from_utf8_lossy(&existing.stdout);
-        let left: Vec<&str> = existing.lines().filter(|v| volumes.contains(*v)).collect();
+        let left: Vec<&str> = existing
+            .lines()
+            .filter(|v| volumes.contains(*v) || self.owns(v))
+            .collect();
         if !left.is_empty() {
             let mut args = vec!["volume", "rm"];
             args.extend(left);
-            let _ = docker(&args);
+            let _ = self.cli.run(&args);
+        }
+        let networks = self.cli.run(&["network", "ls", "--format", "{{.Name}}"]);
+        let networks = String::from_utf8_lossy(&networks.stdout);
+        let own: Vec<&str> = networks.lines().filter(|n| self.owns(n)).collect();
+        if !own.is_empty() {
+            let mut args = vec!["network", "rm"];
+            args.extend(own);
+            let _ = self.cli.run(&args);
         }
     }
 }
