@@ -107,6 +107,7 @@ pub fn discover(
         image: image_json,
         baseline: baseline.as_ref(),
         records_static_addresses: engine.kind().records_static_addresses(),
+        program: &engine.target().program,
     };
     let server = describe_server(&container_json, &reference)?;
     let named = |name: &str| {
@@ -163,6 +164,7 @@ fn provisional_parked_name(container: &Value) -> String {
         image: &Value::Null,
         baseline: None,
         records_static_addresses: true,
+        program: "docker",
     };
     describe_server(container, &reference)
         .map(|s| s.parked_name())
@@ -378,7 +380,7 @@ pub fn describe_server(container: &Value, reference: &Reference) -> Result<Serve
         mode,
         data_mount_options: data_mount_options(container),
         data_mounts: data_mounts(container),
-        not_carried: translation.not_carried,
+        not_carried: [translation.not_carried, networks.not_carried].concat(),
         carried,
         name,
         id,
@@ -462,6 +464,7 @@ mod tests {
             image,
             baseline: None,
             records_static_addresses: true,
+            program: "docker",
         };
         describe_server(container, &reference).unwrap()
     }
@@ -656,6 +659,7 @@ mod tests {
             image: &load("images/rancher-server-v1.6.10.json"),
             baseline: Some(&load("containers/baseline.json")),
             records_static_addresses: false,
+            program: "podman",
         };
         describe_server(&load("containers/rancher.json"), &reference).unwrap()
     }

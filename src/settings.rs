@@ -22,6 +22,8 @@ pub struct Reference<'a> {
     /// Whether the engine's inspect tells an address set with `--ip` from one it assigned
     /// (docker's `IPAMConfig`). Where it can't (podman 4), the container keeps its addresses.
     pub records_static_addresses: bool,
+    /// The program a warning's command names: `docker` or `podman`.
+    pub program: &'a str,
 }
 
 /// Which half of an inspect a field is in.
@@ -158,6 +160,8 @@ struct Field<'a> {
     value: &'a Value,
     reference: &'a Value,
     container: &'a Value,
+    /// See [`Reference::program`].
+    program: &'a str,
 }
 
 /// How a field becomes options, or why it can't.
@@ -361,6 +365,7 @@ pub fn translate(container: &Value, reference: &Reference) -> Translation {
                 value,
                 reference: reference.value(section, key),
                 container,
+                program: reference.program,
             };
             let converted = match table.iter().find(|(name, _)| name == key) {
                 Some((_, form)) => form.convert(&field),
@@ -638,7 +643,8 @@ fn mac_address(field: &Field) -> Result<Vec<CreateOption>, String> {
 fn container_id_file(field: &Field) -> Result<Vec<CreateOption>, String> {
     let file = field.value.as_str().unwrap_or_default();
     Err(format!(
-        "`create --cidfile` refuses a file that exists, and {file} holds the old container's id; `docker inspect --format '{{{{.Id}}}}' NAME > {file}` writes the new one's"
+        "`create --cidfile` refuses a file that exists, and {file} holds the old container's id; `{} inspect --format '{{{{.Id}}}}' NAME > {file}` writes the new one's",
+        field.program
     ))
 }
 
@@ -1034,6 +1040,8 @@ pub struct Networks {
     pub mode: Option<String>,
     /// Every network but the engine's default, the one named by `mode` first.
     pub attachments: Vec<NetworkAttachment>,
+    /// What `create` can't give on the network it joins.
+    pub not_carried: Vec<String>,
 }
 
 /// The networks of `container`, without what the engine puts there by itself: its own
@@ -1046,7 +1054,7 @@ pub fn networks(container: &Value, reference: &Reference) -> Networks {
     if mode == "host" || mode == "none" || mode.starts_with("container:") {
         return Networks {
             mode: Some(mode.to_string()),
-            attachments: vec![],
+            ..Networks::default()
         };
     }
     // The engine's default network: docker's `bridge`, or the one a bare container joins.
@@ -1084,9 +1092,27 @@ pub fn networks(container: &Value, reference: &Reference) -> Networks {
         let first = attachments.remove(at);
         attachments.insert(0, first);
     }
+    // `--network NAME` has no driver options (its long form needs API 1.44 and no podman has it).
+    let not_carried = match joined.map(|_| &attachments[0]) {
+        Some(first) if !first.driver_options.is_empty() => {
+            let options: Vec<String> = first
+                .driver_options
+                .iter()
+                .map(|(k, v)| format!("--driver-opt {k}={v}"))
+                .collect();
+            vec![format!(
+                "the driver options of network {name} are not carried: `create --network` takes none; `{program} network disconnect {name} NAME && {program} network connect {} {name} NAME` gives them, with its aliases and addresses",
+                options.join(" "),
+                name = first.name,
+                program = reference.program
+            )]
+        }
+        _ => vec![],
+    };
     Networks {
         mode: joined.map(|_| attachments[0].name.clone()),
         attachments,
+        not_carried,
     }
 }
 
@@ -1153,6 +1179,7 @@ mod tests {
             image,
             baseline: None,
             records_static_addresses: true,
+            program: "docker",
         }
     }
 
@@ -1165,6 +1192,7 @@ mod tests {
             image,
             baseline: Some(baseline),
             records_static_addresses: false,
+            program: "podman",
         }
     }
 
@@ -1258,6 +1286,29 @@ mod tests {
                     ..NetworkAttachment::default()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn driver_options_of_the_network_joined_at_create_are_named_with_their_way_back() {
+        let mut container = fixture("wide/containers/rancher.json");
+        container["NetworkSettings"]["Networks"]["wide-a"]["DriverOpts"] =
+            serde_json::json!({"com.example.mtu": "1400"});
+        container["NetworkSettings"]["Networks"]["wide-b"]["DriverOpts"] =
+            serde_json::json!({"com.example.mtu": "9000"});
+        let image = fixture("wide/images/rancher-server-v1.6.10.json");
+        let found = networks(&container, &docker_reference(&image));
+        // The connected network takes them with `network connect --driver-opt`.
+        assert_eq!(
+            found.attachments[1].driver_options["com.example.mtu"],
+            "9000"
+        );
+        assert_eq!(found.not_carried.len(), 1, "{:?}", found.not_carried);
+        assert!(
+            found.not_carried[0]
+                .contains("docker network connect --driver-opt com.example.mtu=1400 wide-a NAME"),
+            "{:?}",
+            found.not_carried
         );
     }
 
