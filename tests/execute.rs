@@ -446,3 +446,127 @@ fn a_resumed_dry_run_shows_the_way_back_from_what_the_earlier_run_did() {
         "a dry run runs nothing"
     );
 }
+
+/// The embedded server, also on a user-defined network with an alias and a static address.
+fn on_a_second_network(fake: &FakeDocker) {
+    let mut server = fake.container("rancher");
+    server["NetworkSettings"]["Networks"]["backend"] = serde_json::json!({
+        "IPAMConfig": {"IPv4Address": "172.30.0.10"},
+        "Aliases": ["rancher-api", server["Id"].as_str().unwrap()[..12].to_string()],
+        "Links": null,
+        "DriverOpts": null
+    });
+    fake.put_container(&server);
+}
+
+#[test]
+fn a_failed_network_connect_is_undone_by_the_removal_and_a_resumed_run_connects_once() {
+    let mut fake = FakeDocker::new("embedded");
+    on_a_second_network(&fake);
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "network");
+    let health = pong_server();
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Step 6/10 failed (Connect rancher to the network backend)"),
+        "{stderr}"
+    );
+    // Before the stop: the old server still runs; the way back removes the new container.
+    let way_back: Vec<&str> = report_section(&stderr, "To return to the old server, run:")
+        .unwrap_or_else(|| panic!("no way back printed: {stderr}"))
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("$ "))
+        .collect();
+    assert_eq!(
+        way_back,
+        [
+            "docker rm rancher",
+            "docker rename rancher-v1.6.10 rancher",
+            "docker update --restart=unless-stopped rancher"
+        ]
+    );
+    assert_eq!(fake.container("rancher-v1.6.10")["State"]["Running"], true);
+
+    // The same command again goes on from the connect, with the container it created.
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    let before = fake.mutating_calls().len();
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let resumed: Vec<Vec<String>> = fake.mutating_calls()[before..].to_vec();
+    assert_eq!(
+        resumed,
+        [
+            vec![
+                "network",
+                "connect",
+                "--alias",
+                "rancher-api",
+                "--ip",
+                "172.30.0.10",
+                "backend",
+                "rancher"
+            ],
+            vec!["stop", "-t", "60", "rancher-v1.6.10"],
+            vec!["start", "rancher"],
+            vec!["rm", "rancher-v1.6.10"],
+        ]
+        .map(|c| c.into_iter().map(String::from).collect::<Vec<_>>())
+    );
+    let new = fake.container("rancher");
+    assert_eq!(
+        new["NetworkSettings"]["Networks"]["backend"]["Aliases"],
+        serde_json::json!(["rancher-api"])
+    );
+}
+
+#[test]
+fn a_resumed_run_sees_on_the_engine_the_new_container_created_and_connected() {
+    let mut fake = FakeDocker::new("embedded");
+    on_a_second_network(&fake);
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "stop");
+    let health = pong_server();
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    // As if the run had been killed before it recorded the create and the connect.
+    let state_file = fake.work_dir().join("rancher-upgrade-rancher.state.json");
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    state["steps_done"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s == "pull" || s == "disable-restart" || s == "create-data-container");
+    std::fs::write(&state_file, state.to_string()).unwrap();
+
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    let before = fake.mutating_calls().len();
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let resumed: Vec<String> = fake.mutating_calls()[before..]
+        .iter()
+        .map(|c| c[0].clone())
+        .collect();
+    assert_eq!(resumed, ["stop", "start", "rm"], "{stderr}");
+}
