@@ -23,10 +23,21 @@ pub struct Secret {
     pub via_environment: bool,
 }
 
+/// A secret value inside a word that is not secret itself (an API token in a healthcheck's
+/// command, or a label), and the shell variable that holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Embedded {
+    pub value: String,
+    pub shell_var: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Word {
     value: String,
     secret: Option<Secret>,
+    /// The secret values it holds without being a secret word ([`Argv::conceal`]): masked
+    /// when shown, a shell variable in a shell runbook, real in the command.
+    embedded: Vec<Embedded>,
 }
 
 impl Word {
@@ -56,9 +67,61 @@ impl Word {
         self.environment_name().unwrap_or(&self.value)
     }
 
+    pub fn embedded(&self) -> &[Embedded] {
+        &self.embedded
+    }
+
+    /// Takes those of `candidates` the word holds as its embedded secrets.
+    fn embed(&mut self, candidates: &[Embedded]) {
+        self.embedded = candidates
+            .iter()
+            .filter(|e| !e.value.is_empty() && self.value.contains(&e.value))
+            .cloned()
+            .collect();
+        // Longest first, so a secret that contains another is taken whole.
+        self.embedded
+            .sort_by_key(|e| std::cmp::Reverse(e.value.len()));
+        self.embedded.dedup_by(|a, b| a.value == b.value);
+    }
+
+    /// The word cut at its embedded secrets: literal text, and the secrets between.
+    fn pieces(&self) -> Vec<(&str, Option<&Embedded>)> {
+        let mut pieces = Vec::new();
+        let mut rest = self.value.as_str();
+        while !rest.is_empty() {
+            // The secret that starts first; of two at one place, the longer (they are sorted so).
+            let next = self
+                .embedded
+                .iter()
+                .filter_map(|e| rest.find(&e.value).map(|at| (at, e)))
+                .min_by_key(|(at, _)| *at);
+            let Some((at, embedded)) = next else {
+                pieces.push((rest, None));
+                break;
+            };
+            if at > 0 {
+                pieces.push((&rest[..at], None));
+            }
+            pieces.push((&rest[at..at + embedded.value.len()], Some(embedded)));
+            rest = &rest[at + embedded.value.len()..];
+        }
+        pieces
+    }
+
     /// The word as it is shown, not quoted; a word that travels in the environment shows as
     /// the `NAME=value` it puts there.
     pub fn shown(&self, reveal: Reveal) -> String {
+        if self.secret.is_none() && !self.embedded.is_empty() && reveal != Reveal::Plain {
+            return self
+                .pieces()
+                .into_iter()
+                .map(|(text, secret)| match (secret, reveal) {
+                    (None, _) => text.to_string(),
+                    (Some(_), Reveal::Masked) => MASK.to_string(),
+                    (Some(secret), _) => format!("${{{}}}", secret.shell_var),
+                })
+                .collect();
+        }
         match (&self.secret, reveal) {
             (Some(_), Reveal::Masked) => format!("{}{MASK}", self.visible_prefix()),
             (Some(secret), Reveal::ShellVariables) => {
@@ -71,6 +134,17 @@ impl Word {
     fn quoted(&self, reveal: Reveal) -> String {
         if let Some(name) = self.environment_name() {
             return quote(name);
+        }
+        if self.secret.is_none() && !self.embedded.is_empty() && reveal == Reveal::ShellVariables {
+            // Each literal piece quoted, each secret a reference outside the quotes.
+            return self
+                .pieces()
+                .into_iter()
+                .map(|(text, secret)| match secret {
+                    None => quote(text),
+                    Some(secret) => format!("\"${{{}}}\"", secret.shell_var),
+                })
+                .collect();
         }
         match (&self.secret, reveal) {
             // The reference must stay outside single quotes so the shell expands it.
@@ -165,6 +239,7 @@ impl Argv {
         self.words.push(Word {
             value: value.into(),
             secret: None,
+            embedded: vec![],
         });
         self
     }
@@ -185,7 +260,37 @@ impl Argv {
         self.words.push(Word {
             value: value.into(),
             secret: Some(secret),
+            embedded: vec![],
         });
+        self
+    }
+
+    /// Adds a word that holds some of the secret values of `embedded` without being a secret
+    /// word (the record of a command, rebuilt).
+    pub fn concealed_arg(mut self, value: impl Into<String>, embedded: &[Embedded]) -> Self {
+        let mut word = Word {
+            value: value.into(),
+            secret: None,
+            embedded: vec![],
+        };
+        word.embed(embedded);
+        self.words.push(word);
+        self
+    }
+
+    /// The same command with every word that holds one of the secret values of `secrets`
+    /// (shell variable, value) marked to hide it: shown masked, or as its variable.
+    pub fn conceal(mut self, secrets: &[(String, String)]) -> Argv {
+        let embedded: Vec<Embedded> = secrets
+            .iter()
+            .map(|(var, value)| Embedded {
+                value: value.clone(),
+                shell_var: var.clone(),
+            })
+            .collect();
+        for word in self.words.iter_mut().filter(|w| w.secret.is_none()) {
+            word.embed(&embedded);
+        }
         self
     }
 
@@ -262,10 +367,16 @@ impl Argv {
 
     /// The shell variables a [`Reveal::ShellVariables`] display refers to, with their real values.
     pub fn shell_variables(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.words.iter().filter_map(|w| {
-            w.secret
+        self.words.iter().flat_map(|w| {
+            let own = w
+                .secret
                 .as_ref()
-                .map(|s| (s.shell_var.as_str(), &w.value[s.visible_prefix..]))
+                .map(|s| (s.shell_var.as_str(), &w.value[s.visible_prefix..]));
+            own.into_iter().chain(
+                w.embedded
+                    .iter()
+                    .map(|e| (e.shell_var.as_str(), e.value.as_str())),
+            )
         })
     }
 }
@@ -426,6 +537,35 @@ mod tests {
             shown,
             "TOKEN=w env my.api-key=v docker -e my.api-key -e TOKEN"
         );
+    }
+
+    #[test]
+    fn a_secret_inside_another_word_is_masked_shown_as_its_variable_and_run_as_it_is() {
+        let token = "t0k'en";
+        let health = format!("--health-cmd=curl -H 'X-Token: {token}' -H 'Again: {token}'");
+        let argv = Argv::new("docker")
+            .arg("-e")
+            .secret_arg(format!("API_TOKEN={token}"), env_secret("API_TOKEN"))
+            .arg(health.clone())
+            .conceal(&[("API_TOKEN".into(), token.into())]);
+        let masked = argv.display(Reveal::Masked);
+        assert!(!masked.contains("t0k"), "{masked}");
+        assert!(
+            masked.contains("X-Token: ********") && masked.contains("Again: ********"),
+            "{masked}"
+        );
+        let variables = argv.display(Reveal::ShellVariables);
+        assert!(!variables.contains("t0k"), "{variables}");
+        assert_eq!(
+            through_sh(&variables, &["API_TOKEN"], &[("API_TOKEN", token)]),
+            ["-e", "API_TOKEN", health.as_str(), token]
+        );
+        assert_eq!(
+            through_sh(&argv.display(Reveal::Plain), &["API_TOKEN"], &[]),
+            ["-e", "API_TOKEN", health.as_str(), token]
+        );
+        let vars: Vec<_> = argv.shell_variables().map(|(var, _)| var).collect();
+        assert_eq!(vars, ["API_TOKEN", "API_TOKEN"]);
     }
 
     #[test]

@@ -1004,7 +1004,12 @@ fn create_new(
             argv = argv.secret_arg(password, db_password_secret());
         }
     }
-    argv
+    // A secret may stand in another setting too (a token in the healthcheck's command).
+    let secrets: Vec<(String, String)> = argv
+        .shell_variables()
+        .map(|(var, value)| (var.to_string(), value.to_string()))
+        .collect();
+    argv.conceal(&secrets)
 }
 
 /// `--ip`, `--ip6` and `--link-local-ip` of a network: `ip_flag` is `create`'s `--ip` or

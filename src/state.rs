@@ -3,7 +3,7 @@
 //! variable, and its value is read from the live container when it is needed.
 
 use crate::archive::ArchiveSummary;
-use crate::argv::{Argv, Secret};
+use crate::argv::{Argv, Embedded, Secret, Word};
 use crate::plan::{Plan, StepId};
 use crate::server::Server;
 use anyhow::{Context, Result};
@@ -43,6 +43,10 @@ pub struct RecordedWord {
     /// The secret travels in the command's environment (see [`Secret::via_environment`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub via_environment: bool,
+    /// The word holds secret values without being a secret word ([`Embedded`]): `text` has
+    /// each as the name of its variable between two NULs, which no command word can hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +83,15 @@ pub fn record_path(backup_dir: &Path, container: &str) -> PathBuf {
     backup_dir.join(format!("rancher-upgrade-{container}.state.json"))
 }
 
+/// A word with its embedded secrets as `\0VAR\0`.
+fn embedded_text(word: &Word) -> String {
+    word.embedded()
+        .iter()
+        .fold(word.value().to_string(), |text, e| {
+            text.replace(&e.value, &format!("\0{}\0", e.shell_var))
+        })
+}
+
 fn record_words(argv: &Argv) -> Vec<RecordedWord> {
     argv.words()
         .iter()
@@ -87,11 +100,19 @@ fn record_words(argv: &Argv) -> Vec<RecordedWord> {
                 text: word.visible_prefix().to_string(),
                 secret_var: Some(secret.shell_var.clone()),
                 via_environment: secret.via_environment,
+                embedded: false,
+            },
+            None if !word.embedded().is_empty() => RecordedWord {
+                text: embedded_text(word),
+                secret_var: None,
+                via_environment: false,
+                embedded: true,
             },
             None => RecordedWord {
                 text: word.value().to_string(),
                 secret_var: None,
                 via_environment: false,
+                embedded: false,
             },
         })
         .collect()
@@ -174,14 +195,26 @@ impl UpgradeRecord {
         let mut argv = Argv::default();
         for word in words {
             argv = match &word.secret_var {
+                None if word.embedded => {
+                    let mut value = String::new();
+                    let mut embedded = Vec::new();
+                    for (i, piece) in word.text.split('\0').enumerate() {
+                        if i % 2 == 0 {
+                            value.push_str(piece);
+                            continue;
+                        }
+                        let secret = live.get(piece).ok_or_else(|| self.missing(piece))?;
+                        value.push_str(secret);
+                        embedded.push(Embedded {
+                            value: secret.clone(),
+                            shell_var: piece.to_string(),
+                        });
+                    }
+                    argv.concealed_arg(value, &embedded)
+                }
                 None => argv.arg(&word.text),
                 Some(var) => {
-                    let value = live.get(var).ok_or_else(|| {
-                        format!(
-                            "the old server's secret {var} is in no live container, so {} can't be recreated with it",
-                            self.container
-                        )
-                    })?;
+                    let value = live.get(var).ok_or_else(|| self.missing(var))?;
                     argv.secret_arg(
                         format!("{}{value}", word.text),
                         Secret {
@@ -194,6 +227,13 @@ impl UpgradeRecord {
             };
         }
         Ok(argv)
+    }
+
+    fn missing(&self, var: &str) -> String {
+        format!(
+            "the old server's secret {var} is in no live container, so {} can't be recreated with it",
+            self.container
+        )
     }
 }
 
@@ -282,14 +322,16 @@ mod tests {
 
     fn recreate_with_secrets() -> Argv {
         Argv::new("docker")
-            .args(["run", "-d", "-e"])
+            .args(["create", "-e"])
             .secret_arg(
                 "API_TOKEN=t0ken",
                 env_assignment_secret("API_TOKEN=t0ken").unwrap(),
             )
+            .arg("--health-cmd=curl -H 'X-Token: t0ken' localhost")
             .arg("rancher/server:v1.6.10")
             .arg("--db-pass")
             .secret_arg("pa55", db_password_secret())
+            .conceal(&[("API_TOKEN".into(), "t0ken".into())])
     }
 
     #[test]

@@ -1289,7 +1289,12 @@ fn the_fake_docker_inspects_like_the_real_one() {
     )
     .expect_code(0);
     assert_eq!(running.stdout, "true\n");
-    fake_docker(&fake, &["inspect", "--format", "{{.Id}}", "rancher"]).expect_code(2);
+    let id = fake_docker(&fake, &["inspect", "--format", "{{.Id}}", "rancher"]).expect_code(0);
+    assert_eq!(
+        id.stdout.trim(),
+        fixture_container("embedded", "rancher")["Id"]
+    );
+    fake_docker(&fake, &["inspect", "--format", "{{.Name}}", "rancher"]).expect_code(2);
     fake_docker(&fake, &["frobnicate"]).expect_code(2);
 }
 

@@ -423,42 +423,31 @@ fn a_stopped_upgrade_lists_what_remains_with_variables_not_values() {
 
 // --------------------------------------------- a secret that turns up elsewhere --
 
-/// The old server's healthcheck sends its API token, without a shell. `--health-cmd` runs one,
-/// so the tool can't carry it, and says so; saying so must not print the token.
-fn server_with_a_healthcheck_holding_the_token(fake: &FakeDocker) {
+/// The old server's healthcheck sends its API token: `test` runs it, with or without a shell.
+fn server_with_a_healthcheck_holding_the_token(fake: &FakeDocker, test: Value) {
     let mut server = fake.container("rancher");
     server["Config"]["Healthcheck"] = serde_json::json!({
-        "Test": ["CMD", "curl", "-fsH", "X-Token: tok-MARKER", "localhost:8080/ping"],
+        "Test": test,
         "Interval": 30_000_000_000_u64
     });
     fake.put_container(&server);
 }
 
-#[test]
-fn a_warning_about_a_setting_that_holds_a_secret_masks_it() {
-    let fake = FakeDocker::new("embedded");
-    server_with_a_healthcheck_holding_the_token(&fake);
-    for format in FORMATS {
-        let args = with(&[&["upgrade", "--dry-run", "--format", format], &NAMED, &TO]);
-        let ran = run(&fake, &args);
-        assert_eq!(ran.code, 0, "{}", ran.stderr);
-        assert!(
-            ran.stdout.contains("Healthcheck"),
-            "{format}: the healthcheck is warned about:\n{}",
-            ran.stdout
-        );
-        assert!(
-            !ran.stdout.contains("tok-MARKER"),
-            "{format}: the warning shows the token:\n{}",
-            ran.stdout
-        );
-    }
+/// Without a shell the tool can't carry it (`--health-cmd` runs one), and says so; saying so
+/// must not print the token.
+fn healthcheck_without_a_shell() -> Value {
+    serde_json::json!([
+        "CMD",
+        "curl",
+        "-fsH",
+        "X-Token: tok-MARKER",
+        "localhost:8080/ping"
+    ])
 }
 
-#[test]
-fn a_real_upgrade_warns_of_what_it_does_not_carry_with_the_secret_masked() {
-    let fake = FakeDocker::new("embedded");
-    server_with_a_healthcheck_holding_the_token(&fake);
+/// A finished upgrade, and its transcript.
+#[track_caller]
+fn upgrade_with_a_transcript(fake: &FakeDocker) -> (Ran, String) {
     let ping = pong_server();
     let args = with(&[
         &["upgrade"],
@@ -466,9 +455,89 @@ fn a_real_upgrade_warns_of_what_it_does_not_carry_with_the_secret_masked() {
         &TO,
         &["--yes", "--health-url", &ping, "--log", "up.log"],
     ]);
-    let ran = run(&fake, &args);
+    let ran = run(fake, &args);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let transcript = fs::read_to_string(fake.work_dir().join("up.log")).unwrap();
+    (ran, transcript)
+}
+
+/// Every dry run shows `shown` and never the token.
+#[track_caller]
+fn assert_dry_runs_show_but_mask(fake: &FakeDocker, shown: &str) {
+    for format in FORMATS {
+        let args = with(&[&["upgrade", "--dry-run", "--format", format], &NAMED, &TO]);
+        let ran = run(fake, &args);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        assert!(
+            ran.stdout.contains(shown),
+            "{format}: no {shown}:\n{}",
+            ran.stdout
+        );
+        assert!(
+            !ran.stdout.contains("tok-MARKER"),
+            "{format} shows the token:\n{}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
+fn a_warning_about_a_setting_that_holds_a_secret_masks_it() {
+    let fake = FakeDocker::new("embedded");
+    server_with_a_healthcheck_holding_the_token(&fake, healthcheck_without_a_shell());
+    assert_dry_runs_show_but_mask(&fake, "Healthcheck");
+}
+
+/// The same token in a healthcheck run by a shell, which the tool carries: in every output it
+/// is masked, in the shell runbook it is the variable, in the state file it is not, and the
+/// new server gets it.
+#[test]
+fn a_setting_that_holds_a_secret_is_carried_and_never_shown() {
+    let fake = FakeDocker::new("embedded");
+    server_with_a_healthcheck_holding_the_token(
+        &fake,
+        serde_json::json!([
+            "CMD-SHELL",
+            "curl -fsH 'X-Token: tok-MARKER' localhost:8080/ping"
+        ]),
+    );
+    assert_dry_runs_show_but_mask(&fake, "health-cmd");
+    let script = run(
+        &fake,
+        &with(&[&["runbook", "--format", "shell"], &NAMED, &TO]),
+    )
+    .stdout;
+    assert!(
+        script.contains(
+            r#"'--health-cmd=curl -fsH '\''X-Token: '"${API_TOKEN}"''\'' localhost:8080/ping'"#
+        ),
+        "{script}"
+    );
+    let (ran, transcript) = upgrade_with_a_transcript(&fake);
+    for (what, text) in [
+        ("stderr", ran.stderr.clone()),
+        ("the transcript", transcript),
+        (
+            "the state file",
+            fs::read_to_string(fake.work_dir().join("rancher-upgrade-rancher.state.json")).unwrap(),
+        ),
+    ] {
+        assert!(
+            !text.contains("tok-MARKER"),
+            "{what} shows the token:\n{text}"
+        );
+    }
+    assert_eq!(
+        fake.container("rancher")["Config"]["Healthcheck"]["Test"][1],
+        "curl -fsH 'X-Token: tok-MARKER' localhost:8080/ping"
+    );
+}
+
+#[test]
+fn a_real_upgrade_warns_of_what_it_does_not_carry_with_the_secret_masked() {
+    let fake = FakeDocker::new("embedded");
+    server_with_a_healthcheck_holding_the_token(&fake, healthcheck_without_a_shell());
+    let (ran, transcript) = upgrade_with_a_transcript(&fake);
     for (what, text) in [("stderr", &ran.stderr), ("the transcript", &transcript)] {
         assert!(
             text.contains("Config.Healthcheck"),
