@@ -100,7 +100,7 @@ pub fn normalized_text(text: &str, id: &str) -> String {
 /// Null, false, zero, "" and empty collections: what an engine reports for a setting nobody set.
 /// An object of empty objects is docker's way to write a set (`{"9999/tcp": {}}`): its keys
 /// are the setting.
-pub fn is_unset(value: &Value) -> bool {
+fn is_unset(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::Bool(b) => !b,
@@ -132,7 +132,7 @@ fn is_docker_default(key: &str, value: &Value) -> bool {
 }
 
 /// A short rendering of a setting's value for a warning.
-pub fn brief(value: &Value) -> String {
+fn brief(value: &Value) -> String {
     let text = value.to_string();
     if text.chars().count() > 80 {
         format!("{}...", text.chars().take(77).collect::<String>())
@@ -341,7 +341,7 @@ const HOST_CONFIG: &[(&str, Form)] = &[
 ];
 
 /// Every setting of `container` (its `inspect`) that differs from `reference`, as options, in
-/// a stable order: Config's fields, then HostConfig's, each in the order docker prints them.
+/// a stable order: Config's fields, then HostConfig's, each by field name.
 pub fn translate(container: &Value, reference: &Reference) -> Translation {
     let id = container
         .get("Id")
@@ -509,13 +509,14 @@ fn exposed_only(field: &Field) -> Result<Vec<CreateOption>, String> {
 }
 
 fn cpu_time(field: &Field, flag: &'static str) -> Result<Vec<CreateOption>, String> {
-    match field
+    let by_cpus = field
         .container
         .pointer("/HostConfig/NanoCpus")
-        .is_some_and(|n| !is_unset(n))
-    {
-        true => Ok(vec![]),
-        false => number(field, flag),
+        .is_some_and(|n| !is_unset(n));
+    if by_cpus {
+        Ok(vec![])
+    } else {
+        number(field, flag)
     }
 }
 
@@ -670,10 +671,17 @@ fn log_config(field: &Field) -> Result<Vec<CreateOption>, String> {
             format!("{key}={}", scalar(value).unwrap_or_default()),
         ));
     }
+    // podman's log file is by default under the container's own directory, named by its id.
+    let own_id = field
+        .container
+        .get("Id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty());
     for (key, option_name) in [("Tag", "tag"), ("Size", "max-size"), ("Path", "path")] {
         let value = field.value.get(key).unwrap_or(&Value::Null);
         let reference = field.reference.get(key).unwrap_or(&Value::Null);
-        let own_default = key == "Path" && value.as_str().is_some_and(|p| p.contains(id_of(field)));
+        let own_default = key == "Path"
+            && own_id.is_some_and(|id| value.as_str().is_some_and(|path| path.contains(id)));
         if !is_unset(value) && value != reference && !own_default {
             options.push(option(
                 "--log-opt",
@@ -682,14 +690,6 @@ fn log_config(field: &Field) -> Result<Vec<CreateOption>, String> {
         }
     }
     Ok(options)
-}
-
-fn id_of<'a>(field: &Field<'a>) -> &'a str {
-    field
-        .container
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("\0")
 }
 
 /// `/other:/self/alias` as docker records a link, `other:alias` as `--link` takes it.
