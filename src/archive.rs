@@ -206,6 +206,11 @@ impl Archive {
         })
     }
 
+    /// The archive at `path`, when its name says its format.
+    pub fn at(path: PathBuf) -> Option<Archive> {
+        ArchiveFormat::of_file(&path).map(|format| Archive { path, format })
+    }
+
     /// Compares the archive with the checksum written beside it; an error is an archive that
     /// can't be read.
     pub fn checksum(&self) -> Result<Checksum> {

@@ -502,7 +502,7 @@ impl Config {
                 backup: rollback_backup
                     .map(|file| {
                         let path = shown_path("--backup", &file)?;
-                        archive_at(path).ok_or_else(|| {
+                        Archive::at(path).ok_or_else(|| {
                             bad_input(format!(
                                 "--backup {} is neither a zstd nor a gzip archive; name the archive the upgrade wrote (rancher-data-backup-*.tar.zst or .tar.gz)",
                                 file.display()
@@ -593,10 +593,6 @@ fn shown_path(option: &str, path: &Path) -> Result<PathBuf> {
 
 /// The archive at `path`, when it starts like one of the backups' formats: a cheap check that
 /// needs no engine, so a wrong `--backup` is refused before anything runs.
-pub fn archive_at(path: PathBuf) -> Option<Archive> {
-    ArchiveFormat::of_file(&path).map(|format| Archive { path, format })
-}
-
 /// Longer names are refused: they end up in file names beside the backups.
 const MAX_NAME_LENGTH: usize = 128;
 

@@ -1,14 +1,16 @@
 //! Read-only discovery: `docker inspect` of the server, its image and the names the plan uses,
 //! turned into a [`Discovery`]. Four typed inspects in two rounds of two at a time, whatever the
-//! server looks like.
+//! server looks like; on an engine that writes settings of its own into every container
+//! (podman), a throwaway container of the old image shows which those are.
 
 use crate::engine::Engine;
 use crate::error::bad_input;
 use crate::image::ImageRef;
 use crate::server::{
-    CarriedSettings, DATA_PATHS, DataContainer, DbMode, Discovery, LogConfig, MountSource,
-    PortBinding, RestartPolicy, Server,
+    CarriedSettings, DATA_PATHS, DataContainer, DbMode, Discovery, MountSource, PortBinding,
+    RestartPolicy, Server,
 };
+use crate::settings::{self, Reference, Section, is_anonymous_volume};
 use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,32 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 const DB_HOST_FLAG: &str = "--db-host";
 const DB_HOST_ENV: &str = "CATTLE_DB_CATTLE_MYSQL_HOST";
 const VERSION_ENV: &str = "CATTLE_RANCHER_SERVER_VERSION";
-
-/// HostConfig keys whose values are carried over, or read for the plan.
-const CARRIED_HOST_CONFIG: [&str; 7] = [
-    "Binds",
-    "PortBindings",
-    "PublishAllPorts",
-    "RestartPolicy",
-    "VolumesFrom",
-    "LogConfig",
-    "NetworkMode",
-];
-
-/// Config keys whose values are carried over, or that every container has.
-const CARRIED_CONFIG: [&str; 11] = [
-    "Env",
-    "Cmd",
-    "Image",
-    "Labels",
-    "Hostname",
-    "StopTimeout",
-    "StopSignal",
-    "AttachStdin",
-    "AttachStdout",
-    "AttachStderr",
-    "ExposedPorts",
-];
 
 /// The one running container of a `rancher/server` image, for when `--container` is left out.
 pub fn find_server_container(engine: &Engine) -> Result<String> {
@@ -121,7 +97,17 @@ pub fn discover(
     };
     let data_json = found(data)?;
     let parked_json = found(parked)?;
-    let server = describe_server(&container_json, &image_json)?;
+    let baseline = match engine.kind().injects_settings() {
+        true => Some(baseline(engine, image_id)?),
+        false => None,
+    };
+    let reference = Reference {
+        image: &image_json,
+        baseline: baseline.as_ref(),
+        records_static_addresses: engine.kind().records_static_addresses(),
+        program: &engine.target().program,
+    };
+    let server = describe_server(&container_json, &reference)?;
     Ok(Discovery {
         engine: engine.target().clone(),
         data_container: data_json.as_ref().map(describe_data_container),
@@ -153,9 +139,48 @@ fn both<A: Send, B: Send>(
     })
 }
 
+/// A container of `image` that nobody set anything on: what the engine writes into every
+/// container by itself. podman writes some of it (HOME, HOSTNAME) only once the container is
+/// initialized, so it is; then inspected and removed with its own fresh, empty volumes.
+fn baseline(engine: &Engine, image: &str) -> Result<Value> {
+    let name = format!("rancher-upgrade-baseline-{}", std::process::id());
+    let remove = engine.command().args(["rm", "-f", "-v", "--"]).arg(&name);
+    // A leftover of an earlier run with this process id would stand in the way.
+    engine.read(&remove)?;
+    let made = engine
+        .read_ok(
+            &engine
+                .command()
+                .args(["create", "--name"])
+                .arg(&name)
+                .arg(image),
+        )
+        .and_then(|_| engine.read_ok(&engine.command().arg("init").arg(&name)))
+        .and_then(|_| {
+            engine.read_ok(
+                &engine
+                    .command()
+                    .args(["inspect", "--type", "container", "--"])
+                    .arg(&name),
+            )
+        });
+    let removed = engine.read_ok(&remove);
+    let inspected = made.with_context(|| {
+        format!("making {name}, a container of the old image that shows the engine's own settings")
+    })?;
+    removed.with_context(|| format!("removing {name}"))?;
+    first_object(&inspected).with_context(|| format!("reading the inspect of {name}"))
+}
+
 /// The parking name, before the image is inspected: it depends on the container alone.
 fn provisional_parked_name(container: &Value) -> String {
-    describe_server(container, &Value::Null)
+    let reference = Reference {
+        image: &Value::Null,
+        baseline: None,
+        records_static_addresses: true,
+        program: "docker",
+    };
+    describe_server(container, &reference)
         .map(|s| s.parked_name())
         .unwrap_or_default()
 }
@@ -187,60 +212,17 @@ fn strings_at(value: &Value, path: &[&str]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn string_map_at(value: &Value, path: &[&str]) -> BTreeMap<String, String> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn container_name(container: &Value) -> &str {
     let name = str_at(container, &["Name"]).unwrap_or_default();
     name.strip_prefix('/').unwrap_or(name)
 }
 
-/// Null, false, zero, "" and empty collections: what docker reports for a setting nobody set.
-fn is_unset(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.iter().all(is_unset),
-        Value::Object(o) => o.values().all(is_unset),
-    }
-}
-
-/// Values the daemon fills in by itself, so they say nothing about what the operator chose.
-fn is_daemon_default(key: &str, value: &Value) -> bool {
-    match key {
-        "MaskedPaths" | "ReadonlyPaths" => true,
-        "IpcMode" => matches!(value.as_str(), Some("private" | "shareable")),
-        "CgroupnsMode" => matches!(value.as_str(), Some("host" | "private")),
-        "ShmSize" => value.as_u64() == Some(64 * 1024 * 1024),
-        "Runtime" => value.as_str() == Some("runc"),
-        "Isolation" => value.as_str() == Some("default"),
-        "MemorySwappiness" | "PidsLimit" => value.as_i64() == Some(-1),
-        _ => false,
-    }
-}
-
-/// A short rendering of a setting's value for a warning.
-fn brief(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 80 {
-        format!("{}...", text.chars().take(77).collect::<String>())
-    } else {
-        text
-    }
-}
-
-fn data_mounts(container: &Value) -> BTreeMap<String, MountSource> {
+/// Destination → what is mounted there, for each mount of `container` that `keep` wants
+/// (tmpfs holds nothing to keep).
+fn mounts_where(
+    container: &Value,
+    keep: impl Fn(&str, &MountSource) -> bool,
+) -> BTreeMap<String, MountSource> {
     let mut found = BTreeMap::new();
     for mount in container
         .get("Mounts")
@@ -249,49 +231,83 @@ fn data_mounts(container: &Value) -> BTreeMap<String, MountSource> {
         .flatten()
     {
         let destination = str_at(mount, &["Destination"]).unwrap_or_default();
-        if !DATA_PATHS.contains(&destination) {
-            continue;
-        }
         let source = match str_at(mount, &["Type"]) {
             Some("bind") => MountSource::Bind {
                 source: str_at(mount, &["Source"]).unwrap_or_default().to_string(),
             },
-            _ => MountSource::Volume {
+            Some("volume") => MountSource::Volume {
                 name: str_at(mount, &["Name"]).unwrap_or_default().to_string(),
             },
+            _ => continue,
         };
-        found.insert(destination.to_string(), source);
+        if keep(destination, &source) {
+            found.insert(destination.to_string(), source);
+        }
     }
     found
+}
+
+/// What the data container must hold for the server: its data paths, whatever holds them,
+/// and its anonymous volumes, which no option of the new container names.
+fn data_mounts(container: &Value) -> BTreeMap<String, MountSource> {
+    mounts_where(container, |destination, source| {
+        DATA_PATHS.contains(&destination)
+            || matches!(source, MountSource::Volume { name } if is_anonymous_volume(name))
+    })
+}
+
+/// Destination → the options of the server's bind (`SOURCE:DESTINATION:OPTIONS`) at each
+/// path the data container holds.
+fn data_mount_options(container: &Value) -> BTreeMap<String, String> {
+    let held = data_mounts(container);
+    strings_at(container, &["HostConfig", "Binds"])
+        .iter()
+        .filter_map(|bind| {
+            let mut parts = bind.splitn(3, ':');
+            let (_, destination, options) = (parts.next()?, parts.next()?, parts.next()?);
+            held.contains_key(destination)
+                .then(|| (destination.to_string(), options.to_string()))
+        })
+        .collect()
 }
 
 fn describe_data_container(container: &Value) -> DataContainer {
     DataContainer {
         name: container_name(container).to_string(),
-        data_mounts: data_mounts(container),
+        mounts: mounts_where(container, |_, _| true),
         volumes_from: strings_at(container, &["HostConfig", "VolumesFrom"]),
     }
 }
 
-/// The typed description of a server from its `docker inspect` and its image's.
-pub fn describe_server(container: &Value, image: &Value) -> Result<Server> {
+/// The typed description of a server from its `inspect`, against what a container of its
+/// image gets when nobody sets anything.
+pub fn describe_server(container: &Value, reference: &Reference) -> Result<Server> {
     let name = container_name(container).to_string();
     let id = str_at(container, &["Id"]).unwrap_or_default().to_string();
     let image_text = str_at(container, &["Config", "Image"]).unwrap_or_default();
     let image_ref = ImageRef::parse(image_text)
         .map_err(|why| anyhow!("container {name} runs image {image_text:?}: {why}"))?;
     let env = strings_at(container, &["Config", "Env"]);
-    let image_env: BTreeSet<String> = strings_at(image, &["Config", "Env"]).into_iter().collect();
     let env_value = |key: &str| {
         env.iter()
             .find_map(|e| e.strip_prefix(&format!("{key}=")).map(str::to_string))
     };
+    let unchanged = |key: &str| {
+        reference.is_default(
+            Section::Config,
+            key,
+            container
+                .pointer(&format!("/Config/{key}"))
+                .unwrap_or(&Value::Null),
+            &id,
+        )
+    };
 
-    let cmd = strings_at(container, &["Config", "Cmd"]);
-    let args = if cmd == strings_at(image, &["Config", "Cmd"]) {
+    // With another entrypoint, docker drops the image's CMD: the arguments go along then.
+    let args = if unchanged("Entrypoint") && unchanged("Cmd") {
         Vec::new()
     } else {
-        cmd
+        strings_at(container, &["Config", "Cmd"])
     };
     let mode = if args
         .iter()
@@ -339,51 +355,32 @@ pub fn describe_server(container: &Value, image: &Value) -> Result<Server> {
             .and_then(Value::as_u64)
             .unwrap_or(0),
     };
-    let network = str_at(&host_config, &["NetworkMode"])
-        .filter(|mode| !matches!(*mode, "" | "default" | "bridge"))
-        .map(str::to_string);
-    let log = {
-        let driver = str_at(&host_config, &["LogConfig", "Type"]).unwrap_or_default();
-        let options = string_map_at(&host_config, &["LogConfig", "Config"]);
-        (!(driver.is_empty() || driver == "json-file") || !options.is_empty()).then(|| LogConfig {
-            driver: driver.to_string(),
-            options,
-        })
-    };
-    let image_labels = string_map_at(image, &["Config", "Labels"]);
-    let labels = string_map_at(container, &["Config", "Labels"])
-        .into_iter()
-        .filter(|(k, v)| image_labels.get(k) != Some(v))
-        .collect();
-    let hostname = str_at(container, &["Config", "Hostname"])
-        .filter(|h| !h.is_empty() && !id.starts_with(h))
-        .map(str::to_string);
-    let stop_signal = str_at(container, &["Config", "StopSignal"])
-        .filter(|s| Some(*s) != str_at(image, &["Config", "StopSignal"]))
-        .map(str::to_string);
+    let reference_env: BTreeSet<String> = strings_at(
+        reference.baseline.unwrap_or(reference.image),
+        &["Config", "Env"],
+    )
+    .iter()
+    .map(|e| normalized_by(reference.baseline, e))
+    .collect();
+    let own_env = |entry: &String| reference_env.contains(&normalized_by(Some(container), entry));
+    let networks = settings::networks(container, reference);
+    let translation = settings::translate(container, reference);
 
     let carried = CarriedSettings {
-        env: env
-            .iter()
-            .filter(|e| !image_env.contains(*e))
-            .cloned()
-            .collect(),
-        publish_all_ports: host_config
-            .get("PublishAllPorts")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        env: env.iter().filter(|e| !own_env(e)).cloned().collect(),
         restart: (!restart.is_none()).then_some(restart),
         args,
-        binds: strings_at(&host_config, &["Binds"]),
         volumes_from: strings_at(&host_config, &["VolumesFrom"]),
-        labels,
-        network,
-        log,
-        stop_timeout: container
-            .pointer("/Config/StopTimeout")
-            .and_then(Value::as_u64),
-        stop_signal,
-        hostname,
+        network: networks.mode,
+        networks: networks.attachments,
+        stop_timeout: (!unchanged("StopTimeout"))
+            .then(|| {
+                container
+                    .pointer("/Config/StopTimeout")
+                    .and_then(Value::as_u64)
+            })
+            .flatten(),
+        options: translation.options,
         ports,
     };
 
@@ -395,77 +392,23 @@ pub fn describe_server(container: &Value, image: &Value) -> Result<Server> {
             .to_string(),
         version: env_value(VERSION_ENV),
         mode,
+        data_mount_options: data_mount_options(container),
         data_mounts: data_mounts(container),
-        not_carried: not_carried(container, image, &carried),
+        not_carried: [translation.not_carried, networks.not_carried].concat(),
         carried,
         name,
         id,
     })
 }
 
-/// Every setting the new container would silently lack: listed so the operator decides.
-fn not_carried(container: &Value, image: &Value, carried: &CarriedSettings) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if let Some(host_config) = container.get("HostConfig").and_then(Value::as_object) {
-        for (key, value) in host_config {
-            if CARRIED_HOST_CONFIG.contains(&key.as_str())
-                || is_unset(value)
-                || is_daemon_default(key, value)
-            {
-                continue;
-            }
-            warnings.push(format!(
-                "HostConfig.{key} = {} is not carried over",
-                brief(value)
-            ));
-        }
+/// An env entry as a [`Reference`] compares it: podman writes the container's hostname into
+/// `HOSTNAME`, whatever it is, so that becomes a placeholder, as the container's id does.
+fn normalized_by(container: Option<&Value>, entry: &str) -> String {
+    let own = |path: &[&str]| container.and_then(|c| str_at(c, path)).unwrap_or_default();
+    if entry.strip_prefix("HOSTNAME=") == Some(own(&["Config", "Hostname"])) {
+        return "HOSTNAME=<hostname>".to_string();
     }
-    let image_config = image.get("Config").cloned().unwrap_or(Value::Null);
-    if let Some(config) = container.get("Config").and_then(Value::as_object) {
-        for (key, value) in config {
-            let image_value = image_config.get(key).unwrap_or(&Value::Null);
-            if CARRIED_CONFIG.contains(&key.as_str())
-                || value == image_value
-                || (is_unset(value) && is_unset(image_value))
-            {
-                continue;
-            }
-            warnings.push(format!(
-                "Config.{key} = {} is not carried over",
-                brief(value)
-            ));
-        }
-        let published: BTreeSet<&str> = carried
-            .ports
-            .iter()
-            .map(|p| p.container_port.as_str())
-            .collect();
-        let image_exposed = image_config.get("ExposedPorts").and_then(Value::as_object);
-        for port in config
-            .get("ExposedPorts")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|ports| ports.keys())
-        {
-            if !published.contains(port.as_str())
-                && !image_exposed.is_some_and(|exposed| exposed.contains_key(port))
-            {
-                warnings.push(format!("--expose {port} is not carried over"));
-            }
-        }
-    }
-    if let Some(networks) = container
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Value::as_object)
-    {
-        let primary = carried.network.as_deref().unwrap_or("bridge");
-        for extra in networks.keys().filter(|n| n.as_str() != primary) {
-            warnings.push(format!(
-                "network {extra} is not carried over; connect the new container with `docker network connect {extra} NAME`"
-            ));
-        }
-    }
-    warnings
+    settings::normalized_text(entry, own(&["Id"]))
 }
 
 #[cfg(test)]
@@ -529,9 +472,29 @@ mod tests {
         })
     }
 
+    /// The server as docker's discovery describes it: against its image.
+    fn describe(container: &Value, image: &Value) -> Server {
+        let reference = Reference {
+            image,
+            baseline: None,
+            records_static_addresses: true,
+            program: "docker",
+        };
+        describe_server(container, &reference).unwrap()
+    }
+
+    fn words(server: &Server) -> Vec<String> {
+        server
+            .carried
+            .options
+            .iter()
+            .map(crate::server::CreateOption::word)
+            .collect()
+    }
+
     #[test]
     fn an_embedded_server_carries_only_what_the_operator_set() {
-        let server = describe_server(&embedded_server(), &image()).unwrap();
+        let server = describe(&embedded_server(), &image());
         assert_eq!(server.name, "rancher-server");
         assert_eq!(server.version.as_deref(), Some("v1.6.10"));
         assert_eq!(server.mode, DbMode::Embedded);
@@ -541,15 +504,14 @@ mod tests {
             "image CMD must not be carried"
         );
         assert_eq!(
-            server.carried.labels,
-            BTreeMap::from([("team".to_string(), "ops".to_string())])
-        );
-        assert_eq!(
             server.carried.restart.as_ref().unwrap().flag_value(),
             "unless-stopped"
         );
-        assert_eq!(server.carried.hostname, None);
-        assert_eq!(server.carried.log, None);
+        // The image's label, the generated hostname, docker's own log driver, IPC mode and
+        // shm size are no settings of the operator's.
+        assert_eq!(words(&server), ["--label=team=ops"]);
+        assert_eq!(server.carried.network, None);
+        assert!(server.carried.networks.is_empty());
         assert_eq!(server.parked_name(), "rancher-server-v1.6.10");
         assert_eq!(server.not_carried, Vec::<String>::new());
         assert_eq!(
@@ -571,7 +533,7 @@ mod tests {
             "--advertise-address",
             "eth0"
         ]);
-        let server = describe_server(&container, &image()).unwrap();
+        let server = describe(&container, &image());
         assert_eq!(server.mode, DbMode::External);
         assert_eq!(server.carried.args[..2], ["--db-host", "db.example"]);
     }
@@ -583,7 +545,7 @@ mod tests {
             json!("CATTLE_DB_CATTLE_MYSQL_HOST=db"),
             json!("CATTLE_DB_CATTLE_PASSWORD=pw"),
         ]);
-        let server = describe_server(&container, &image()).unwrap();
+        let server = describe(&container, &image());
         assert_eq!(server.mode, DbMode::External);
         assert!(
             server
@@ -594,13 +556,23 @@ mod tests {
     }
 
     #[test]
-    fn a_bind_mounted_database_is_described_as_a_host_directory() {
+    fn another_entrypoint_takes_the_arguments_along_even_the_image_default_ones() {
+        let mut container = embedded_server();
+        container["Config"]["Entrypoint"] = json!(["/bin/sh"]);
+        let server = describe(&container, &image());
+        // With --entrypoint, docker drops the image's CMD: it must be given again.
+        assert_eq!(server.carried.args, ["/usr/bin/s6-svscan", "/service"]);
+        assert_eq!(words(&server), ["--entrypoint=/bin/sh", "--label=team=ops"]);
+    }
+
+    #[test]
+    fn a_bind_mounted_database_is_described_as_a_host_directory_and_kept_as_a_bind() {
         let mut container = embedded_server();
         container["HostConfig"]["Binds"] = json!(["/srv/mysql:/var/lib/mysql"]);
         container["Mounts"][0] =
             json!({"Type": "bind", "Source": "/srv/mysql", "Destination": "/var/lib/mysql"});
-        let server = describe_server(&container, &image()).unwrap();
-        assert_eq!(server.carried.binds, vec!["/srv/mysql:/var/lib/mysql"]);
+        let server = describe(&container, &image());
+        assert!(words(&server).contains(&"--volume=/srv/mysql:/var/lib/mysql".to_string()));
         assert_eq!(
             server.data_mounts["/var/lib/mysql"],
             MountSource::Bind {
@@ -610,48 +582,65 @@ mod tests {
     }
 
     #[test]
+    fn the_data_container_keeps_every_anonymous_volume_and_no_tmpfs() {
+        let mut container = embedded_server();
+        let anonymous = "a".repeat(64);
+        container["Mounts"].as_array_mut().unwrap().extend([
+            json!({"Type": "volume", "Name": anonymous, "Destination": "/extra"}),
+            json!({"Type": "volume", "Name": "named", "Destination": "/named"}),
+            json!({"Type": "tmpfs", "Source": "", "Destination": "/cache"}),
+        ]);
+        let server = describe(&container, &image());
+        let kept: Vec<&str> = server.data_mounts.keys().map(String::as_str).collect();
+        assert_eq!(
+            kept,
+            [
+                "/extra",
+                "/var/lib/cattle",
+                "/var/lib/mysql",
+                "/var/log/mysql"
+            ]
+        );
+    }
+
+    #[test]
     fn a_second_upgrade_sees_the_data_container_in_volumes_from() {
         let mut container = embedded_server();
         container["HostConfig"]["VolumesFrom"] = json!(["rancher-data"]);
-        let server = describe_server(&container, &image()).unwrap();
+        let server = describe(&container, &image());
         assert_eq!(server.carried.volumes_from, vec!["rancher-data"]);
     }
 
     #[test]
-    fn settings_that_are_not_carried_are_each_named() {
+    fn settings_no_option_gives_are_each_named_with_the_way_to_re_add_them() {
         let mut container = embedded_server();
-        container["HostConfig"]["Privileged"] = json!(true);
-        container["HostConfig"]["Dns"] = json!(["1.1.1.1"]);
-        container["Config"]["User"] = json!("mysql");
-        container["Config"]["ExposedPorts"]["9999/tcp"] = json!({});
-        container["NetworkSettings"]["Networks"]["backend"] = json!({});
-        let warnings = describe_server(&container, &image()).unwrap().not_carried;
+        container["HostConfig"]["KernelMemoryTCP"] = json!(1024);
+        container["HostConfig"]["ContainerIDFile"] = json!("/run/rancher.cid");
+        container["Config"]["MacAddress"] = json!("02:42:ac:11:00:99");
+        container["Config"]["Entrypoint"] = json!(["/bin/sh", "-c"]);
+        let warnings = describe(&container, &image()).not_carried;
         for expected in [
-            "HostConfig.Privileged",
-            "HostConfig.Dns",
-            "Config.User",
-            "--expose 9999/tcp",
-            "network backend",
+            "HostConfig.KernelMemoryTCP = 1024 is not carried: no option of `create` sets it",
+            "> /run/rancher.cid",
+            "--mac-address 02:42:ac:11:00:99",
+            "--entrypoint /bin/sh",
         ] {
             assert!(
                 warnings.iter().any(|w| w.contains(expected)),
-                "no warning names {expected}: {warnings:?}"
+                "no warning says {expected:?}: {warnings:#?}"
             );
         }
-        assert_eq!(warnings.len(), 5, "{warnings:?}");
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
     }
 
     #[test]
-    fn user_set_hostname_log_driver_and_stop_timeout_are_carried() {
+    fn a_user_set_stop_timeout_is_carried_for_the_stop_step() {
         let mut container = embedded_server();
-        container["Config"]["Hostname"] = json!("rancher.example");
         container["Config"]["StopTimeout"] = json!(120);
-        container["HostConfig"]["LogConfig"] =
-            json!({"Type": "json-file", "Config": {"max-size": "10m"}});
-        let server = describe_server(&container, &image()).unwrap();
-        assert_eq!(server.carried.hostname.as_deref(), Some("rancher.example"));
-        assert_eq!(server.carried.stop_timeout, Some(120));
-        assert_eq!(server.carried.log.unwrap().options["max-size"], "10m");
+        assert_eq!(
+            describe(&container, &image()).carried.stop_timeout,
+            Some(120)
+        );
     }
 
     #[test]
@@ -661,7 +650,7 @@ mod tests {
             "9345/tcp": [{"HostIp": "10.0.0.5", "HostPort": "9345"}],
             "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]
         });
-        let server = describe_server(&container, &image()).unwrap();
+        let server = describe(&container, &image());
         let ports: Vec<_> = server
             .carried
             .ports
@@ -669,5 +658,63 @@ mod tests {
             .map(|p| p.container_port.as_str())
             .collect();
         assert_eq!(ports, ["8080/tcp", "9345/tcp"]);
+    }
+
+    /// The `podman-wide` fixture against the container podman made of the bare old image.
+    fn podman_wide() -> Server {
+        let load = |path: &str| -> Value {
+            let file = format!(
+                "{}/tests/fixtures/podman-wide/{path}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+        };
+        let reference = Reference {
+            image: &load("images/rancher-server-v1.6.10.json"),
+            baseline: Some(&load("containers/baseline.json")),
+            records_static_addresses: false,
+            program: "podman",
+        };
+        describe_server(&load("containers/rancher.json"), &reference).unwrap()
+    }
+
+    #[test]
+    fn what_podman_writes_into_every_container_is_not_carried() {
+        let server = podman_wide();
+        // Not TERM, container=podman, HOME or HOSTNAME=<short id>: podman's own.
+        assert_eq!(
+            server.carried.env,
+            ["GREETING=hello world", "API_TOKEN=tok-MARKER"]
+        );
+        // The operator's 30 s, not podman's 10.
+        assert_eq!(server.carried.stop_timeout, Some(30));
+        let words = words(&server);
+        for own in [
+            "--log-driver",
+            "--runtime",
+            "--cap-drop",
+            "--pids-limit=2048",
+        ] {
+            assert!(
+                !words.iter().any(|w| w.starts_with(own)),
+                "{own} is podman's: {words:#?}"
+            );
+        }
+        assert_eq!(server.not_carried, Vec::<String>::new());
+        // podman lists the anonymous volumes among the binds, with the options it mounted
+        // them with: the data container gets them again.
+        assert_eq!(
+            server.data_mount_options["/var/lib/mysql"],
+            "rprivate,rw,nodev,exec,nosuid,rbind"
+        );
+        assert_eq!(
+            server.data_mounts.keys().collect::<Vec<_>>(),
+            [
+                "/extra",
+                "/var/lib/cattle",
+                "/var/lib/mysql",
+                "/var/log/mysql"
+            ]
+        );
     }
 }

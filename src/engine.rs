@@ -31,7 +31,8 @@ impl EngineKind {
 
     /// Whether the engine writes settings of its own into every container (podman: `HOSTNAME`,
     /// `container=podman`, `TERM`, a 10 s stop timeout, its log driver), which must not be
-    /// carried as if the operator had chosen them.
+    /// carried as if the operator had chosen them. Such an engine also has `init`, which
+    /// makes a container's settings whole without starting it.
     pub fn injects_settings(self) -> bool {
         self == EngineKind::Podman
     }
@@ -39,6 +40,12 @@ impl EngineKind {
     /// Whether `cp CONTAINER:PATH -` streams the files with their owners (podman 4.3's gives
     /// every file to root, which would restore MySQL's files to the wrong user).
     pub fn copies_with_owners(self) -> bool {
+        self == EngineKind::Docker
+    }
+
+    /// Whether `inspect` tells an address given with `--ip` from one the engine assigned
+    /// (docker's `IPAMConfig`; podman 4 reports neither).
+    pub fn records_static_addresses(self) -> bool {
         self == EngineKind::Docker
     }
 
@@ -183,7 +190,7 @@ impl Engine {
 
     /// The command an [`Argv`] describes. A plan names the engine's program as an operator
     /// types it, and this binary stands in for it; another program (the host's `sha256sum`)
-    /// runs as named.
+    /// runs as named. The secrets that travel in the environment are put there.
     pub fn expression(&self, argv: &Argv) -> duct::Expression {
         let words = argv.real();
         // A name goes to duct as a string: duct reads a relative `Path` as `./name`, a string as
@@ -193,7 +200,11 @@ impl Engine {
         } else {
             words[0].clone().into()
         };
-        duct::cmd(program, &words[1..])
+        argv.environment()
+            .into_iter()
+            .fold(duct::cmd(program, &words[1..]), |command, (name, value)| {
+                command.env(name, value)
+            })
     }
 
     /// Runs a command that changes nothing, and returns what it printed, success or not.

@@ -156,9 +156,10 @@ pub fn execute(
         return Ok(());
     };
     let at = &plan.steps[index];
-    // A `docker run` that failed but left its container may have started the new version on
-    // the data: the way back then treats it as run.
-    if at.id == StepId::RunNew && execution.new_container_exists() {
+    // A `create` or start of the new server that failed but took effect all the same (a killed
+    // CLI): the way back removes the container, and after a start, which may have run the new
+    // version on the data, restores the data too.
+    if execution.took_effect(at.id) {
         done.push(index);
     }
     // Once the new server answered, a failed removal of the old one is no reason to undo a
@@ -522,9 +523,15 @@ impl<'a> Execution<'a> {
         Ok(())
     }
 
-    /// Whether the failing `docker run` left a container under the server's name.
-    fn new_container_exists(&self) -> bool {
-        health::container_state(self.engine, &self.plan.container).is_ok()
+    /// Whether the failing step `id`, the new server's create or start, took effect all the
+    /// same: a container under the server's name, created, or started.
+    fn took_effect(&self, id: StepId) -> bool {
+        let state = health::container_state(self.engine, &self.plan.container);
+        match id {
+            StepId::CreateNew => state.is_ok(),
+            StepId::RunNew => state.is_ok_and(|s| s.ever_started()),
+            _ => false,
+        }
     }
 
     /// Prints why `steps` stopped at `index`, what was done and what was not, and returns the
@@ -706,6 +713,11 @@ fn left_state(plan: &Plan, done: &[usize]) -> String {
     if ran(StepId::RunNew) {
         state.push(format!(
             "the new {} runs {} and did not answer",
+            plan.container, plan.to
+        ));
+    } else if ran(StepId::CreateNew) {
+        state.push(format!(
+            "the new {} ({}) is created, never started",
             plan.container, plan.to
         ));
     }

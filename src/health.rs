@@ -32,6 +32,14 @@ pub struct ContainerState {
     pub started_at: String,
 }
 
+impl ContainerState {
+    /// Whether the container was ever started: a created one has the zero time (docker and
+    /// podman alike).
+    pub fn ever_started(&self) -> bool {
+        !self.started_at.is_empty() && !self.started_at.starts_with("0001-01-01")
+    }
+}
+
 pub fn container_state(engine: &Engine, container: &str) -> Result<ContainerState> {
     let json = engine.read_ok(&engine.inspect_container_field("{{json .State}}", container))?;
     serde_json::from_str(json.trim())

@@ -24,6 +24,7 @@ pub mod room;
 pub mod runner;
 pub mod secrets;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod status;
 mod tar_stream;

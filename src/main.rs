@@ -122,7 +122,7 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
             // restores the one that exists.
             record.backup_archive = plan.backup_archive.as_ref().map(|a| a.path.clone());
             record.backup_stamp = options.backup.as_ref().map(|b| b.stamp.clone());
-            let done = resume::steps_done(engine, &record)?;
+            let done = resume::steps_done(engine, &record, &discovery.server)?;
             resume::mark_done(&mut plan, &done, &record.updated_at);
             eprintln!(
                 "Resuming the upgrade of {container} recorded in {}: {} step(s) done already.",
@@ -162,7 +162,7 @@ fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Resul
     let archive = match backup {
         Some(archive) => Some(archive),
         None => match &record.backup_archive {
-            Some(path) => Some(cli::archive_at(path.clone()).ok_or_else(|| {
+            Some(path) => Some(Archive::at(path.clone()).ok_or_else(|| {
                 bad_input(format!(
                     "the backup {} is gone or is no archive; pass --backup FILE with the archive taken before the upgrade",
                     path.display()

@@ -9,12 +9,14 @@ use crate::image::{ImageRef, Target, Version};
 use crate::room::RoomCheck;
 use crate::secrets::{
     DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
+    option_value_secret, password_in_arguments,
 };
 use crate::server::{
-    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, PortBinding, Server,
-    data_paths_relative,
+    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, NetworkAttachment, PortBinding,
+    Server, data_paths_relative,
 };
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// What the operator asked for, validated.
@@ -54,6 +56,12 @@ pub enum StepId {
     Backup,
     VerifyBackup,
     ParkOld,
+    /// `create` of the new server, while the old one still runs.
+    CreateNew,
+    /// `network connect` of the new server to the old one's networks past the first, by
+    /// their order in [`CarriedSettings::networks`].
+    ConnectNetwork(usize),
+    /// The new server's start: from here on a failure may have touched the data.
     RunNew,
     WaitHealthy,
     RemoveOld,
@@ -189,12 +197,15 @@ impl Plan {
         let done: Vec<&Step> = done.into_iter().collect();
         // Until the new version ran, the data is as the old one left it: nothing to restore.
         let data_touched = done.iter().any(|s| s.id == StepId::RunNew);
-        let mut steps: Vec<Step> = done
-            .iter()
-            .rev()
-            .flat_map(|step| step.undo.iter().cloned())
-            .filter(|undo| data_touched || undo.id != StepId::RestoreData)
-            .collect();
+        let mut steps: Vec<Step> = Vec::new();
+        for undo in done.iter().rev().flat_map(|step| step.undo.iter()) {
+            // Two steps can have the same undo (the new server's start and its creation both
+            // end in its removal): once done, the second would find nothing to undo.
+            let repeated = steps.iter().any(|s| s.action == undo.action);
+            if !repeated && (data_touched || undo.id != StepId::RestoreData) {
+                steps.push(undo.clone());
+            }
+        }
         // Back means answering: also when the old server only got its name or policy back.
         if !steps.is_empty()
             && let Some(probe) = self.steps.iter().find_map(|s| match &s.action {
@@ -301,6 +312,12 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         );
     }
     warnings.extend(server.not_carried.iter().cloned());
+    if password_in_arguments(&server.carried.args) {
+        warnings.push(format!(
+            "{DB_PASSWORD_FLAG} is an argument of the server's own command, which docker takes on its command line only: its value shows in `ps` while `{} create` runs (secret env vars travel in docker's environment instead). Start the server with -e CATTLE_DB_CATTLE_PASSWORD (the entry script reads it) in place of {DB_PASSWORD_FLAG} to keep it off every command line",
+            discovery.engine.program
+        ));
+    }
 
     if !discovery.engine.kind.updates_restart_policy()
         && server
@@ -420,10 +437,29 @@ fn check_data_container(
     let Some(existing) = &discovery.data_container else {
         return false;
     };
-    if existing.data_mounts == server.data_mounts {
+    // Every path the server keeps there: the data paths, and its anonymous volumes.
+    let paths: BTreeSet<&str> = DATA_PATHS
+        .iter()
+        .copied()
+        .chain(server.data_mounts.keys().map(String::as_str))
+        .collect();
+    let differences: Vec<String> = paths
+        .into_iter()
+        .filter(|path| existing.mounts.get(*path) != server.data_mounts.get(*path))
+        .map(|path| {
+            format!(
+                "{path}: {} has {}, {} has {}",
+                server.name,
+                describe_mount(server.data_mounts.get(path)),
+                name,
+                describe_mount(existing.mounts.get(path)),
+            )
+        })
+        .collect();
+    if differences.is_empty() {
         if existing.takes_volumes_from(&server.name) {
             refusals.push(format!(
-                "data container {name} takes its volumes from {server_name} by name, and {server_name} (the new server as well) takes its volumes from {name}: dockerd never finishes starting on such a loop (moby#38825). Pass --data-container {name}-{tag}: the upgrade creates it from {server_name} by id, and the loop is gone once the old container is removed",
+                "data container {name} takes its volumes from {server_name} by name, and {server_name} (the new server as well) takes its volumes from {name}: dockerd never finishes starting on such a loop (moby#38825). Pass --data-container {name}-{tag}: the upgrade creates it with the very volumes of {server_name}, named one by one, and the loop is gone once the old container is removed",
                 server_name = server.name,
                 tag = server.image.effective_tag(),
             ));
@@ -431,19 +467,6 @@ fn check_data_container(
         }
         return true;
     }
-    let differences: Vec<String> = DATA_PATHS
-        .iter()
-        .filter(|path| existing.data_mounts.get(**path) != server.data_mounts.get(**path))
-        .map(|path| {
-            format!(
-                "{path}: {} has {}, {} has {}",
-                server.name,
-                describe_mount(server.data_mounts.get(*path)),
-                name,
-                describe_mount(existing.data_mounts.get(*path)),
-            )
-        })
-        .collect();
     refusals.push(format!(
         "data container {name} exists but holds other volumes than {} ({}); a new server on it would start on an empty or different database. Pass --data-container with a new name, or check {name} and move it aside",
         server.name,
@@ -572,15 +595,9 @@ fn build_steps(
                 StepId::CreateDataContainer,
                 format!("Create the data container {}", names.data),
                 format!(
-                    "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2). It names {name} by id: the new server takes the name {name}, and a data container naming it would make the two reference each other, which hangs dockerd at its next start (moby#38825)."
+                    "The data container holds the database volumes, so every later server starts with --volumes-from it (doc step 2). The doc makes it with --volumes-from {name}; it names each volume instead (-v VOLUME:PATH), so it refers to no container: no loop with the new server, which takes the name {name} and --volumes-from it, can hang dockerd at its next start (moby#38825), and no other setting of {name} (a tmpfs, a --mount, a device) can keep it from being made."
                 ),
-                engine
-                    .command()
-                    .args(["create", "--volumes-from"])
-                    .arg(&server.id)
-                    .arg("--name")
-                    .arg(names.data)
-                    .arg(server.image.to_string()),
+                create_data_container(engine, server, names.data),
             )
         });
     }
@@ -596,6 +613,33 @@ fn build_steps(
             engine.command().arg("rename").arg(name).arg(&names.parked),
         )
     });
+    let data_reason = if embedded {
+        format!("the data of {}", names.data)
+    } else {
+        "the same external database".to_string()
+    };
+    steps.push(Step {
+        undo: vec![remove_new_step(engine, name)],
+        ..step(
+            StepId::CreateNew,
+            format!("Create {name} from {target}"),
+            format!(
+                "The new server gets every setting of the old one and {data_reason} (doc step 4). It is made while the old one still runs: a setting the engine refuses stops the upgrade before any downtime."
+            ),
+            create_new(engine, server, target, embedded.then_some(names.data)),
+        )
+    });
+    for (index, network) in server.carried.connected_networks().enumerate() {
+        steps.push(step(
+            StepId::ConnectNetwork(index),
+            format!("Connect {name} to the network {}", network.name),
+            format!(
+                "`create` joins one network; {name} was on {} as well, with what it had there. Removing the new container, on the way back, disconnects it.",
+                network.name
+            ),
+            connect_network(engine, network, name),
+        ));
+    }
     // Only now does the server go down: everything above runs while it still answers.
     steps.push(Step {
         undo: vec![start_old_step(engine, &names.parked)],
@@ -619,13 +663,9 @@ fn build_steps(
         ],
         ..step(
             StepId::RunNew,
-            format!("Start {target} as {name}"),
-            if embedded {
-                format!("The new server runs on the data of {}, with every setting of the old one (doc step 4).", names.data)
-            } else {
-                "The new server runs against the same external database, with every setting of the old one.".into()
-            },
-            run_new(engine, server, target, embedded.then_some(names.data)),
+            format!("Start {name} ({target})"),
+            format!("The new server runs on {data_reason}, with every setting of the old one (doc step 4)."),
+            engine.command().arg("start").arg(name),
         )
     });
     steps.push(Step {
@@ -774,8 +814,9 @@ fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
     }
 }
 
-/// Measures the data volumes of `server` (by id: the data container may not exist yet) in a
-/// one-shot container, so that an upgrade whose archive can't fit stops before anything does.
+/// Measures the data volumes of `server` (named one by one: the data container may not exist
+/// yet) in a one-shot container, so that an upgrade whose archive can't fit stops before
+/// anything does.
 fn room_step(engine: &EngineTarget, server: &Server, dir: &Path) -> Step {
     Step {
         changes: false,
@@ -784,9 +825,16 @@ fn room_step(engine: &EngineTarget, server: &Server, dir: &Path) -> Step {
             format!("Check that {} has room for the backup", dir.display()),
             "A backup that runs out of room fails while the server is down; the data's size, uncompressed, is what the archive may take at most.",
             Action::CheckRoom(RoomCheck {
-                measure: on_data_volumes(engine, &server.id, &old_image(server), "du", false)
-                    .arg("-sk")
-                    .args(DATA_PATHS),
+                measure: with_data_mounts(
+                    engine
+                        .command()
+                        .args(["run", "--rm", "--log-driver", "none"]),
+                    server,
+                )
+                .args(["--entrypoint", "du"])
+                .arg(old_image(server))
+                .arg("-sk")
+                .args(DATA_PATHS),
                 dir: dir.to_path_buf(),
             }),
         )
@@ -917,13 +965,21 @@ fn mysqldump_line(server: &Server) -> String {
     )
 }
 
-/// `docker run` of the old server as it was, on the data container: what a rollback runs when
-/// the old container is gone. A release tag names the image; a moving tag (`stable`) would
-/// name another release by then, so the image id does.
-pub fn recreate_old(engine: &EngineTarget, server: &Server, data_container: &str) -> Argv {
+/// What a rollback runs when the old container is gone: `create` of the old server as it was,
+/// on the data container, then a `network connect` for each of its other networks. A release
+/// tag names the image; a moving tag (`stable`) would name another release by then, so the
+/// image id does.
+pub fn recreate_old(engine: &EngineTarget, server: &Server, data_container: &str) -> Vec<Argv> {
     let image = ImageRef::parse(&old_image(server)).unwrap_or_else(|_| server.image.clone());
     let data = (server.mode == DbMode::Embedded).then_some(data_container);
-    run_new(engine, server, &image, data)
+    std::iter::once(create_new(engine, server, &image, data))
+        .chain(
+            server
+                .carried
+                .connected_networks()
+                .map(|network| connect_network(engine, network, &server.name)),
+        )
+        .collect()
 }
 
 /// The old server's image, named so that it stays that image: by its release tag when it has
@@ -935,9 +991,31 @@ fn old_image(server: &Server) -> String {
     }
 }
 
-/// `docker run` for the new server: the old one's settings, the data container in place of
-/// its own `--volumes-from`, and its arguments after the image.
-fn run_new(
+/// `create` of the data container: every volume and directory it must hold for the server,
+/// each named (`-v SOURCE:PATH`, with the options the server had it with), on the old image,
+/// never started.
+fn create_data_container(engine: &EngineTarget, server: &Server, name: &str) -> Argv {
+    let argv = engine.command().args(["create", "--name"]).arg(name);
+    with_data_mounts(argv, server).arg(server.image.to_string())
+}
+
+/// `-v SOURCE:PATH[:OPTIONS]` for every volume or directory the server keeps data in, each
+/// named: no reference to the server itself, so none of its other settings (a tmpfs, a
+/// `--mount`) is taken along.
+fn with_data_mounts(mut argv: Argv, server: &Server) -> Argv {
+    for (path, source) in &server.data_mounts {
+        let mount = match server.data_mount_options.get(path) {
+            Some(options) => format!("{}:{path}:{options}", source.source()),
+            None => format!("{}:{path}", source.source()),
+        };
+        argv = argv.arg("-v").arg(mount);
+    }
+    argv
+}
+
+/// `create` of the new server: the old one's settings, the data container in place of its own
+/// `--volumes-from`, its first network, and its arguments after the image.
+fn create_new(
     engine: &EngineTarget,
     server: &Server,
     target: &ImageRef,
@@ -946,7 +1024,7 @@ fn run_new(
     let carried: &CarriedSettings = &server.carried;
     let mut argv = engine
         .command()
-        .args(["run", "-d", "--name"])
+        .args(["create", "--name"])
         .arg(&server.name);
     match data_container {
         Some(data) => argv = argv.arg("--volumes-from").arg(data),
@@ -962,9 +1040,6 @@ fn run_new(
     for port in &carried.ports {
         argv = argv.arg("-p").arg(publish_value(port));
     }
-    if carried.publish_all_ports {
-        argv = argv.arg("--publish-all");
-    }
     for assignment in &carried.env {
         argv = argv.arg("-e");
         argv = match env_assignment_secret(assignment) {
@@ -972,33 +1047,24 @@ fn run_new(
             None => argv.arg(assignment),
         };
     }
-    for bind in &carried.binds {
-        // The data container brings the data paths, bind-mounted ones included.
-        if data_container.is_some() && DATA_PATHS.contains(&bind_destination(bind)) {
-            continue;
-        }
-        argv = argv.arg("-v").arg(bind);
-    }
-    for (key, value) in &carried.labels {
-        argv = argv.arg("--label").arg(format!("{key}={value}"));
-    }
     if let Some(network) = &carried.network {
         argv = argv.arg("--network").arg(network);
     }
-    if let Some(log) = &carried.log {
-        argv = argv.arg("--log-driver").arg(&log.driver);
-        for (key, value) in &log.options {
-            argv = argv.arg("--log-opt").arg(format!("{key}={value}"));
+    if let Some(network) = carried.created_on() {
+        for alias in &network.aliases {
+            argv = argv.arg("--network-alias").arg(alias);
         }
+        argv = addresses(argv, network, "--ip");
     }
     if let Some(timeout) = carried.stop_timeout {
         argv = argv.arg("--stop-timeout").arg(timeout.to_string());
     }
-    if let Some(signal) = &carried.stop_signal {
-        argv = argv.arg("--stop-signal").arg(signal);
-    }
-    if let Some(hostname) = &carried.hostname {
-        argv = argv.arg("--hostname").arg(hostname);
+    for option in &carried.options {
+        let word = option.word();
+        argv = match option_value_secret(&word) {
+            Some(secret) => argv.secret_arg(word, secret),
+            None => argv.arg(word),
+        };
     }
     argv = argv.arg(target.to_string());
     let mut args = carried.args.iter();
@@ -1013,7 +1079,43 @@ fn run_new(
             argv = argv.secret_arg(password, db_password_secret());
         }
     }
+    // A secret may stand in another setting too (a token in the healthcheck's command).
+    let secrets: Vec<(String, String)> = argv
+        .shell_variables()
+        .map(|(var, value)| (var.to_string(), value.to_string()))
+        .collect();
+    argv.conceal(&secrets)
+}
+
+/// `--ip`, `--ip6` and `--link-local-ip` of a network: `ip_flag` is `create`'s `--ip` or
+/// `network connect`'s, the same word.
+fn addresses(mut argv: Argv, network: &NetworkAttachment, ip_flag: &str) -> Argv {
+    if let Some(ip) = &network.ipv4 {
+        argv = argv.arg(ip_flag).arg(ip);
+    }
+    if let Some(ip) = &network.ipv6 {
+        argv = argv.arg(format!("{ip_flag}6")).arg(ip);
+    }
+    for ip in &network.link_local_ips {
+        argv = argv.arg("--link-local-ip").arg(ip);
+    }
     argv
+}
+
+/// `network connect` of `container` to `network`, with its aliases, addresses and links there.
+fn connect_network(engine: &EngineTarget, network: &NetworkAttachment, container: &str) -> Argv {
+    let mut argv = engine.command().args(["network", "connect"]);
+    for alias in &network.aliases {
+        argv = argv.arg("--alias").arg(alias);
+    }
+    argv = addresses(argv, network, "--ip");
+    for link in &network.links {
+        argv = argv.arg("--link").arg(link);
+    }
+    for (key, value) in &network.driver_options {
+        argv = argv.arg("--driver-opt").arg(format!("{key}={value}"));
+    }
+    argv.arg(&network.name).arg(container)
 }
 
 /// The `-p` value docker reads back as the same binding.
@@ -1032,11 +1134,6 @@ fn publish_value(port: &PortBinding) -> String {
         (true, false) => format!("{}:{container_port}", port.host_port),
         (false, _) => format!("{host_ip}:{}:{container_port}", port.host_port),
     }
-}
-
-/// Where a `-v SOURCE:DESTINATION[:MODE]` value mounts.
-fn bind_destination(bind: &str) -> &str {
-    bind.split(':').nth(1).unwrap_or(bind)
 }
 
 /// Plan options for the unit tests of the plans and the renderers.

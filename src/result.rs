@@ -317,26 +317,35 @@ mod tests {
         assert_eq!(started["outcome"], "in-progress");
         assert_eq!(started["steps"], serde_json::json!([]));
 
-        let run_new = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+        let create_new = plan
+            .steps
+            .iter()
+            .find(|s| s.id == StepId::CreateNew)
+            .unwrap();
         result.command_exited(&exited(125));
-        result.step_ran(run_new, SystemTime::now(), Duration::from_millis(7), false);
+        result.step_ran(
+            create_new,
+            SystemTime::now(),
+            Duration::from_millis(7),
+            false,
+        );
         let after_a_step = read(&file);
         let step = &after_a_step["steps"][0];
-        assert_eq!(step["id"], "run-new");
+        assert_eq!(step["id"], "create-new");
         assert_eq!(step["phase"], "plan");
         assert_eq!(step["exit_code"], 125);
         assert_eq!(step["exit_status"], "exit status: 125");
         assert_eq!(step["duration_seconds"], 0.005, "the runner's duration");
         assert_eq!(step["ok"], false);
         let command = step["command"].as_str().unwrap();
-        assert!(command.contains("API_TOKEN=********"), "{command}");
+        assert!(command.contains("API_TOKEN='********'"), "{command}");
 
         result.rolling_back();
         let way_back: Vec<&Step> = plan.steps.iter().flat_map(|s| s.undo.iter()).collect();
         result.stopped(
             way_back[0],
             StopReason::Failed,
-            "`docker run` failed: API_TOKEN=t0ken",
+            "`docker create` failed: API_TOKEN=t0ken",
             &way_back,
         );
         result.finish(Status::Failed).unwrap();

@@ -1,12 +1,15 @@
 //! Picking up an upgrade that stopped halfway (Ctrl-C, a killed terminal, a failed step before
 //! the new version ran): the record says what was done, the engine confirms it.
 
+use crate::archive::Archive;
 use crate::discover::discover;
 use crate::engine::Engine;
+use crate::health::ContainerState;
 use crate::plan::{Plan, StepId};
-use crate::server::{Discovery, RestartPolicy};
+use crate::server::{Discovery, RestartPolicy, Server};
 use crate::state::UpgradeRecord;
 use anyhow::{Result, bail};
+use serde_json::Value;
 
 /// The old server as it was before the upgrade touched it: found by its id (it may be parked
 /// under another name), under its own name, with its own restart policy.
@@ -32,29 +35,61 @@ pub fn rediscover(
 }
 
 /// The steps the earlier run finished: those it recorded, and those whose effect the engine
-/// shows although the run was killed before it could record them.
-pub fn steps_done(engine: &Engine, record: &UpgradeRecord) -> Result<Vec<StepId>> {
+/// shows although the run was killed before it could record them: the old server parked, the
+/// new one created, connected to the networks of `server` (the old one), started.
+pub fn steps_done(engine: &Engine, record: &UpgradeRecord, server: &Server) -> Result<Vec<StepId>> {
     let mut done = record.steps_done.clone();
-    // A rename cut off by Ctrl-C (the park, or the unpark on the way back) may have taken effect
-    // or not: the name the old server has says whether it is parked.
-    let parked = container_id(engine, &record.parked_name)?.as_deref()
-        == Some(record.old_container_id.as_str());
-    done.retain(|id| *id != StepId::ParkOld || parked);
-    if parked && !done.contains(&StepId::ParkOld) {
-        done.push(StepId::ParkOld);
+    // A step cut off by Ctrl-C (here or on the way back: a rename, a create, a connect, a
+    // start, a stop, a removal) may have taken effect or not: what the engine shows decides.
+    let mut seen = |id: StepId, on_engine: bool| {
+        done.retain(|d| *d != id || on_engine);
+        if on_engine && !done.contains(&id) {
+            done.push(id);
+        }
+    };
+    let parked = container_id(engine, &record.parked_name)?;
+    seen(
+        StepId::ParkOld,
+        parked.as_deref() == Some(record.old_container_id.as_str()),
+    );
+    let found = engine.read(
+        &engine
+            .command()
+            .args(["inspect", "--type", "container", "--"])
+            .arg(&record.container),
+    )?;
+    let new_container: Option<Value> = found
+        .success
+        .then(|| serde_json::from_str::<Vec<Value>>(found.stdout.trim()).ok())
+        .flatten()
+        .and_then(|mut all| (!all.is_empty()).then(|| all.swap_remove(0)))
+        .filter(|c| c.get("Id").and_then(Value::as_str) != Some(record.old_container_id.as_str()));
+    let networks = new_container
+        .as_ref()
+        .and_then(|new| new.pointer("/NetworkSettings/Networks"))
+        .and_then(Value::as_object);
+    seen(StepId::CreateNew, new_container.is_some());
+    for (index, network) in server.carried.connected_networks().enumerate() {
+        seen(
+            StepId::ConnectNetwork(index),
+            networks.is_some_and(|n| n.contains_key(&network.name)),
+        );
     }
-    let under_the_name = container_id(engine, &record.container)?;
-    if under_the_name.is_some_and(|id| id != record.old_container_id)
-        && !done.contains(&StepId::RunNew)
-    {
-        done.push(StepId::RunNew);
-    }
-    // Likewise a stop, or a start on the way back: the old server's state says whether it is
-    // stopped.
+    let state = new_container
+        .as_ref()
+        .and_then(|new| serde_json::from_value::<ContainerState>(new["State"].clone()).ok());
+    seen(StepId::RunNew, state.is_some_and(|s| s.ever_started()));
     let old_running = crate::health::container_state(engine, &record.old_container_id)?.running;
-    done.retain(|id| *id != StepId::Stop || !old_running);
-    if !old_running && !done.contains(&StepId::Stop) {
-        done.push(StepId::Stop);
+    seen(StepId::Stop, !old_running);
+    // A backup cut off by Ctrl-C once its archive and checksum were written: the archive under
+    // this upgrade's own name, whole, is that backup done.
+    let archived = record
+        .backup_archive
+        .clone()
+        .and_then(Archive::at)
+        .is_some_and(|archive| archive.verify().is_ok());
+    if archived && !done.contains(&StepId::Backup) {
+        done.push(StepId::Backup);
     }
     Ok(done)
 }

@@ -3,6 +3,7 @@
 //! server as it runs now.
 
 use crate::archive::Archive;
+use crate::argv::Argv;
 use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
@@ -69,7 +70,12 @@ pub fn plan(
     }
     if options.old_container_exists {
         steps.push(unpark_step(engine, &record.parked_name, name));
-        if let Some(policy) = &record.restart_policy {
+        // An engine that can't change a restart policy never set it to `no`.
+        if let Some(policy) = record
+            .restart_policy
+            .as_ref()
+            .filter(|_| engine.kind.updates_restart_policy())
+        {
             steps.push(restore_restart_step(engine, name, policy));
         }
         steps.push(start_old_step(engine, name));
@@ -77,16 +83,34 @@ pub fn plan(
         // The secrets the old server had are the new one's: the upgrade carried them over.
         let data = record.data_container.as_deref().unwrap_or_default();
         let live: BTreeMap<String, String> = recreate_old(engine, server, data)
-            .shell_variables()
+            .iter()
+            .flat_map(Argv::shell_variables)
             .map(|(var, value)| (var.to_string(), value.to_string()))
             .collect();
         match record.recreate_old(&live) {
-            Ok(argv) => steps.push(step(
-                StepId::RecreateOld,
-                format!("Recreate {name} on {}", record.from_image),
-                "The old container was removed after the upgrade; it comes back with the settings the upgrade recorded.",
-                argv,
-            )),
+            Ok(argvs) => {
+                let mut argvs = argvs.into_iter();
+                if let Some(create) = argvs.next() {
+                    steps.push(step(
+                        StepId::RecreateOld,
+                        format!("Recreate {name} from {}", record.from_image),
+                        "The old container was removed after the upgrade; it comes back with the settings the upgrade recorded.",
+                        create,
+                    ));
+                }
+                for (index, connect) in argvs.enumerate() {
+                    // `network connect ... NETWORK CONTAINER`.
+                    let words = connect.real();
+                    let network = words.iter().rev().nth(1).cloned().unwrap_or_default();
+                    steps.push(step(
+                        StepId::ConnectNetwork(index),
+                        format!("Connect {name} to the network {network}"),
+                        "The old server was on this network as well, with what it had there.",
+                        connect,
+                    ));
+                }
+                steps.push(start_old_step(engine, name));
+            }
             Err(why) => refusals.push(why),
         }
     }
@@ -232,14 +256,15 @@ mod tests {
                 StepId::RemoveNew,
                 StepId::RestoreData,
                 StepId::RecreateOld,
+                StepId::StartOld,
                 StepId::WaitOldHealthy
             ]
         );
         let recreate = plan.steps[4].argv().unwrap();
         assert_eq!(
             recreate.display(Reveal::Plain),
-            "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped \
-             -p 127.0.0.1:8080:8080 -e API_TOKEN=live-token rancher/server:v1.6.10"
+            "API_TOKEN=live-token docker create --name rancher --volumes-from rancher-data \
+             --restart=unless-stopped -p 127.0.0.1:8080:8080 -e API_TOKEN rancher/server:v1.6.10"
         );
         assert!(!recreate.display(Reveal::Masked).contains("live-token"));
     }

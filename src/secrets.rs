@@ -1,6 +1,6 @@
 //! Which values are secret, and the shell variable that stands for each in a shell runbook.
 
-use crate::argv::{Argv, MASK, Secret};
+use crate::argv::{Argv, MASK, Secret, is_shell_identifier};
 
 /// The server flag whose value is the database password.
 pub const DB_PASSWORD_FLAG: &str = "--db-pass";
@@ -15,21 +15,44 @@ pub fn is_secret_env_name(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
-/// The secret part of a `NAME=value` word, when NAME is secret.
+/// The secret part of a `-e NAME=value` word, when NAME is secret: the value travels in
+/// docker's environment, and the command line says `-e NAME`.
 pub fn env_assignment_secret(assignment: &str) -> Option<Secret> {
     let (name, _) = assignment.split_once('=')?;
     is_secret_env_name(name).then(|| Secret {
         visible_prefix: name.len() + 1,
         shell_var: shell_variable_for(name),
+        via_environment: true,
     })
 }
 
-/// The secret of the word that follows `--db-pass`.
+/// The secret part of an option `--flag=KEY=value` whose KEY is secret (`--log-opt` of a
+/// `splunk-token`): docker takes option values on its command line only, so it is masked there.
+pub fn option_value_secret(word: &str) -> Option<Secret> {
+    let (flag, assignment) = word.split_once('=')?;
+    let secret = env_assignment_secret(assignment)?;
+    Some(Secret {
+        visible_prefix: flag.len() + 1 + secret.visible_prefix,
+        via_environment: false,
+        ..secret
+    })
+}
+
+/// The secret of the word that follows `--db-pass`. It is an argument of the server's own
+/// command, which docker takes on its command line only: it can't travel in the environment.
 pub fn db_password_secret() -> Secret {
     Secret {
         visible_prefix: 0,
         shell_var: DB_PASSWORD_SHELL_VAR.to_string(),
+        via_environment: false,
     }
+}
+
+/// Whether the server's own arguments hold the database password (`--db-pass VALUE` or
+/// `--db-pass=VALUE`): docker takes them on its command line only.
+pub fn password_in_arguments(args: &[String]) -> bool {
+    args.iter()
+        .any(|a| a == DB_PASSWORD_FLAG || inline_flag_secret(a).is_some())
 }
 
 /// The secret part of `--db-pass=value`.
@@ -38,20 +61,14 @@ pub fn inline_flag_secret(word: &str) -> Option<Secret> {
     word.starts_with(&prefix).then(|| Secret {
         visible_prefix: prefix.len(),
         shell_var: DB_PASSWORD_SHELL_VAR.to_string(),
+        via_environment: false,
     })
 }
 
 /// An env name is usable as a shell variable when it is a POSIX identifier; otherwise a
 /// derived one takes its place, so the runbook still says which value it wants.
 fn shell_variable_for(env_name: &str) -> String {
-    let is_identifier = env_name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && env_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if is_identifier {
+    if is_shell_identifier(env_name) {
         env_name.to_string()
     } else {
         let cleaned: String = env_name

@@ -57,12 +57,6 @@ impl RestartPolicy {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LogConfig {
-    pub driver: String,
-    pub options: BTreeMap<String, String>,
-}
-
 /// What holds one data path: a named or anonymous volume, or a host directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -71,26 +65,86 @@ pub enum MountSource {
     Bind { source: String },
 }
 
+impl MountSource {
+    /// What `-v SOURCE:PATH` names: the volume, or the host directory.
+    pub fn source(&self) -> &str {
+        match self {
+            MountSource::Volume { name } => name,
+            MountSource::Bind { source } => source,
+        }
+    }
+}
+
+/// One option of `create` that gives the new container a setting of the old one:
+/// `--cap-add=NET_ADMIN`, `--init`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CreateOption {
+    pub flag: &'static str,
+    pub value: Option<String>,
+}
+
+impl CreateOption {
+    /// The option as one word, `--flag=value`, so that no value (`-1`, an empty one, `false`
+    /// of a switch) reads as anything else.
+    pub fn word(&self) -> String {
+        match &self.value {
+            Some(value) => format!("{}={value}", self.flag),
+            None => self.flag.to_string(),
+        }
+    }
+}
+
+/// A network the container is on, with what the operator gave it there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkAttachment {
+    pub name: String,
+    /// `--network-alias` (`network connect --alias`), without the engine's own.
+    pub aliases: Vec<String>,
+    /// `--ip`, `--ip6`: addresses the container keeps.
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub link_local_ips: Vec<String>,
+    /// `network connect --link`, on a network other than the one joined at create.
+    pub links: Vec<String>,
+    pub driver_options: BTreeMap<String, String>,
+}
+
 /// The settings of the old container that the new one gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CarriedSettings {
     /// `NAME=value`, only those the operator set (the old image's env subtracted).
     pub env: Vec<String>,
     pub ports: Vec<PortBinding>,
-    pub publish_all_ports: bool,
     pub restart: Option<RestartPolicy>,
     /// The arguments after the image name, when they differ from the image's CMD.
     pub args: Vec<String>,
-    /// `-v` values (host paths and named volumes), as docker recorded them.
-    pub binds: Vec<String>,
     pub volumes_from: Vec<String>,
-    /// Labels the operator set (the old image's labels subtracted).
-    pub labels: BTreeMap<String, String>,
+    /// `--network`: a mode (`host`, `container:ID`) or the network joined at create; `None`
+    /// for the engine's default network.
     pub network: Option<String>,
-    pub log: Option<LogConfig>,
+    /// The networks other than the engine's default, the one named by `network` first; each
+    /// other one is joined with `network connect`.
+    pub networks: Vec<NetworkAttachment>,
     pub stop_timeout: Option<u64>,
-    pub stop_signal: Option<String>,
-    pub hostname: Option<String>,
+    /// Every other setting the operator chose, as the options that give it.
+    pub options: Vec<CreateOption>,
+}
+
+impl CarriedSettings {
+    /// The networks joined after create, one `network connect` each.
+    pub fn connected_networks(&self) -> impl Iterator<Item = &NetworkAttachment> {
+        let joined_at_create = self.network.as_deref();
+        self.networks
+            .iter()
+            .filter(move |n| Some(n.name.as_str()) != joined_at_create)
+    }
+
+    /// The network joined at create, with its aliases and addresses.
+    pub fn created_on(&self) -> Option<&NetworkAttachment> {
+        self.networks
+            .iter()
+            .find(|n| Some(n.name.as_str()) == self.network.as_deref())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -105,8 +159,13 @@ pub struct Server {
     pub version: Option<String>,
     pub mode: DbMode,
     pub carried: CarriedSettings,
-    /// What holds each of [`DATA_PATHS`] in the running server.
+    /// What the data container must hold, by the path it is mounted at: each of
+    /// [`DATA_PATHS`], and every anonymous volume, which no option names.
     pub data_mounts: BTreeMap<String, MountSource>,
+    /// The mount options the engine recorded for a data mount among the server's binds
+    /// (podman lists every volume there, `rprivate,rw,nodev,exec,nosuid,rbind`): the data
+    /// container gets them again, so that the new server mounts it alike.
+    pub data_mount_options: BTreeMap<String, String>,
     /// Settings that are not carried over: the operator must see each.
     pub not_carried: Vec<String>,
 }
@@ -140,7 +199,8 @@ impl Server {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DataContainer {
     pub name: String,
-    pub data_mounts: BTreeMap<String, MountSource>,
+    /// Every mount it has, by the path it is mounted at.
+    pub mounts: BTreeMap<String, MountSource>,
     /// The containers it took its volumes from, as `docker create --volumes-from` was given
     /// them: a name or an id, with `:ro` or `:rw` at times.
     pub volumes_from: Vec<String>,
@@ -201,6 +261,7 @@ pub(crate) mod fixture {
             mode: DbMode::Embedded,
             carried,
             data_mounts: volumes("live"),
+            data_mount_options: BTreeMap::new(),
             not_carried: vec![],
             image,
         }

@@ -3,7 +3,7 @@
 //! variable, and its value is read from the live container when it is needed.
 
 use crate::archive::ArchiveSummary;
-use crate::argv::{Argv, Secret};
+use crate::argv::{Argv, Embedded, Secret, Word};
 use crate::plan::{Plan, StepId};
 use crate::server::Server;
 use anyhow::{Context, Result};
@@ -42,6 +42,13 @@ pub struct RecordedWord {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_var: Option<String>,
+    /// The secret travels in the command's environment (see [`Secret::via_environment`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_environment: bool,
+    /// The word holds secret values without being a secret word ([`Embedded`]): `text` has
+    /// each as the name of its variable between two NULs, which no command word can hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,8 +69,12 @@ pub struct UpgradeRecord {
     pub backup_summary: Option<ArchiveSummary>,
     /// The UTC time that names the archive, so a resumed run finds the one it wrote.
     pub backup_stamp: Option<String>,
-    /// `docker run` of the old server on the data container, for a rollback after removal.
+    /// `create` of the old server on the data container, for a rollback after removal (from
+    /// a run before networks were carried: its `run -d`).
     pub recreate_old: Vec<RecordedWord>,
+    /// Then `network connect` to each of its other networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconnect_old: Vec<Vec<RecordedWord>>,
     pub steps_done: Vec<StepId>,
     pub status: Status,
     pub updated_at: String,
@@ -74,6 +85,15 @@ pub fn record_path(backup_dir: &Path, container: &str) -> PathBuf {
     backup_dir.join(format!("rancher-upgrade-{container}.state.json"))
 }
 
+/// A word with its embedded secrets as `\0VAR\0`.
+fn embedded_text(word: &Word) -> String {
+    word.embedded()
+        .iter()
+        .fold(word.value().to_string(), |text, e| {
+            text.replace(&e.value, &format!("\0{}\0", e.shell_var))
+        })
+}
+
 fn record_words(argv: &Argv) -> Vec<RecordedWord> {
     argv.words()
         .iter()
@@ -81,20 +101,31 @@ fn record_words(argv: &Argv) -> Vec<RecordedWord> {
             Some(secret) => RecordedWord {
                 text: word.visible_prefix().to_string(),
                 secret_var: Some(secret.shell_var.clone()),
+                via_environment: secret.via_environment,
+                embedded: false,
+            },
+            None if !word.embedded().is_empty() => RecordedWord {
+                text: embedded_text(word),
+                secret_var: None,
+                via_environment: false,
+                embedded: true,
             },
             None => RecordedWord {
                 text: word.value().to_string(),
                 secret_var: None,
+                via_environment: false,
+                embedded: false,
             },
         })
         .collect()
 }
 
 impl UpgradeRecord {
+    /// `recreate_old`: the commands that make the old server again ([`crate::plan::recreate_old`]).
     pub fn new(
         server: &Server,
         plan: &Plan,
-        recreate_old: &Argv,
+        recreate_old: &[Argv],
         backup_stamp: Option<String>,
     ) -> UpgradeRecord {
         UpgradeRecord {
@@ -110,7 +141,8 @@ impl UpgradeRecord {
             backup_archive: plan.backup_archive.as_ref().map(|a| a.path.clone()),
             backup_summary: None,
             backup_stamp,
-            recreate_old: record_words(recreate_old),
+            recreate_old: recreate_old.first().map(record_words).unwrap_or_default(),
+            reconnect_old: recreate_old.iter().skip(1).map(record_words).collect(),
             steps_done: Vec::new(),
             status: Status::InProgress,
             updated_at: now(),
@@ -148,31 +180,62 @@ impl UpgradeRecord {
         fs::rename(&temporary, path).with_context(|| format!("can't write {}", path.display()))
     }
 
-    /// The recorded `docker run` of the old server, with each secret's value from `live`
-    /// (variable name → value, read from the running containers).
-    pub fn recreate_old(&self, live: &BTreeMap<String, String>) -> Result<Argv, String> {
+    /// The recorded commands that make the old server again, with each secret's value from
+    /// `live` (variable name → value, read from the running containers).
+    pub fn recreate_old(&self, live: &BTreeMap<String, String>) -> Result<Vec<Argv>, String> {
+        std::iter::once(&self.recreate_old)
+            .chain(&self.reconnect_old)
+            .map(|words| self.rebuilt(words, live))
+            .collect()
+    }
+
+    fn rebuilt(
+        &self,
+        words: &[RecordedWord],
+        live: &BTreeMap<String, String>,
+    ) -> Result<Argv, String> {
         let mut argv = Argv::default();
-        for word in &self.recreate_old {
+        for word in words {
             argv = match &word.secret_var {
+                None if word.embedded => {
+                    let mut value = String::new();
+                    let mut embedded = Vec::new();
+                    for (i, piece) in word.text.split('\0').enumerate() {
+                        if i % 2 == 0 {
+                            value.push_str(piece);
+                            continue;
+                        }
+                        let secret = live.get(piece).ok_or_else(|| self.missing(piece))?;
+                        value.push_str(secret);
+                        embedded.push(Embedded {
+                            value: secret.clone(),
+                            shell_var: piece.to_string(),
+                        });
+                    }
+                    argv.concealed_arg(value, &embedded)
+                }
                 None => argv.arg(&word.text),
                 Some(var) => {
-                    let value = live.get(var).ok_or_else(|| {
-                        format!(
-                            "the old server's secret {var} is in no live container, so {} can't be recreated with it",
-                            self.container
-                        )
-                    })?;
+                    let value = live.get(var).ok_or_else(|| self.missing(var))?;
                     argv.secret_arg(
                         format!("{}{value}", word.text),
                         Secret {
                             visible_prefix: word.text.len(),
                             shell_var: var.clone(),
+                            via_environment: word.via_environment,
                         },
                     )
                 }
             };
         }
         Ok(argv)
+    }
+
+    fn missing(&self, var: &str) -> String {
+        format!(
+            "the old server's secret {var} is in no live container, so {} can't be recreated with it",
+            self.container
+        )
     }
 }
 
@@ -322,6 +385,7 @@ pub(crate) mod fixture {
             backup_summary: None,
             backup_stamp: None,
             recreate_old: record_words(recreate),
+            reconnect_old: vec![],
             steps_done: vec![],
             status: Status::InProgress,
             updated_at: now(),
@@ -337,14 +401,16 @@ mod tests {
 
     fn recreate_with_secrets() -> Argv {
         Argv::new("docker")
-            .args(["run", "-d", "-e"])
+            .args(["create", "-e"])
             .secret_arg(
                 "API_TOKEN=t0ken",
                 env_assignment_secret("API_TOKEN=t0ken").unwrap(),
             )
+            .arg("--health-cmd=curl -H 'X-Token: t0ken' localhost")
             .arg("rancher/server:v1.6.10")
             .arg("--db-pass")
             .secret_arg("pa55", db_password_secret())
+            .conceal(&[("API_TOKEN".into(), "t0ken".into())])
     }
 
     #[test]
@@ -372,7 +438,7 @@ mod tests {
         ]);
         assert_eq!(
             recorded.recreate_old(&live).unwrap(),
-            recreate_with_secrets()
+            [recreate_with_secrets()]
         );
         let missing = recorded.recreate_old(&BTreeMap::new()).unwrap_err();
         assert!(missing.contains("API_TOKEN"), "{missing}");

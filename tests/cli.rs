@@ -96,6 +96,32 @@ fn planned_commands(plan: &Value) -> Vec<Vec<String>> {
     docker_commands(&plan["steps"])
 }
 
+/// `-v VOLUME:PATH` of each data volume of `container`, in path order: how the plan creates
+/// the data container.
+fn data_volume_options(container: &Value) -> Vec<String> {
+    let mut volumes: Vec<(String, String)> = container["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let source = if m["Type"] == "bind" {
+                &m["Source"]
+            } else {
+                &m["Name"]
+            };
+            (
+                m["Destination"].as_str().unwrap().to_string(),
+                source.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    volumes.sort();
+    volumes
+        .into_iter()
+        .flat_map(|(path, source)| ["-v".to_string(), format!("{source}:{path}")])
+        .collect()
+}
+
 fn step_ids(plan: &Value) -> Vec<&str> {
     plan["steps"]
         .as_array()
@@ -215,7 +241,7 @@ fn without_container_discovery_lists_the_servers_once_then_inspects_four_typed_n
 fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
     let fake = FakeDocker::new("embedded");
     let plan = dry_run_json(&fake, "v1.6.20", &["--no-backup"]);
-    let old_id = fake.container("rancher")["Id"].as_str().unwrap().to_owned();
+    let data_volumes = data_volume_options(&fake.container("rancher"));
 
     assert_eq!(plan["container"], "rancher");
     assert_eq!(plan["from"], OLD_IMAGE);
@@ -226,21 +252,16 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
         strings(&["docker", "pull", NEW_IMAGE]),
         // While the old server still answers: nothing here needs it down.
         strings(&["docker", "update", "--restart=no", "rancher"]),
+        [
+            strings(&["docker", "create", "--name", "rancher-data"]),
+            data_volumes,
+            strings(&[OLD_IMAGE]),
+        ]
+        .concat(),
+        strings(&["docker", "rename", "rancher", "rancher-v1.6.10"]),
         strings(&[
             "docker",
             "create",
-            "--volumes-from",
-            &old_id,
-            "--name",
-            "rancher-data",
-            OLD_IMAGE,
-        ]),
-        strings(&["docker", "rename", "rancher", "rancher-v1.6.10"]),
-        strings(&["docker", "stop", "-t", "60", "rancher-v1.6.10"]),
-        strings(&[
-            "docker",
-            "run",
-            "-d",
             "--name",
             "rancher",
             "--volumes-from",
@@ -251,14 +272,20 @@ fn embedded_server_without_backup_is_upgraded_with_the_documented_commands() {
             "-e",
             "GREETING=hello world",
             "-e",
-            "API_TOKEN=********",
-            "--label",
-            "team=ops",
+            "API_TOKEN",
+            "--label=team=ops",
             NEW_IMAGE,
         ]),
+        strings(&["docker", "stop", "-t", "60", "rancher-v1.6.10"]),
+        strings(&["docker", "start", "rancher"]),
         strings(&["docker", "rm", "rancher-v1.6.10"]),
     ];
     assert_eq!(planned_commands(&plan), expected);
+    // The token travels in docker's environment, never on a command line.
+    assert_eq!(
+        words(&step(&plan, "create-new")["environment"]),
+        ["API_TOKEN=********"]
+    );
     let wait = step(&plan, "wait-healthy");
     // Asked inside the container through the engine, never on this machine's ports.
     assert!(wait["probe"]["url"].is_null());
@@ -321,6 +348,7 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
             "disable-restart",
             "create-data-container",
             "park-old",
+            "create-new",
             "stop",
             "backup",
             "run-new",
@@ -343,11 +371,12 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
         .unwrap()
         .to_string();
     // Before anything stops, the engine measures the volumes in a one-shot container of the old
-    // server (by id: the data container comes later) for the room the archive needs.
-    let server_id = fixture_container("embedded", "rancher")["Id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // image, each volume named as the data container will name it (it comes later).
+    let volumes = [
+        "2a50d15b00f2494d06463ccc63c330e77270e194568bd20880a203027d838f3d:/var/lib/cattle",
+        "b7a22972c752e06047476bd71fdca966457ecd46dbea6365f0ebe8b079a2b5d8:/var/lib/mysql",
+        "42ac22ebe32e8976c2168fbd15a201a826ebacaaa3ad6854a8a250030e59bf05:/var/log/mysql",
+    ];
     assert_eq!(step(&plan, "check-room")["changes"], false);
     assert_eq!(step(&plan, "check-room")["room"]["dir"], dir);
     assert_eq!(
@@ -358,8 +387,12 @@ fn embedded_server_data_is_backed_up_before_the_new_version_starts() {
             "--rm",
             "--log-driver",
             "none",
-            "--volumes-from",
-            &server_id,
+            "-v",
+            volumes[0],
+            "-v",
+            volumes[1],
+            "-v",
+            volumes[2],
             "--entrypoint",
             "du",
             &image_id,
@@ -475,7 +508,7 @@ fn external_db_flags_are_carried_after_the_image_without_a_data_container() {
         manual.starts_with("mysqldump -h db.example -P 3306 -u cattle -p cattle"),
         "{manual}"
     );
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     assert!(
         !run_new.contains(&"--volumes-from".to_string()),
         "{run_new:?}"
@@ -501,7 +534,7 @@ fn external_db_flags_are_carried_after_the_image_without_a_data_container() {
     assert_eq!(after_image, masked);
 
     let shown = dry_run_json(&fake, "v1.6.20", &["--show-secrets"]);
-    let run_new = words(&step(&shown, "run-new")["argv"]);
+    let run_new = words(&step(&shown, "create-new")["argv"]);
     assert_eq!(run_new[run_new.len() - old_args.len()..], old_args[..]);
 }
 
@@ -521,11 +554,12 @@ fn external_db_env_is_carried_before_the_image_without_a_data_container() {
 
     assert_eq!(plan["mode"], "external");
     assert!(plan["data_container"].is_null());
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     let image_at = run_new.iter().position(|w| w == NEW_IMAGE).unwrap();
+    // The password goes by name: its value travels in docker's environment.
     for assignment in [
         "CATTLE_DB_CATTLE_MYSQL_HOST=db.example",
-        "CATTLE_DB_CATTLE_PASSWORD=pw-MARKER",
+        "CATTLE_DB_CATTLE_PASSWORD",
     ] {
         let at = run_new.iter().position(|w| w == assignment);
         assert!(
@@ -533,6 +567,13 @@ fn external_db_env_is_carried_before_the_image_without_a_data_container() {
             "no `-e {assignment}` before the image: {run_new:?}"
         );
     }
+    assert_eq!(
+        words(&step(&plan, "create-new")["environment"]),
+        [
+            "API_TOKEN=tok-MARKER",
+            "CATTLE_DB_CATTLE_PASSWORD=pw-MARKER"
+        ]
+    );
     assert_eq!(
         run_new.last().unwrap(),
         NEW_IMAGE,
@@ -549,7 +590,7 @@ fn external_db_password_env_is_shown_only_when_asked() {
     assert_secret_is_shown_only_when_asked(
         "external-env",
         "pw-MARKER",
-        r#"-e CATTLE_DB_CATTLE_PASSWORD="${CATTLE_DB_CATTLE_PASSWORD}""#,
+        r#"CATTLE_DB_CATTLE_PASSWORD="${CATTLE_DB_CATTLE_PASSWORD}" docker "#,
     );
 }
 
@@ -558,38 +599,41 @@ fn a_secret_env_of_an_embedded_server_is_shown_only_when_asked() {
     assert_secret_is_shown_only_when_asked(
         "embedded",
         "tok-MARKER",
-        r#"-e API_TOKEN="${API_TOKEN}""#,
+        r#"API_TOKEN="${API_TOKEN}" docker "#,
     );
 }
 
 // ------------------------------------------------- mounts and data containers --
 
 #[test]
-fn a_bind_mounted_database_reaches_the_new_server_through_the_data_container() {
+fn a_bind_mounted_database_is_held_by_the_data_container_and_kept_on_the_new_server() {
     let fake = FakeDocker::new("bind-mount");
     let plan = dry_run_json(&fake, "v1.6.20", &[]);
 
+    let data_volumes = data_volume_options(&fake.container("rancher"));
+    assert!(
+        data_volumes.contains(&"/srv/rancher-mysql:/var/lib/mysql".to_string()),
+        "{data_volumes:?}"
+    );
     assert_eq!(
         words(&step(&plan, "create-data-container")["argv"]),
         [
-            "docker",
-            "create",
-            "--volumes-from",
-            fake.container("rancher")["Id"].as_str().unwrap(),
-            "--name",
-            "rancher-data",
-            OLD_IMAGE
+            strings(&["docker", "create", "--name", "rancher-data"]),
+            data_volumes,
+            strings(&[OLD_IMAGE]),
         ]
+        .concat()
     );
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     let volumes_from: Vec<_> = run_new
         .windows(2)
         .filter(|w| w[0] == "--volumes-from")
         .collect();
     assert_eq!(volumes_from, [["--volumes-from", "rancher-data"]]);
+    // The old server's own -v, as docker recorded it: the same directory at the same path.
     assert!(
-        !run_new.contains(&"/srv/rancher-mysql:/var/lib/mysql".to_string()),
-        "the data container already brings the host directory: {run_new:?}"
+        run_new.contains(&"--volume=/srv/rancher-mysql:/var/lib/mysql".to_string()),
+        "{run_new:?}"
     );
 }
 
@@ -604,7 +648,7 @@ fn a_second_upgrade_reuses_rancher_data_instead_of_creating_it() {
         .as_str()
         .unwrap_or_else(|| panic!("not skipped: {create:#}"));
     assert!(why.contains("rancher-data"), "{why}");
-    let run_new = words(&step(&plan, "run-new")["argv"]);
+    let run_new = words(&step(&plan, "create-new")["argv"]);
     let volumes_from: Vec<_> = run_new
         .windows(2)
         .filter(|w| w[0] == "--volumes-from")
@@ -614,9 +658,13 @@ fn a_second_upgrade_reuses_rancher_data_instead_of_creating_it() {
         [["--volumes-from", "rancher-data"]],
         "{run_new:?}"
     );
+    let creates: Vec<_> = planned_commands(&plan)
+        .into_iter()
+        .filter(|c| c[1] == "create")
+        .collect();
     assert!(
-        planned_commands(&plan).iter().all(|c| c[1] != "create"),
-        "{plan:#}"
+        creates.len() == 1 && creates[0][2..4] == ["--name", "rancher"],
+        "only the new server is created: {creates:?}"
     );
 }
 
@@ -637,8 +685,8 @@ fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop
     assert!(ran.stdout.is_empty(), "{}", ran.stdout);
     assert_eq!(fake.mutating_calls(), Vec::<Vec<String>>::new());
 
-    // The way out: a new data container, made from the server by id.
-    let server_id = fake.container("rancher")["Id"].as_str().unwrap().to_owned();
+    // The way out: a new data container that names the server's very volumes, no container.
+    let server_volumes = data_volume_options(&fake.container("rancher"));
     let health_url = pong_server();
     run(
         &fake,
@@ -658,7 +706,8 @@ fn a_rancher_data_naming_the_server_is_refused_with_a_way_out_that_ends_the_loop
     )
     .expect_code(0);
     let created = fake.container("rancher-data-v1.6.20");
-    assert_eq!(created["HostConfig"]["VolumesFrom"], json!([server_id]));
+    assert_eq!(created["HostConfig"]["VolumesFrom"], Value::Null);
+    assert_eq!(data_volume_options(&created), server_volumes);
     let new = fake.container("rancher");
     assert_eq!(
         new["HostConfig"]["VolumesFrom"],

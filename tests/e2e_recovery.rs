@@ -129,8 +129,10 @@ fn ctrl_c_twice_after_the_stop_then_the_same_command_resumes_and_finishes() {
     });
     first.expect_mention(&["Interrupted at step", "NOT BACK:"]);
     assert_eq!(text(&state(&scope), "/status"), "stopped");
+    // The new container is created before the stop; it must not have started.
     assert!(
-        inspect(&scope.server_name()).is_none_or(|c| text(&c, "/Id") == before.id),
+        inspect(&scope.server_name()).is_none_or(|c| text(&c, "/Id") == before.id
+            || text(&c, "/State/StartedAt").starts_with("0001-01-01")),
         "the new server started although the run was interrupted:\n{}",
         first.output()
     );
@@ -143,7 +145,10 @@ fn ctrl_c_twice_after_the_stop_then_the_same_command_resumes_and_finishes() {
     // The transcript holds both runs (the same --log, appended).
     let both = second.transcript.as_deref().unwrap_or_default();
     assert_eq!(
-        count(both, "$ docker create --volumes-from"),
+        count(
+            both,
+            &format!("$ docker create --name {} ", scope.data_name())
+        ),
         1,
         "data containers created over both runs:\n{both}"
     );
@@ -472,8 +477,9 @@ fn restore_that_cannot_read_its_archive_leaves_the_data_alone() {
         &scope,
         "docker-losing-the-archive",
         &format!(
-            "if [ \"$1\" = run ] && [ \"$2\" = -d ]; then\n  for f in {dir}/*.tar.zst; do mv \"$f\" \"$f.moved\"; done\nfi\nexec {docker} \"$@\"\n",
+            "if [ \"$1\" = start ] && [ \"$2\" = {name} ]; then\n  for f in {dir}/*.tar.zst; do mv \"$f\" \"$f.moved\"; done\nfi\nexec {docker} \"$@\"\n",
             dir = sh_quote(&backup_dir),
+            name = scope.server_name(),
             docker = sh_quote(&real_docker()),
         ),
     );

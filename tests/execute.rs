@@ -61,8 +61,8 @@ fn the_executed_commands_are_exactly_the_planned_ones_embedded() {
     assert_eq!(fake.mutating_calls(), planned);
     assert_eq!(
         planned.len(),
-        7,
-        "pull stop update create rename run rm: {planned:?}"
+        8,
+        "pull update create rename create stop start rm: {planned:?}"
     );
     assert_eq!(
         fake.container("rancher")["Config"]["Image"],
@@ -84,29 +84,35 @@ fn the_executed_commands_are_exactly_the_planned_ones_external_db() {
         fake.command().args(&args).arg("--yes").assert().success();
         assert_eq!(fake.mutating_calls(), planned, "{fixture}");
         assert!(
-            !planned.iter().any(|c| c[0] == "create"),
-            "{fixture}: an external database needs no data container"
+            planned
+                .iter()
+                .filter(|c| c[0] == "create")
+                .all(|c| c[1..3] == ["--name", "rancher"]),
+            "{fixture}: an external database needs no data container: {planned:?}"
         );
         assert!(!fake.has_container("rancher-data"), "{fixture}");
     }
 }
 
-/// Each docker step of the plan, by the subcommand the fake fails on, with the step number.
-const STEPS: [(&str, usize); 7] = [
-    ("pull", 1),
-    ("update", 2),
-    ("create", 3),
-    ("rename", 4),
-    ("stop", 5),
-    ("run", 6),
-    ("rm", 8),
+/// Each docker step of the plan: the subcommand the fake fails on, which call of it, and the
+/// step number.
+const STEPS: [(&str, usize, usize); 8] = [
+    ("pull", 1, 1),
+    ("update", 1, 2),
+    ("create", 1, 3),
+    ("rename", 1, 4),
+    ("create", 2, 5),
+    ("stop", 1, 6),
+    ("start", 1, 7),
+    ("rm", 1, 9),
 ];
 
 #[test]
 fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
-    for (subcommand, number) in STEPS {
+    for (subcommand, nth, number) in STEPS {
         let mut fake = FakeDocker::new("embedded");
         fake.set_env("FAKE_DOCKER_FAIL_AT", subcommand);
+        fake.set_env("FAKE_DOCKER_FAIL_NTH", nth.to_string());
         let output = fake
             .command()
             .args(upgrade_args(&pong_server()))
@@ -116,16 +122,21 @@ fn a_failure_at_each_step_stops_there_with_a_report_and_exit_1() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{subcommand}: {stderr}");
         assert!(
-            stderr.contains(&format!("Step {number}/8 failed")),
+            stderr.contains(&format!("Step {number}/9 failed")),
             "{subcommand}: the report names the step: {stderr}"
         );
         assert!(
             stderr.contains(&format!("injected failure at {subcommand}")),
             "{subcommand}: docker's own words are shown: {stderr}"
         );
-        let executed: Vec<String> = fake.mutating_calls().iter().map(|c| c[0].clone()).collect();
+        let executed = fake.mutating_calls();
+        let failing = executed
+            .iter()
+            .filter(|c| c[0] == subcommand)
+            .nth(nth - 1)
+            .unwrap_or_else(|| panic!("{subcommand} #{nth} never ran: {executed:?}"));
         assert_eq!(
-            executed.iter().filter(|c| *c == subcommand).count(),
+            executed.iter().filter(|c| *c == failing).count(),
             1,
             "{subcommand}: the failing step ran once: {executed:?}"
         );
@@ -221,7 +232,7 @@ fn rancher_upgrade_yes_in_the_environment_answers_for_the_operator() {
         .args(upgrade_args(&pong_server()))
         .assert()
         .success();
-    assert_eq!(fake.mutating_calls().len(), 7);
+    assert_eq!(fake.mutating_calls().len(), 8);
 }
 
 #[test]
@@ -235,7 +246,10 @@ fn the_transcript_holds_every_command_with_secrets_masked() {
         .success();
     let transcript = std::fs::read_to_string(fake.work_dir().join("transcript.log")).unwrap();
     assert!(!transcript.contains("tok-MARKER"), "{transcript}");
-    assert!(transcript.contains("API_TOKEN=********"), "{transcript}");
+    assert!(
+        transcript.contains("API_TOKEN='********' docker create"),
+        "{transcript}"
+    );
     for call in fake.mutating_calls() {
         let subcommand = format!("$ docker {}", call[0]);
         assert!(
@@ -324,7 +338,7 @@ fn an_interrupted_upgrade_is_finished_only_towards_its_own_target() {
         .collect();
     assert_eq!(
         resumed,
-        ["rename", "stop", "run", "rm"],
+        ["rename", "create", "stop", "start", "rm"],
         "only the steps not done run"
     );
 }
@@ -493,6 +507,80 @@ fn a_record_whose_old_container_is_gone_is_refused_until_fresh_sets_it_aside() {
     );
 }
 
+/// The embedded server, also on a user-defined network with an alias and a static address.
+fn on_a_second_network(fake: &FakeDocker) {
+    let mut server = fake.container("rancher");
+    server["NetworkSettings"]["Networks"]["backend"] = serde_json::json!({
+        "IPAMConfig": {"IPv4Address": "172.30.0.10"},
+        "Aliases": ["rancher-api", server["Id"].as_str().unwrap()[..12].to_string()],
+        "Links": null,
+        "DriverOpts": null
+    });
+    fake.put_container(&server);
+}
+
+/// The connect to the second network fails, before the stop: the way back removes the new
+/// container and gives the old one its name and policy back, by itself. The same command again
+/// upgrades afresh and connects once.
+#[test]
+fn a_failed_network_connect_is_undone_by_the_removal_and_the_next_run_connects_once() {
+    let mut fake = FakeDocker::new("embedded");
+    on_a_second_network(&fake);
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "network");
+    let health = pong_server();
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Step 6/10 failed (Connect rancher to the network backend)"),
+        "{stderr}"
+    );
+    let way_back: Vec<Vec<String>> = fake
+        .mutating_calls()
+        .into_iter()
+        .skip_while(|c| c[0] != "network")
+        .skip(1)
+        .collect();
+    assert_eq!(
+        way_back,
+        [
+            vec!["rm", "rancher"],
+            vec!["rename", "rancher-v1.6.10", "rancher"],
+            vec!["update", "--restart=unless-stopped", "rancher"],
+        ]
+        .map(|c| c.into_iter().map(String::from).collect::<Vec<_>>()),
+        "{stderr}"
+    );
+    assert_eq!(fake.container("rancher")["State"]["Running"], true);
+    assert!(stderr.contains("Rolled back."), "{stderr}");
+
+    fake.unset_env("FAKE_DOCKER_FAIL_AT");
+    let before = fake.mutating_calls().len();
+    let output = fake
+        .command()
+        .args(upgrade_args(&health))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let connects = fake.mutating_calls()[before..]
+        .iter()
+        .filter(|c| c[0] == "network")
+        .count();
+    assert_eq!(connects, 1, "{stderr}");
+    let new = fake.container("rancher");
+    assert_eq!(
+        new["NetworkSettings"]["Networks"]["backend"]["Aliases"],
+        serde_json::json!(["rancher-api"])
+    );
+}
+
 #[test]
 fn a_backup_dir_without_room_for_the_archive_stops_the_upgrade_before_anything_stops() {
     let mut fake = FakeDocker::new("embedded");
@@ -506,7 +594,7 @@ fn a_backup_dir_without_room_for_the_archive_stops_the_upgrade_before_anything_s
     let dir = std::fs::canonicalize(fake.work_dir()).unwrap();
     let refusal = stderr
         .lines()
-        .find(|l| l.contains("Step 2/10 failed (Check that"))
+        .find(|l| l.contains("Step 2/11 failed (Check that"))
         .unwrap_or_else(|| panic!("no refusal at step 2: {stderr}"));
     for said in [
         &format!("{} has ", dir.display()),
@@ -523,4 +611,35 @@ fn a_backup_dir_without_room_for_the_archive_stops_the_upgrade_before_anything_s
     assert_eq!(verbs, ["pull", "run"], "only the pull and the measure ran");
     assert_eq!(fake.container("rancher")["State"]["Running"], true);
     assert!(!fake.has_container("rancher-data"));
+}
+
+/// Ctrl-C twice during the stop leaves the upgrade halfway; the record is cut back as if the run
+/// had been killed before it recorded the create and the connect. The same command again sees
+/// both on the engine and runs neither a second time.
+#[test]
+fn a_resumed_run_sees_on_the_engine_the_new_container_created_and_connected() {
+    let mut fake = FakeDocker::new("embedded");
+    on_a_second_network(&fake);
+    let health = pong_server();
+    let mut args = upgrade_args(&health);
+    args.push("--yes".into());
+    fake.stop_halfway_at("stop", &args);
+    let state_file = fake.work_dir().join("rancher-upgrade-rancher.state.json");
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    state["steps_done"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s == "pull" || s == "disable-restart" || s == "create-data-container");
+    std::fs::write(&state_file, state.to_string()).unwrap();
+
+    let before = fake.mutating_calls().len();
+    let output = fake.command().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let resumed: Vec<String> = fake.mutating_calls()[before..]
+        .iter()
+        .map(|c| c[0].clone())
+        .collect();
+    assert_eq!(resumed, ["stop", "start", "rm"], "{stderr}");
 }

@@ -121,40 +121,42 @@ const PLANS: [Plan; 4] = [
         name: "embedded upgrade",
         fixture: "embedded",
         kind: Kind::Upgrade,
-        total: 10,
-        run_new: 8,
+        total: 11,
+        run_new: 9,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
             step(2, "run", 1, "measure the volumes for the room"),
             step(3, "update", 1, "set its restart policy to no"),
             step(4, "create", 1, "create the data container"),
             step(5, "rename", 1, "park the old server"),
-            step(6, "stop", 1, "stop the old server"),
-            step(7, "cp", 1, "stream the data volumes into the backup"),
-            step(8, "run", 2, "start the new server"),
-            step(10, "rm", 1, "remove the old server"),
+            step(6, "create", 2, "create the new server"),
+            step(7, "stop", 1, "stop the old server"),
+            step(8, "cp", 1, "stream the data volumes into the backup"),
+            step(9, "start", 1, "start the new server"),
+            step(11, "rm", 1, "remove the old server"),
         ],
     },
     Plan {
         name: "external-database upgrade",
         fixture: "external-flags",
         kind: Kind::Upgrade,
-        total: 8,
-        run_new: 6,
+        total: 9,
+        run_new: 7,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
             step(3, "update", 1, "set its restart policy to no"),
             step(4, "rename", 1, "park the old server"),
-            step(5, "stop", 1, "stop the old server"),
-            step(6, "run", 1, "start the new server"),
-            step(8, "rm", 1, "remove the old server"),
+            step(5, "create", 1, "create the new server"),
+            step(6, "stop", 1, "stop the old server"),
+            step(7, "start", 1, "start the new server"),
+            step(9, "rm", 1, "remove the old server"),
         ],
     },
     Plan {
         name: "rollback command",
         fixture: "embedded",
         kind: Kind::RollbackCommand,
-        total: 6,
+        total: 7,
         run_new: 0,
         // Counted after the finished upgrade it rolls back.
         docker_steps: &[
@@ -162,7 +164,8 @@ const PLANS: [Plan; 4] = [
             step(2, "stop", 1, "stop the new server"),
             step(3, "rm", 1, "remove the new server"),
             step(4, "run", 1, "restore the backup"),
-            step(5, "run", 2, "recreate the old server"),
+            step(5, "create", 1, "recreate the old server"),
+            step(6, "start", 1, "start the recreated old server"),
         ],
     },
     Plan {
@@ -171,13 +174,13 @@ const PLANS: [Plan; 4] = [
         kind: Kind::AutomaticRollback,
         total: 7,
         run_new: 0,
-        // Counted from the start of the upgrade: its own update, rename, stop and two runs (the
-        // room's measure and the new server) come first.
+        // Counted from the start of the upgrade: its own update, rename, stop, the room's
+        // measure (a run) and the new server's start come first.
         docker_steps: &[
             step(1, "stop", 2, "stop the new server"),
             step(2, "rm", 1, "remove the new server"),
-            step(3, "run", 3, "stream the backup back into the volumes"),
-            step(4, "start", 1, "start the old server"),
+            step(3, "run", 2, "stream the backup back into the volumes"),
+            step(4, "start", 2, "start the old server"),
             step(5, "rename", 2, "give the old server its name back"),
             step(6, "update", 2, "restore the restart policy"),
         ],
@@ -296,7 +299,7 @@ fn every_fault_at_every_docker_step_keeps_the_data_and_leaves_a_way_back() {
     );
     assert_eq!(
         cases.len(),
-        4 * (9 + 6 + 4 + 6),
+        4 * (10 + 7 + 5 + 6),
         "every docker step of every plan, four ways"
     );
     assert!(
@@ -402,11 +405,16 @@ fn check_case(case: &Case, ping: &str) {
         }
     }
 
-    // Nothing that holds data went.
-    let data_created = fake.calls_of("create").iter().any(|c| {
-        c.iter().any(|w| w == DATA_CONTAINER)
-            && !(case.step.subcommand == "create" && case.fault != Fault::CtrlC)
-    });
+    // Nothing that holds data went. A create that failed made nothing; one that was let
+    // finish (Ctrl-C) did.
+    let failed_here = |subcommand: &str, call: usize| {
+        case.step.subcommand == subcommand && call == nth && case.fault != Fault::CtrlC
+    };
+    let data_created = fake
+        .calls_of("create")
+        .iter()
+        .enumerate()
+        .any(|(i, c)| c[1..3] == ["--name", DATA_CONTAINER] && !failed_here("create", i + 1));
     let data_expected = data_existed || data_created;
     assert_data_kept(&fake, &original, data_expected, &context("after the run"));
 
@@ -420,10 +428,7 @@ fn check_case(case: &Case, ping: &str) {
             );
             if case.step.number < plan.run_new {
                 assert!(
-                    !fake
-                        .calls_of("run")
-                        .iter()
-                        .any(|c| c.contains(&"-d".into())),
+                    !fake.calls_of("start").iter().any(|c| c[1..] == ["rancher"]),
                     "{}",
                     context("the new server never started")
                 );
@@ -442,7 +447,7 @@ fn check_case(case: &Case, ping: &str) {
         Ending::NotDoneFinishesIt => {
             if plan.kind == Kind::AutomaticRollback {
                 for said in [
-                    "Step 9/10 failed (Wait until rancher answers /ping)",
+                    "Step 10/11 failed (Wait until rancher answers /ping)",
                     "Rolling back to v1.6.10",
                     "The rollback stopped too",
                 ] {
@@ -743,17 +748,16 @@ fn a_rollback_that_stops_halfway_does_not_say_the_old_server_was_untouched() {
         None,
     );
     assert_eq!(upgrade.code, 0, "{}", upgrade.stderr);
-    // The rollback's second `docker run` (after the restore) recreates the old server: it
-    // fails.
-    let runs = fake.calls_of("run").len();
-    fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
-        .set_env("FAKE_DOCKER_FAIL_NTH", (runs + 2).to_string());
+    // The rollback's `create` (after the restore) recreates the old server: it fails.
+    let creates = fake.calls_of("create").len();
+    fake.set_env("FAKE_DOCKER_FAIL_AT", "create")
+        .set_env("FAKE_DOCKER_FAIL_NTH", (creates + 1).to_string());
 
     let rollback = run_tool(&fake, &[&["rollback"][..], &server].concat(), None);
 
     assert_eq!(rollback.code, 1, "{}", rollback.stderr);
     assert!(
-        rollback.stderr.contains("Step 5/6 failed"),
+        rollback.stderr.contains("Step 5/7 failed"),
         "{}",
         rollback.stderr
     );

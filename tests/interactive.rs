@@ -33,7 +33,7 @@ fn subcommands(fake: &FakeDocker) -> Vec<String> {
 fn answering_yes_to_every_step_runs_the_whole_plan() {
     let fake = FakeDocker::new("embedded");
     let mut session = upgrade_on_a_terminal(&fake);
-    for step in [1, 2, 3, 4, 5, 6, 8] {
+    for step in [1, 2, 3, 4, 5, 6, 7, 9] {
         session.exp_string(&format!("Run step {step}?")).unwrap();
         session.send_line("y").unwrap();
     }
@@ -42,7 +42,9 @@ fn answering_yes_to_every_step_runs_the_whole_plan() {
     assert_eq!(exit_code(&session), 0);
     assert_eq!(
         subcommands(&fake),
-        ["pull", "update", "create", "rename", "stop", "run", "rm"]
+        [
+            "pull", "update", "create", "rename", "create", "stop", "start", "rm"
+        ]
     );
 }
 
@@ -55,7 +57,7 @@ fn answering_no_before_anything_changed_leaves_the_server_as_it_was() {
     session.exp_string("Run step 2?").unwrap();
     session.send_line("no").unwrap();
     session
-        .exp_string("Stopped before step 2/8 (Keep rancher down after a reboot), as you answered.")
+        .exp_string("Stopped before step 2/9 (Keep rancher down after a reboot), as you answered.")
         .unwrap();
     session
         .exp_string("rancher was not touched: it runs as before.")
@@ -65,15 +67,15 @@ fn answering_no_before_anything_changed_leaves_the_server_as_it_was() {
     assert_eq!(subcommands(&fake), ["pull"]);
 }
 
-/// Yes to the first five steps (the old server is parked and stopped), no to the backup: the
-/// session waits at the question the tool asks then.
+/// Yes to the first six steps (the old server is parked and stopped, the new one created), no
+/// to the new server's start: the session waits at the question the tool asks then.
 fn declined_after_the_stop(fake: &FakeDocker) -> PtySession {
     let mut session = upgrade_on_a_terminal(fake);
-    for step in 1..=5 {
+    for step in 1..=6 {
         session.exp_string(&format!("Run step {step}?")).unwrap();
         session.send_line("y").unwrap();
     }
-    session.exp_string("Run step 6?").unwrap();
+    session.exp_string("Run step 7?").unwrap();
     session.send_line("n").unwrap();
     session
         .exp_string("Return to the old server? [Y/n]")
@@ -105,7 +107,7 @@ fn refusing_the_way_back_says_in_which_state_the_server_is_left() {
         .exp_string("To return to the old server, run:")
         .unwrap();
     session
-        .exp_string("NOT BACK: rancher is not back on the old server (you answered no to the way back): the old server is parked as rancher-v1.6.10, STOPPED; its restart policy is no.")
+        .exp_string("NOT BACK: rancher is not back on the old server (you answered no to the way back): the old server is parked as rancher-v1.6.10, STOPPED; its restart policy is no; the new rancher (127.0.0.1:5599/rancher/server:v1.6.20) is created, never started.")
         .unwrap();
     session.exp_eof().unwrap();
     assert_eq!(exit_code(&session), 1);
@@ -118,14 +120,16 @@ fn answering_all_runs_every_step_but_asks_again_before_removing_the_old_server()
     let mut session = upgrade_on_a_terminal(&fake);
     session.exp_string("Run step 1?").unwrap();
     session.send_line("a").unwrap();
-    let before_removal = session.exp_string("Run step 8?").unwrap();
+    let before_removal = session.exp_string("Run step 9?").unwrap();
     assert!(
         !before_removal.contains("Run step 2?"),
-        "after `all`, steps 2 to 7 must not ask: {before_removal}"
+        "after `all`, steps 2 to 8 must not ask: {before_removal}"
     );
     assert_eq!(
         subcommands(&fake),
-        ["pull", "update", "create", "rename", "stop", "run"],
+        [
+            "pull", "update", "create", "rename", "create", "stop", "start"
+        ],
         "the removal must wait for its own answer"
     );
     session.send_line("n").unwrap();

@@ -59,6 +59,9 @@ fn build(words: &[WordSpec]) -> (Argv, Vec<(String, String)>) {
                     Secret {
                         visible_prefix: prefix.len(),
                         shell_var,
+                        // The words of the command line are proven here; a secret that
+                        // travels in the environment leaves only its name there.
+                        via_environment: false,
                     },
                 )
             }
@@ -561,6 +564,7 @@ fn control_characters_are_found() {
         Secret {
             visible_prefix: "TOKEN=".len(),
             shell_var: "TOKEN".into(),
+            via_environment: true,
         },
     );
     assert!(secret.first_control_character().is_some());

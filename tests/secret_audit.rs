@@ -348,15 +348,15 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
     for_each_server(|server| {
         let mut fake = server.host();
         let secrets = Server::secret_words(&fake.container("rancher"));
-        // The `docker run` of the new server fails, and docker's message repeats it whole.
-        // Embedded: the `docker run` that measures the volumes for the backup comes first.
-        let run_new = if server.fixture == "embedded" {
+        // The `create` of the new server fails, and docker's message repeats it whole.
+        // Embedded: the data container's `create` comes first.
+        let create_new = if server.fixture == "embedded" {
             "2"
         } else {
             "1"
         };
-        fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
-            .set_env("FAKE_DOCKER_FAIL_NTH", run_new)
+        fake.set_env("FAKE_DOCKER_FAIL_AT", "create")
+            .set_env("FAKE_DOCKER_FAIL_NTH", create_new)
             .set_env("FAKE_DOCKER_FAIL_ECHO", "1");
         let args = with(&[
             &["upgrade"],
@@ -378,7 +378,7 @@ fn a_failure_that_quotes_the_command_line_is_shown_masked_and_the_old_server_kee
         assert!(
             failed
                 .stderr
-                .contains("injected failure at run: docker run -d"),
+                .contains("injected failure at create: docker create --name rancher "),
             "{}: docker's words are shown: {}",
             server.name,
             failed.stderr
@@ -441,21 +441,21 @@ fn a_stopped_rollback_lists_what_remains_with_variables_not_values() {
         let run_args = ["--yes", "-v", "--health-url", ping.as_str()];
         let upgrade = run(&fake, &with(&[&["upgrade"], &NAMED, &TO, &run_args]));
         assert_eq!(upgrade.code, 0, "{}: {}", server.name, upgrade.stderr);
-        // The rollback recreates the removed old server with its secrets, in its last
-        // `docker run`; that one fails, so it is what remains to do by hand.
+        // The rollback recreates the removed old server with its secrets, in its `docker
+        // create`; that one fails, so it is what remains to do by hand.
         let shown = run(
             &fake,
             &with(&[&["rollback", "--dry-run", "--format", "json"], &NAMED]),
         );
         let plan: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
-        let runs_in_rollback = plan["steps"]
+        let creates_in_rollback = plan["steps"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|s| s["argv"][1] == "run")
+            .filter(|s| s["argv"][1] == "create")
             .count();
-        let nth = fake.calls_of("run").len() + runs_in_rollback;
-        fake.set_env("FAKE_DOCKER_FAIL_AT", "run")
+        let nth = fake.calls_of("create").len() + creates_in_rollback;
+        fake.set_env("FAKE_DOCKER_FAIL_AT", "create")
             .set_env("FAKE_DOCKER_FAIL_NTH", nth.to_string());
         let args = with(&[
             &["rollback"],
@@ -482,42 +482,31 @@ fn a_stopped_rollback_lists_what_remains_with_variables_not_values() {
 
 // --------------------------------------------- a secret that turns up elsewhere --
 
-/// The old server's healthcheck sends its API token. The tool does not carry a healthcheck,
-/// and says so; saying so must not print the token.
-fn server_with_a_healthcheck_holding_the_token(fake: &FakeDocker) {
+/// The old server's healthcheck sends its API token: `test` runs it, with or without a shell.
+fn server_with_a_healthcheck_holding_the_token(fake: &FakeDocker, test: Value) {
     let mut server = fake.container("rancher");
     server["Config"]["Healthcheck"] = serde_json::json!({
-        "Test": ["CMD-SHELL", "curl -fsH 'X-Token: tok-MARKER' localhost:8080/ping"],
+        "Test": test,
         "Interval": 30_000_000_000_u64
     });
     fake.put_container(&server);
 }
 
-#[test]
-fn a_warning_about_a_setting_that_holds_a_secret_masks_it() {
-    let fake = FakeDocker::new("embedded");
-    server_with_a_healthcheck_holding_the_token(&fake);
-    for format in FORMATS {
-        let args = with(&[&["upgrade", "--dry-run", "--format", format], &NAMED, &TO]);
-        let ran = run(&fake, &args);
-        assert_eq!(ran.code, 0, "{}", ran.stderr);
-        assert!(
-            ran.stdout.contains("Healthcheck"),
-            "{format}: the healthcheck is warned about:\n{}",
-            ran.stdout
-        );
-        assert!(
-            !ran.stdout.contains("tok-MARKER"),
-            "{format}: the warning shows the token:\n{}",
-            ran.stdout
-        );
-    }
+/// Without a shell the tool can't carry it (`--health-cmd` runs one), and says so; saying so
+/// must not print the token.
+fn healthcheck_without_a_shell() -> Value {
+    serde_json::json!([
+        "CMD",
+        "curl",
+        "-fsH",
+        "X-Token: tok-MARKER",
+        "localhost:8080/ping"
+    ])
 }
 
-#[test]
-fn a_real_upgrade_warns_of_what_it_does_not_carry_with_the_secret_masked() {
-    let fake = FakeDocker::new("embedded");
-    server_with_a_healthcheck_holding_the_token(&fake);
+/// A finished upgrade, and its transcript.
+#[track_caller]
+fn upgrade_with_a_transcript(fake: &FakeDocker) -> (Ran, String) {
     let ping = pong_server();
     let args = with(&[
         &["upgrade"],
@@ -525,9 +514,89 @@ fn a_real_upgrade_warns_of_what_it_does_not_carry_with_the_secret_masked() {
         &TO,
         &["--yes", "--health-url", &ping, "--log", "up.log"],
     ]);
-    let ran = run(&fake, &args);
+    let ran = run(fake, &args);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let transcript = fs::read_to_string(fake.work_dir().join("up.log")).unwrap();
+    (ran, transcript)
+}
+
+/// Every dry run shows `shown` and never the token.
+#[track_caller]
+fn assert_dry_runs_show_but_mask(fake: &FakeDocker, shown: &str) {
+    for format in FORMATS {
+        let args = with(&[&["upgrade", "--dry-run", "--format", format], &NAMED, &TO]);
+        let ran = run(fake, &args);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        assert!(
+            ran.stdout.contains(shown),
+            "{format}: no {shown}:\n{}",
+            ran.stdout
+        );
+        assert!(
+            !ran.stdout.contains("tok-MARKER"),
+            "{format} shows the token:\n{}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
+fn a_warning_about_a_setting_that_holds_a_secret_masks_it() {
+    let fake = FakeDocker::new("embedded");
+    server_with_a_healthcheck_holding_the_token(&fake, healthcheck_without_a_shell());
+    assert_dry_runs_show_but_mask(&fake, "Healthcheck");
+}
+
+/// The same token in a healthcheck run by a shell, which the tool carries: in every output it
+/// is masked, in the shell runbook it is the variable, in the state file it is not, and the
+/// new server gets it.
+#[test]
+fn a_setting_that_holds_a_secret_is_carried_and_never_shown() {
+    let fake = FakeDocker::new("embedded");
+    server_with_a_healthcheck_holding_the_token(
+        &fake,
+        serde_json::json!([
+            "CMD-SHELL",
+            "curl -fsH 'X-Token: tok-MARKER' localhost:8080/ping"
+        ]),
+    );
+    assert_dry_runs_show_but_mask(&fake, "health-cmd");
+    let script = run(
+        &fake,
+        &with(&[&["runbook", "--format", "shell"], &NAMED, &TO]),
+    )
+    .stdout;
+    assert!(
+        script.contains(
+            r#"'--health-cmd=curl -fsH '\''X-Token: '"${API_TOKEN}"''\'' localhost:8080/ping'"#
+        ),
+        "{script}"
+    );
+    let (ran, transcript) = upgrade_with_a_transcript(&fake);
+    for (what, text) in [
+        ("stderr", ran.stderr.clone()),
+        ("the transcript", transcript),
+        (
+            "the state file",
+            fs::read_to_string(fake.work_dir().join("rancher-upgrade-rancher.state.json")).unwrap(),
+        ),
+    ] {
+        assert!(
+            !text.contains("tok-MARKER"),
+            "{what} shows the token:\n{text}"
+        );
+    }
+    assert_eq!(
+        fake.container("rancher")["Config"]["Healthcheck"]["Test"][1],
+        "curl -fsH 'X-Token: tok-MARKER' localhost:8080/ping"
+    );
+}
+
+#[test]
+fn a_real_upgrade_warns_of_what_it_does_not_carry_with_the_secret_masked() {
+    let fake = FakeDocker::new("embedded");
+    server_with_a_healthcheck_holding_the_token(&fake, healthcheck_without_a_shell());
+    let (ran, transcript) = upgrade_with_a_transcript(&fake);
     for (what, text) in [("stderr", &ran.stderr), ("the transcript", &transcript)] {
         assert!(
             text.contains("Config.Healthcheck"),

@@ -1,6 +1,6 @@
 use super::*;
 use crate::server::fixture::{self, discovery, volumes};
-use crate::server::{DataContainer, RestartPolicy};
+use crate::server::{CreateOption, DataContainer, MountSource, NetworkAttachment, RestartPolicy};
 use std::collections::BTreeMap;
 
 fn embedded_server() -> Server {
@@ -18,7 +18,10 @@ fn embedded_server() -> Server {
                 name: "unless-stopped".into(),
                 maximum_retry_count: 0,
             }),
-            labels: BTreeMap::from([("team".into(), "ops".into())]),
+            options: vec![CreateOption {
+                flag: "--label",
+                value: Some("team=ops".into()),
+            }],
             ..CarriedSettings::default()
         },
     )
@@ -51,7 +54,7 @@ fn rancher_data(
 ) -> DataContainer {
     DataContainer {
         name: "rancher-data".into(),
-        data_mounts,
+        mounts: data_mounts,
         volumes_from: volumes_from.iter().map(|s| s.to_string()).collect(),
     }
 }
@@ -65,9 +68,15 @@ fn commands(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-fn run_new(plan: &Plan) -> String {
-    let step = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+/// The command of the step `id`, shown plainly.
+fn command_of(plan: &Plan, id: StepId) -> String {
+    let step = plan.steps.iter().find(|s| s.id == id).unwrap();
     step.argv().unwrap().display(Reveal::Plain)
+}
+
+/// `create` of the new server.
+fn create_new(plan: &Plan) -> String {
+    command_of(plan, StepId::CreateNew)
 }
 
 fn ids(plan: &Plan) -> Vec<StepId> {
@@ -82,32 +91,32 @@ fn refusals(result: Result<Plan, Refusal>) -> Vec<String> {
 }
 
 #[test]
-fn the_data_container_names_the_old_server_by_id_because_the_new_server_takes_its_name() {
+fn the_data_container_names_each_volume_and_no_container() {
     let server = embedded_server();
     let plan = plan(&discovery(server.clone()), &options("v1.6.20")).unwrap();
-    let create = plan
+    let create = command_of(&plan, StepId::CreateDataContainer);
+    // No --volumes-from: a data container naming the server by name would point at the new
+    // server, which points back at it (dockerd 20.10 deadlocks on that loop at its next start),
+    // and one naming the old server could not be made when it has a tmpfs.
+    assert_eq!(
+        create,
+        "docker create --name rancher-data -v live-var-lib-cattle:/var/lib/cattle \
+         -v live-var-lib-mysql:/var/lib/mysql -v live-var-log-mysql:/var/log/mysql \
+         127.0.0.1:5000/rancher/server:v1.6.10"
+    );
+    let step = plan
         .steps
         .iter()
         .find(|s| s.id == StepId::CreateDataContainer)
-        .and_then(Step::argv)
-        .unwrap()
-        .display(Reveal::Plain);
-    // By name, rancher-data would point at the new server, which points back at
-    // rancher-data: dockerd 20.10 deadlocks on that loop at its next start.
-    assert!(
-        create.contains(&format!("--volumes-from {} ", server.id)),
-        "{create}"
-    );
-    assert!(
-        !create.contains(&format!("--volumes-from {} ", server.name)),
-        "{create}"
-    );
+        .unwrap();
+    assert!(step.reason.contains("doc step 2"), "{}", step.reason);
 }
 
 #[test]
 fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
-    // Everything that doesn't need the server down runs before the stop.
+    // Everything that doesn't need the server down runs before the stop, the new server's
+    // creation included: a setting the engine refuses fails while the old one still answers.
     assert_eq!(
         ids(&plan),
         [
@@ -116,6 +125,7 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
             StepId::DisableRestart,
             StepId::CreateDataContainer,
             StepId::ParkOld,
+            StepId::CreateNew,
             StepId::Stop,
             StepId::Backup,
             StepId::RunNew,
@@ -127,15 +137,19 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         commands(&plan),
         [
             "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
-            "docker run --rm --log-driver none --volumes-from id-v1.6.10 --entrypoint du 127.0.0.1:5000/rancher/server:v1.6.10 \
-             -sk /var/lib/mysql /var/lib/cattle /var/log/mysql",
+            "docker run --rm --log-driver none -v live-var-lib-cattle:/var/lib/cattle \
+             -v live-var-lib-mysql:/var/lib/mysql -v live-var-log-mysql:/var/log/mysql \
+             --entrypoint du 127.0.0.1:5000/rancher/server:v1.6.10 -sk /var/lib/mysql /var/lib/cattle /var/log/mysql",
             "docker update --restart=no rancher",
-            "docker create --volumes-from id-v1.6.10 --name rancher-data 127.0.0.1:5000/rancher/server:v1.6.10",
+            "docker create --name rancher-data -v live-var-lib-cattle:/var/lib/cattle \
+             -v live-var-lib-mysql:/var/lib/mysql -v live-var-log-mysql:/var/log/mysql \
+             127.0.0.1:5000/rancher/server:v1.6.10",
             "docker rename rancher rancher-v1.6.10",
+            "API_TOKEN='tok$en' docker create --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
+             -e 'GREETING=hello world' -e API_TOKEN --label=team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
             "docker stop -t 60 rancher-v1.6.10",
             "docker cp rancher-data:/var -",
-            "docker run -d --name rancher --volumes-from rancher-data --restart=unless-stopped -p 8080:8080 \
-             -e 'GREETING=hello world' -e 'API_TOKEN=tok$en' --label team=ops 127.0.0.1:5000/rancher/server:v1.6.20",
+            "docker start rancher",
             "docker rm rancher-v1.6.10",
         ]
     );
@@ -153,8 +167,8 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         probe.ask.display(Reveal::Plain),
         "docker exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/ping"
     );
-    let Action::Transfer(backup) = &plan.steps[6].action else {
-        panic!("the backup streams through the engine: {:?}", plan.steps[6]);
+    let Action::Transfer(backup) = &plan.steps[7].action else {
+        panic!("the backup streams through the engine: {:?}", plan.steps[7]);
     };
     assert_eq!(backup.direction, crate::plan::Direction::Backup);
     let Action::CheckRoom(room) = &plan.steps[1].action else {
@@ -214,7 +228,7 @@ fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image(
         instruction,
         "mysqldump -h db -P 3306 -u cattle -p cattle > rancher-db-backup.sql"
     );
-    let run = run_new(&plan);
+    let run = create_new(&plan);
     assert!(!run.contains("--volumes-from"), "{run}");
     assert!(
         run.ends_with("rancher/server:v1.6.20 --db-host db --db-user cattle --db-pass 'pa ss'"),
@@ -224,9 +238,13 @@ fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image(
 }
 
 #[test]
-fn the_database_password_is_a_secret_in_the_run_command() {
+fn the_database_password_is_a_secret_in_the_create_command() {
     let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
-    let run = plan.steps.iter().find(|s| s.id == StepId::RunNew).unwrap();
+    let run = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::CreateNew)
+        .unwrap();
     let Action::Docker(argv) = &run.action else {
         unreachable!()
     };
@@ -239,6 +257,16 @@ fn the_database_password_is_a_secret_in_the_run_command() {
     assert!(argv.real().contains(&"pa ss".to_string()));
     let vars: Vec<_> = argv.shell_variables().map(|(var, _)| var).collect();
     assert_eq!(vars, ["API_TOKEN", "RANCHER_DB_PASS"]);
+    // The token travels in docker's environment; the password, an argument of the server's
+    // command, can't, and the plan says so.
+    assert!(!argv.real().iter().any(|w| w.contains("tok$en")));
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("--db-pass") && w.contains("CATTLE_DB_CATTLE_PASSWORD")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
@@ -306,21 +334,39 @@ fn the_second_upgrade_replaces_volumes_from_instead_of_doubling_it() {
     let mut found = discovery(server);
     found.data_container = Some(rancher_data(volumes("live"), &["id-of-the-first-server"]));
     let plan = plan(&found, &options("v1.6.30")).unwrap();
-    let run = run_new(&plan);
+    let run = create_new(&plan);
     assert_eq!(run.matches("--volumes-from").count(), 1, "{run}");
 }
 
 #[test]
-fn a_bind_mounted_database_comes_through_the_data_container_and_other_binds_stay() {
+fn a_bind_mounted_database_is_in_the_data_container_and_on_the_new_server_alike() {
     let mut server = embedded_server();
-    server.carried.binds = vec![
-        "/srv/mysql:/var/lib/mysql".into(),
-        "/etc/ssl/ca.pem:/ca.pem:ro".into(),
-    ];
+    server.data_mounts.insert(
+        "/var/lib/mysql".into(),
+        MountSource::Bind {
+            source: "/srv/mysql".into(),
+        },
+    );
+    server.carried.options = ["/srv/mysql:/var/lib/mysql", "/etc/ssl/ca.pem:/ca.pem:ro"]
+        .map(|bind| CreateOption {
+            flag: "--volume",
+            value: Some(bind.into()),
+        })
+        .to_vec();
     let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
-    let run = run_new(&plan);
-    assert!(!run.contains("/srv/mysql"), "{run}");
-    assert!(run.contains("-v /etc/ssl/ca.pem:/ca.pem:ro"), "{run}");
+    let data = command_of(&plan, StepId::CreateDataContainer);
+    assert!(data.contains(" -v /srv/mysql:/var/lib/mysql "), "{data}");
+    // The new server's own bind wins over the data container's at the same path: the same
+    // directory, and the old server's very Binds.
+    let run = create_new(&plan);
+    assert!(
+        run.contains(" --volume=/srv/mysql:/var/lib/mysql "),
+        "{run}"
+    );
+    assert!(
+        run.contains(" --volume=/etc/ssl/ca.pem:/ca.pem:ro "),
+        "{run}"
+    );
 }
 
 #[test]
@@ -406,9 +452,11 @@ fn a_server_without_restart_policy_skips_the_update() {
 }
 
 #[test]
-fn the_way_back_undoes_the_done_steps_in_reverse() {
+fn the_way_back_undoes_the_done_steps_in_reverse_and_each_only_once() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
     let way_back = plan.way_back(plan.steps_before_removal());
+    // The new server's creation and its start both end in its removal: done once, right after
+    // its stop, before anything gives the old one its data back.
     assert_eq!(
         way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
         [
@@ -445,12 +493,61 @@ fn the_way_back_undoes_the_done_steps_in_reverse() {
         ]
     );
 
-    // Stopped and parked, before the new version ran: start it, give its name and policy back.
-    let after_stop = plan.way_back(plan.steps.iter().take(6));
+    // Created, stopped and parked, before the new version ran: remove the new one, start the
+    // old one, give it its name and policy back.
+    let after_stop = plan.way_back(plan.steps.iter().take(7));
     assert_eq!(
         after_stop.iter().map(|s| s.id).collect::<Vec<_>>(),
         [
             StepId::StartOld,
+            StepId::RemoveNew,
+            StepId::UnparkOld,
+            StepId::RestoreRestart,
+            StepId::WaitOldHealthy
+        ]
+    );
+}
+
+#[test]
+fn a_server_on_two_networks_is_created_on_the_first_and_connected_to_the_second() {
+    let mut server = embedded_server();
+    server.carried.network = Some("front".into());
+    server.carried.networks = vec![
+        NetworkAttachment {
+            name: "front".into(),
+            aliases: vec!["rancher-a".into()],
+            ipv4: Some("172.20.0.10".into()),
+            ..NetworkAttachment::default()
+        },
+        NetworkAttachment {
+            name: "back".into(),
+            aliases: vec!["rancher-b".into(), "api".into()],
+            ipv4: Some("172.21.0.10".into()),
+            ipv6: Some("fd00::10".into()),
+            ..NetworkAttachment::default()
+        },
+    ];
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let create = create_new(&plan);
+    assert!(
+        create.contains(" --network front --network-alias rancher-a --ip 172.20.0.10 "),
+        "{create}"
+    );
+    assert!(!create.contains("back"), "{create}");
+    let connect = command_of(&plan, StepId::ConnectNetwork(0));
+    assert_eq!(
+        connect,
+        "docker network connect --alias rancher-b --alias api --ip 172.21.0.10 --ip6 fd00::10 back rancher"
+    );
+    // Connected while the old server still runs, and undone by removing the new container.
+    let at = |id: StepId| plan.steps.iter().position(|s| s.id == id).unwrap();
+    assert!(at(StepId::CreateNew) < at(StepId::ConnectNetwork(0)));
+    assert!(at(StepId::ConnectNetwork(0)) < at(StepId::Stop));
+    let way_back = plan.way_back(plan.steps.iter().take(at(StepId::ConnectNetwork(0)) + 1));
+    assert_eq!(
+        way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [
+            StepId::RemoveNew,
             StepId::UnparkOld,
             StepId::RestoreRestart,
             StepId::WaitOldHealthy
@@ -503,4 +600,28 @@ fn without_a_backup_there_is_no_room_to_check() {
     );
     let external = plan(&discovery(external_server()), &options).unwrap();
     assert!(!ids(&external).contains(&StepId::CheckRoom));
+}
+
+#[test]
+fn podman_which_cant_change_a_restart_policy_skips_the_step_and_its_undo() {
+    let mut found = discovery(embedded_server());
+    found.engine = crate::engine::fixture::podman();
+    let plan = plan(&found, &options("v1.6.20")).unwrap();
+    let update = plan
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::DisableRestart)
+        .unwrap();
+    assert_eq!(
+        update.skipped.as_deref(),
+        Some(
+            "podman can't change a restart policy; it starts a stopped container at boot only through podman-restart.service, and only one whose policy is always"
+        )
+    );
+    assert!(!commands(&plan).iter().any(|c| c.contains(" update ")));
+    let way_back = plan.way_back(plan.steps_before_removal());
+    assert!(
+        !way_back.iter().any(|s| s.id == StepId::RestoreRestart),
+        "{way_back:?}"
+    );
 }

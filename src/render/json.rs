@@ -49,6 +49,7 @@ fn step_json(step: &Step, reveal: Reveal) -> Value {
         "title": step.title,
         "reason": step.reason,
         "argv": step.argv().map(|a| a.shown_words(reveal)).unwrap_or_default(),
+        "environment": step.argv().map(|a| a.shown_environment(reveal)).unwrap_or_default(),
         "changes": step.changes,
         "skipped": step.skipped,
         "probe": probe,

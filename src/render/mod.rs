@@ -71,7 +71,7 @@ fn step_number(plan: &Plan, id: StepId) -> usize {
 /// The downtime note: pulling first is what keeps the download out of it.
 fn downtime_note(plan: &Plan) -> Option<String> {
     (plan.kind == PlanKind::Upgrade).then(|| format!(
-        "Rancher is unreachable from step {} (stop) until step {} sees /ping answer. Every step before the stop runs while the old server still answers: the pull (the documented procedure pulls after stopping, so its downtime includes the download), the restart policy, the data container and the rename.",
+        "Rancher is unreachable from step {} (stop) until step {} sees /ping answer. Every step before the stop runs while the old server still answers: the pull (the documented procedure pulls after stopping, so its downtime includes the download), the restart policy, the data container, the rename, and the new server's creation with its networks, so a setting the engine refuses fails before anything is down.",
         step_number(plan, StepId::Stop),
         step_number(plan, StepId::WaitHealthy),
     ))

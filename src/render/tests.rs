@@ -1,5 +1,4 @@
 use super::*;
-use crate::argv::Argv;
 use crate::plan::{Step, plan};
 use crate::server::{CarriedSettings, PortBinding, Server, fixture};
 use std::os::unix::fs::PermissionsExt;
@@ -38,25 +37,50 @@ fn hostile_plan_backing_up_to(backup_dir: &str) -> Plan {
     plan(&fixture::discovery(server), &options).unwrap()
 }
 
+/// What each docker step runs: the secrets it puts in docker's environment, as `NAME=value`
+/// assignments, then its command line.
 fn docker_argvs(plan: &Plan) -> Vec<Vec<String>> {
     plan.steps
         .iter()
         .filter(|s| s.skipped.is_none())
         .filter_map(Step::argv)
-        .map(Argv::real)
+        .map(|argv| {
+            let environment = argv
+                .environment()
+                .into_iter()
+                .map(|(name, value)| format!("{name}={value}"));
+            environment.chain(argv.real()).collect()
+        })
         .collect()
 }
 
-/// The docker commands of a rendering, parsed back as a shell would: whole lines, and the
-/// docker command inside a backup's or a restore's pipeline.
+/// The docker commands of a rendering, parsed back as a shell would, with the assignments in
+/// front of them: whole lines, and the docker command inside a backup's or a restore's
+/// pipeline.
 fn parsed_commands(rendered: &str, prefix: &str) -> Vec<Vec<String>> {
     rendered
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix(prefix))
-        .filter(|line| line.starts_with("docker ") || line.starts_with("( "))
-        .map(|line| {
-            let words = shell_words::split(line).unwrap();
-            let start = words.iter().position(|w| w == "docker").unwrap();
+        .filter_map(|line| {
+            let words = shell_words::split(line).ok()?;
+            let docker = words.iter().position(|w| w == "docker")?;
+            let assignments = words[..docker]
+                .iter()
+                .rev()
+                .take_while(|w| {
+                    w.split_once('=')
+                        .is_some_and(|(name, _)| crate::argv::is_shell_identifier(name))
+                })
+                .count();
+            // A command with secrets in its environment starts with their assignments; a
+            // pipeline's command stands after its `(` and what it sets up.
+            let start = match words[0] == "(" {
+                true => docker,
+                false => (docker == assignments).then_some(0)?,
+            };
+            Some((words, start))
+        })
+        .map(|(words, start)| {
             words[start..]
                 .iter()
                 .take_while(|w| !["|", ")", "&&", ">"].contains(&w.as_str()))
@@ -186,7 +210,7 @@ fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\nprintf '%s\\0' \"$(basename \"$0\")\" >> '{0}'\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> '{0}'; done\nprintf '\\n' >> '{0}'\n",
+            "#!/bin/sh\ncase \" $* \" in *' API_TOKEN '*) printf 'API_TOKEN=%s\\0' \"$API_TOKEN\" >> '{0}';; esac\nprintf '%s\\0' \"$(basename \"$0\")\" >> '{0}'\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> '{0}'; done\nprintf '\\n' >> '{0}'\n",
             record.display()
         ),
     )
@@ -228,11 +252,11 @@ fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
                 .map(|w| String::from_utf8(w.to_vec()).unwrap())
                 .collect::<Vec<_>>()
         })
-        .filter(|argv| argv[0] == "docker")
+        .filter(|argv| argv.contains(&"docker".to_string()))
         .collect();
     let expected: Vec<Vec<String>> = docker_argvs(&plan)
         .into_iter()
-        .filter(|argv| argv[1] != "rm")
+        .filter(|argv| argv.iter().skip_while(|w| *w != "docker").nth(1) != Some(&"rm".into()))
         .collect();
     assert_eq!(runs, expected);
     assert!(!std::path::Path::new("/tmp/pwned").exists());

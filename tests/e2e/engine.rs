@@ -1,15 +1,15 @@
-//! Support for the end-to-end tests: the real docker engine, the stand-in `rancher/server`
-//! images of the test bed, and a [`Scope`] that owns everything one test creates.
+//! Support for the end-to-end tests: the real engine, the stand-in `rancher/server` images of
+//! the test bed, and a [`Scope`] that owns everything one test creates.
 //!
 //! A test runs on one engine ([`TestEngine`]): this machine's dockerd by default, or one of the
 //! test bed's other hosts (its own network and mount namespaces, reached by a unix socket or
 //! over ssh), or podman. Every docker command of the harness and every run of the tool address
 //! the test's engine.
 //!
-//! Every container a test makes is named `e2e-<test>-<pid>[-...]`; the scope removes those
-//! containers (with their volumes) and its temporary directory when it is dropped, so cleanup
-//! also happens when the test panics. Containers with other names are never touched: other
-//! tests, and other people, use the same engine at the same time.
+//! Every container, network and named volume a test makes is named `e2e-<test>-<pid>[-...]`;
+//! the scope removes them (containers with their volumes) and its temporary directory when it is
+//! dropped, so cleanup also happens when the test panics. Things with other names are never
+//! touched: other tests, and other people, use the same engine at the same time.
 
 use serde_json::Value;
 use std::cell::RefCell;
@@ -558,6 +558,37 @@ pub struct ServerOptions {
     pub binds: Vec<String>,
     /// The arguments after the image name.
     pub args: Vec<String>,
+    /// Options given as they are, before the image (`--cap-add`, `--tmpfs`, ...).
+    pub raw: Vec<String>,
+    /// The networks, the first joined at `run` (`--network` with its alias and addresses),
+    /// each other one with `network connect` right after.
+    pub networks: Vec<Attachment>,
+}
+
+/// A network a test's server is on, with its alias and static addresses there.
+#[derive(Clone, Debug, Default)]
+pub struct Attachment {
+    pub network: String,
+    pub alias: String,
+    pub ip: String,
+    pub ip6: Option<String>,
+}
+
+impl Attachment {
+    /// The alias and addresses, `alias_flag` naming the alias as `run` or `network connect`
+    /// takes it.
+    fn flags(&self, alias_flag: &str) -> Vec<String> {
+        let mut flags = vec![
+            alias_flag.to_string(),
+            self.alias.clone(),
+            "--ip".into(),
+            self.ip.clone(),
+        ];
+        if let Some(ip6) = &self.ip6 {
+            flags.extend(["--ip6".into(), ip6.clone()]);
+        }
+        flags
+    }
 }
 
 /// A Rancher server container of a test, under its (stable) name and host port. After an
@@ -745,6 +776,7 @@ impl Scope {
             let out = docker(&self.run_args(&name, reference, &options));
             self.remember_volumes();
             if out.status.success() {
+                self.connect_networks(&name, &options.networks);
                 break;
             }
             let why = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -800,9 +832,42 @@ impl Scope {
         for bind in &options.binds {
             args.extend(["-v".into(), bind.clone()]);
         }
+        args.extend(options.raw.iter().cloned());
+        if let Some(first) = options.networks.first() {
+            args.extend(["--network".into(), first.network.clone()]);
+            args.extend(first.flags("--network-alias"));
+        }
         args.push(reference.to_string());
         args.extend(options.args.iter().cloned());
         args
+    }
+
+    /// `network connect` of `container` to each network past the first.
+    fn connect_networks(&self, container: &str, networks: &[Attachment]) {
+        for attachment in networks.iter().skip(1) {
+            let mut args = vec!["network".to_string(), "connect".into()];
+            args.extend(attachment.flags("--alias"));
+            args.extend([attachment.network.clone(), container.to_string()]);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            docker_ok(&refs);
+        }
+    }
+
+    /// A network of the test's own, `<prefix>-<suffix>`, on `subnets` (an IPv6 one makes it a
+    /// dual-stack network). Removed with the scope.
+    #[allow(dead_code)] // only some test binaries put their servers on networks
+    pub fn network(&self, suffix: &str, subnets: &[&str]) -> String {
+        let name = format!("{}-{suffix}", self.prefix);
+        let mut args = vec!["network", "create"];
+        if subnets.iter().any(|s| s.contains(':')) {
+            args.push("--ipv6");
+        }
+        for subnet in subnets {
+            args.extend(["--subnet", subnet]);
+        }
+        args.push(&name);
+        docker_ok(&args);
+        name
     }
 
     /// Runs `rancher-upgrade ARGS`.
@@ -922,7 +987,8 @@ impl Scope {
         args
     }
 
-    /// [`Scope::selection`] without the target: what `rollback` takes.
+    /// [`Scope::selection`] without the target: what `rollback` takes. The engine is named
+    /// when it is not docker.
     pub fn server_args(&self) -> Vec<String> {
         let mut args = current_engine().tool_args();
         args.extend([
@@ -1001,7 +1067,9 @@ impl Scope {
         let mut containers = Vec::new();
         let mut volumes = BTreeSet::new();
         for (id, name) in self.containers() {
-            let Some(c) = inspect(&id) else { continue };
+            let Some(c) = inspect(&id) else {
+                continue;
+            };
             let mounts = mounts(&c);
             for (kind, source) in mounts.values() {
                 if kind == "volume" {
@@ -1098,7 +1166,8 @@ impl Scope {
             .collect()
     }
 
-    /// Removes the test's containers with their volumes, and the volumes they used before.
+    /// Removes the test's containers with their volumes, the volumes they used before, and the
+    /// test's own networks and named volumes.
     fn remove_containers(&self) {
         self.remember_volumes();
         let containers = self.containers();
@@ -1110,10 +1179,21 @@ impl Scope {
         let volumes = std::mem::take(&mut *self.volumes.lock().unwrap_or_else(|e| e.into_inner()));
         let existing = docker(&["volume", "ls", "-q"]);
         let existing = String::from_utf8_lossy(&existing.stdout);
-        let left: Vec<&str> = existing.lines().filter(|v| volumes.contains(*v)).collect();
+        let left: Vec<&str> = existing
+            .lines()
+            .filter(|v| volumes.contains(*v) || self.owns(v))
+            .collect();
         if !left.is_empty() {
             let mut args = vec!["volume", "rm"];
             args.extend(left);
+            let _ = docker(&args);
+        }
+        let networks = docker(&["network", "ls", "--format", "{{.Name}}"]);
+        let networks = String::from_utf8_lossy(&networks.stdout);
+        let own: Vec<&str> = networks.lines().filter(|n| self.owns(n)).collect();
+        if !own.is_empty() {
+            let mut args = vec!["network", "rm"];
+            args.extend(own);
             let _ = docker(&args);
         }
     }
