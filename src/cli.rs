@@ -3,6 +3,7 @@
 use crate::archive::{Archive, ArchiveFormat};
 use crate::error::{EXIT_CODES, bad_input};
 use crate::image::Target;
+use crate::node::NodeSpec;
 use crate::plan::{BackupTarget, PlanOptions};
 use crate::render::Format;
 use crate::status::{self, ReportFormat};
@@ -227,6 +228,9 @@ struct ServerArgs {
     /// Where backups, the state file and the transcript go
     #[arg(long, value_name = "DIR", default_value = ".")]
     backup_dir: PathBuf,
+    /// A node of an HA cluster: a docker context or an engine address (ssh://, tcp://, unix://), then =CONTAINER if its server is not the one rancher/server container there; once per node, in the order they start [default: one server, --container]
+    #[arg(long = "node", value_name = "ENGINE[=CONTAINER]")]
+    nodes: Vec<String>,
 }
 
 /// What to upgrade to.
@@ -247,6 +251,9 @@ struct TargetArgs {
     /// How the backup is compressed: zstd (fast, `.tar.zst`) or gzip (Rancher's docs' `.tar.gz`)
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ArchiveFormat::Zstd)]
     backup_format: ArchiveFormat,
+    /// With --node: how long a node that answers settles before the next one starts
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    settle: u64,
 }
 
 /// How to run, or only show, the plan.
@@ -376,6 +383,10 @@ pub struct Config {
     pub context: Option<String>,
     /// `upgrade --fresh`: ignore the record of an earlier upgrade.
     pub fresh: bool,
+    /// `--node`, in the order the nodes start: two or more make a cluster.
+    pub nodes: Vec<NodeSpec>,
+    /// `--settle`: the pause between two nodes' starts.
+    pub settle_seconds: u64,
     pub show_secrets: bool,
     pub backup_dir: PathBuf,
     pub health_url: Option<String>,
@@ -477,12 +488,14 @@ impl Config {
             ));
         }
         check_context(server.context.as_deref())?;
+        let nodes = nodes(&server)?;
         let backup_dir = backup_dir(&server.backup_dir)?;
         for (option, what, file) in outputs {
             if let Some(file) = file {
                 check_writable_file(option, what, &file)?;
             }
         }
+        let settle_seconds = target.as_ref().map_or(0, |t| t.settle);
         let task = match target {
             Some(target) => Task::Upgrade(PlanOptions {
                 target: Target::parse(&target.to).map_err(bad_input)?,
@@ -520,6 +533,8 @@ impl Config {
             docker: server.docker,
             context: server.context,
             fresh: false,
+            settle_seconds,
+            nodes,
             show_secrets: server.show_secrets,
             backup_dir,
             health_url: server.health_url,
@@ -527,6 +542,37 @@ impl Config {
             stop_timeout_seconds: server.stop_timeout,
         })
     }
+}
+
+/// `--node`, each checked, and how they go with the options that name one server.
+fn nodes(server: &ServerArgs) -> Result<Vec<NodeSpec>> {
+    let nodes = server
+        .nodes
+        .iter()
+        .map(|text| NodeSpec::parse(text).map_err(bad_input))
+        .collect::<Result<Vec<_>>>()?;
+    for node in &nodes {
+        if let Some(name) = &node.container {
+            check_container_name("--node", name)?;
+        }
+        if nodes.iter().filter(|n| n.engine == node.engine).count() > 1 {
+            return Err(bad_input(format!(
+                "--node {} is given twice: name each node of the cluster once",
+                node.engine
+            )));
+        }
+    }
+    if !nodes.is_empty() && server.container.is_some() {
+        return Err(bad_input(
+            "--container names one server, --node the servers of a cluster: name each node's server in --node ENGINE=CONTAINER instead",
+        ));
+    }
+    if !nodes.is_empty() && server.context.is_some() {
+        return Err(bad_input(
+            "--context names one engine, --node the engines of a cluster: give each node's context in --node CONTEXT[=CONTAINER] instead",
+        ));
+    }
+    Ok(nodes)
 }
 
 /// `--context`: a name `docker context ls` (or `podman system connection ls`) could list.

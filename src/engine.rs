@@ -57,6 +57,14 @@ impl EngineKind {
         }
     }
 
+    /// The global option that addresses an engine by URL on one command.
+    fn url_option(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "--host",
+            EngineKind::Podman => "--url",
+        }
+    }
+
     /// The variable that points the CLI at an engine by address.
     pub fn host_variable(self) -> &'static str {
         match self {
@@ -77,15 +85,32 @@ pub struct EngineTarget {
     /// The engine's address from the environment (`DOCKER_HOST`, `CONTAINER_HOST`), which the
     /// CLI reads by itself; runbooks set it again.
     pub host: Option<String>,
+    /// `--host URL` (podman: `--url URL`) on every command: a node of a cluster given by its
+    /// address, so that each command says which engine it goes to.
+    pub url: Option<String>,
 }
 
 impl EngineTarget {
     /// The start of every command: the program and the engine it addresses.
     pub fn command(&self) -> Argv {
         let argv = Argv::new(&self.program);
-        match &self.context {
-            Some(context) => argv.arg(self.kind.context_option()).arg(context),
-            None => argv,
+        match (&self.context, &self.url) {
+            (Some(context), _) => argv.arg(self.kind.context_option()).arg(context),
+            (None, Some(url)) => argv.arg(self.kind.url_option()).arg(url),
+            (None, None) => argv,
+        }
+    }
+
+    /// The same program addressing another engine: a docker context (podman: connection)
+    /// name, or an address (`unix://`, `tcp://`, `ssh://`).
+    pub fn addressing(&self, engine: &str) -> EngineTarget {
+        let by_url = engine.contains("://");
+        EngineTarget {
+            context: (!by_url).then(|| engine.to_string()),
+            url: by_url.then(|| engine.to_string()),
+            // Each command names its engine, so the environment's address is beside the point.
+            host: None,
+            ..self.clone()
         }
     }
 
@@ -170,6 +195,7 @@ impl Engine {
                 program,
                 context: context.map(str::to_string),
                 host,
+                url: None,
             },
             binary,
         })
@@ -177,6 +203,14 @@ impl Engine {
 
     pub fn target(&self) -> &EngineTarget {
         &self.target
+    }
+
+    /// The same binary, addressing `target` (a node of a cluster).
+    pub fn on(&self, target: &EngineTarget) -> Engine {
+        Engine {
+            target: target.clone(),
+            binary: self.binary.clone(),
+        }
     }
 
     pub fn kind(&self) -> EngineKind {
@@ -309,6 +343,7 @@ pub(crate) mod fixture {
             program: "docker".into(),
             context: None,
             host: None,
+            url: None,
         }
     }
 

@@ -138,9 +138,12 @@ pub fn execute(
 
     let mut done = plan.done_earlier.clone();
     let Err((index, stop)) = execution.run_steps(&plan.steps, &mut done, false) else {
+        let who = match plan.nodes.len() {
+            0 => plan.container.clone(),
+            nodes => format!("{} on each of the {nodes} nodes", plan.container),
+        };
         let finished = format!(
-            "{} now runs {}; the data is in {}. Transcript: {}",
-            plan.container,
+            "{who} now runs {}; the data is in {}. Transcript: {}",
             plan.to,
             plan.data_container
                 .as_deref()
@@ -159,7 +162,7 @@ pub fn execute(
     // A `create` or start of the new server that failed but took effect all the same (a killed
     // CLI): the way back removes the container, and after a start, which may have run the new
     // version on the data, restores the data too.
-    if execution.took_effect(at.id) {
+    if execution.took_effect(at) {
         done.push(index);
     }
     // Once the new server answered, a failed removal of the old one is no reason to undo a
@@ -304,6 +307,7 @@ impl<'a> Execution<'a> {
                 Action::VerifyArchive(archive) => self.verify_archive(archive),
                 Action::CheckRoom(check) => self.check_room(check),
                 Action::WaitHealthy(probe) => self.wait_healthy(probe),
+                Action::Settle(seconds) => self.settle(Duration::from_secs(*seconds)),
                 Action::Manual(instruction) => self.manual(instruction),
             };
             self.result
@@ -441,7 +445,7 @@ impl<'a> Execution<'a> {
     }
 
     fn wait_healthy(&mut self, probe: &Probe) -> Result<(), Stop> {
-        let engine = self.engine;
+        let engine = &self.engine.on(&probe.engine);
         let (ask, url): (Box<dyn FnMut() -> Result<String>>, String) = match &probe.url {
             Some(url) => (Box::new(health::http_asker(url)), url.clone()),
             None => (
@@ -480,7 +484,7 @@ impl<'a> Execution<'a> {
             }
             Verdict::Interrupted => Err(Stop::Interrupted),
             _ => {
-                let logs = self.container_log_tail(&probe.container);
+                let logs = self.container_log_tail(engine, &probe.container);
                 Err(Stop::Failed {
                     what: described,
                     evidence: Some((
@@ -492,9 +496,33 @@ impl<'a> Execution<'a> {
         }
     }
 
-    fn container_log_tail(&mut self, container: &str) -> Vec<String> {
-        let argv = self
-            .engine
+    /// A pause that Ctrl-C ends, with a spinner at a terminal.
+    fn settle(&mut self, pause: Duration) -> Result<(), Stop> {
+        let spinner = self
+            .terminal
+            .then(|| runner::spinner(format!("letting the node settle ({} s)", pause.as_secs())));
+        let started = Instant::now();
+        let interrupted = loop {
+            if interrupt::requested() {
+                break true;
+            }
+            let left = pause.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(200)));
+        };
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        match interrupted {
+            true => Err(Stop::Interrupted),
+            false => Ok(()),
+        }
+    }
+
+    fn container_log_tail(&mut self, engine: &Engine, container: &str) -> Vec<String> {
+        let argv = engine
             .command()
             .args(["logs", "--tail", "20"])
             .arg(container);
@@ -525,9 +553,16 @@ impl<'a> Execution<'a> {
 
     /// Whether the failing step `id`, the new server's create or start, took effect all the
     /// same: a container under the server's name, created, or started.
-    fn took_effect(&self, id: StepId) -> bool {
-        let state = health::container_state(self.engine, &self.plan.container);
-        match id {
+    fn took_effect(&self, step: &Step) -> bool {
+        let (engine, container) = match step.node {
+            Some(node) => {
+                let node = &self.plan.nodes[node];
+                (self.engine.on(&node.engine), node.container.as_str())
+            }
+            None => (self.engine.clone(), self.plan.container.as_str()),
+        };
+        let state = health::container_state(&engine, container);
+        match step.id {
             StepId::CreateNew => state.is_ok(),
             StepId::RunNew => state.is_ok_and(|s| s.ever_started()),
             _ => false,

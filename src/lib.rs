@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod argv;
 pub mod cli;
+pub mod cluster;
 pub mod color;
 pub mod confirm;
 pub mod discover;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod image;
 pub mod interrupt;
 pub mod manual;
+pub mod node;
 pub mod plan;
 pub mod render;
 pub mod result;

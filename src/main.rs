@@ -6,7 +6,7 @@ use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions};
 use rancher_upgrade::state::{self, Status, UpgradeRecord};
 use rancher_upgrade::{
-    color, discover, execute, manual, render, resume, rollback, status, transcript,
+    cluster, color, discover, execute, manual, node, render, resume, rollback, status, transcript,
 };
 use std::process::ExitCode;
 
@@ -26,9 +26,25 @@ fn run(cli: cli::Cli) -> Result<()> {
     match request {
         Request::Plan(config) => {
             let engine = Engine::locate(config.docker.as_deref(), config.context.as_deref())?;
-            match &config.task {
-                Task::Upgrade(options) => upgrade(&config, options, &engine),
-                Task::Rollback { backup } => roll_back(&config, backup.clone(), &engine),
+            match (&config.task, config.nodes.as_slice()) {
+                (Task::Upgrade(options), []) => upgrade(&config, options, &engine),
+                (Task::Rollback { backup }, []) => roll_back(&config, backup.clone(), &engine),
+                // One node: one server, on that engine.
+                (task, [node]) => {
+                    let engine = engine.on(&engine.target().addressing(&node.engine));
+                    let config = Config {
+                        container: node.container.clone(),
+                        ..(*config).clone()
+                    };
+                    match task {
+                        Task::Upgrade(options) => upgrade(&config, options, &engine),
+                        Task::Rollback { backup } => roll_back(&config, backup.clone(), &engine),
+                    }
+                }
+                (Task::Upgrade(options), _) => upgrade_cluster(&config, options, &engine),
+                (Task::Rollback { .. }, _) => Err(bad_input(
+                    "rollback of a cluster (--node more than once) is not built yet: roll each node back with the way back the upgrade printed, or one node at a time with a single --node",
+                )),
             }
         }
         Request::Status(query) => {
@@ -139,6 +155,30 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
         }
     };
     show_or_execute(config, &plan, engine, (record_path, record, resuming))
+}
+
+/// The upgrade of an HA cluster: every node discovered and checked together before anything
+/// changes anywhere. A cluster's upgrade is recorded, not resumed: its way back returns every
+/// node, and the next run plans from the engines as they are.
+fn upgrade_cluster(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()> {
+    let nodes = node::discover_nodes(engine, &config.nodes, &config.data_container)?;
+    node::preflight(&nodes)?;
+    let plan = cluster::plan(&nodes, options, config.settle_seconds)?;
+    let record_path =
+        state::record_path(&config.backup_dir, &format!("cluster-{}", plan.container));
+    if !config.fresh
+        && let Some(record) = UpgradeRecord::load(&record_path)?
+        && record.status.is_resumable()
+    {
+        return Err(bad_input(format!(
+            "{} records a cluster upgrade that stopped halfway, which is not resumed: return each node with the way back that run printed, then run again with --fresh",
+            record_path.display()
+        )));
+    }
+    let (first_engine, first_server) = (nodes[0].engine(), nodes[0].server());
+    let recreate = plan::recreate_old(first_engine, first_server, &config.data_container);
+    let record = UpgradeRecord::new(first_server, &plan, &recreate, None);
+    show_or_execute(config, &plan, engine, (record_path, record, false))
 }
 
 fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Result<()> {

@@ -64,6 +64,8 @@ pub enum StepId {
     /// The new server's start: from here on a failure may have touched the data.
     RunNew,
     WaitHealthy,
+    /// In a cluster: the pause after a node answers, before the next one starts.
+    Settle,
     RemoveOld,
     // The way back, step by step.
     StopNew,
@@ -93,6 +95,8 @@ impl StepId {
 /// How to tell that the new server works: `/ping` answers `pong`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
+    /// The engine the container runs on.
+    pub engine: EngineTarget,
     pub container: String,
     /// Asks `/ping` inside the container, through the engine: it reaches the server wherever
     /// the engine runs, and no other service on this machine can answer for it.
@@ -131,6 +135,8 @@ pub enum Action {
     /// Check that the backup directory has room for the archive.
     CheckRoom(RoomCheck),
     WaitHealthy(Probe),
+    /// Let a node of a cluster settle before the next one starts: this many seconds.
+    Settle(u64),
     /// Something only the operator can do; the run asks before going on.
     Manual(String),
 }
@@ -148,6 +154,8 @@ pub struct Step {
     pub skipped: Option<String>,
     /// What undoes it, once it has run, on the way back to the old server.
     pub undo: Vec<Step>,
+    /// In a cluster's plan: the node it runs on, by its place in [`Plan::nodes`].
+    pub node: Option<usize>,
 }
 
 impl Step {
@@ -188,6 +196,17 @@ pub struct Plan {
     /// The indexes of steps an earlier, interrupted run finished: shown as done, not run again,
     /// and their way back still counts.
     pub done_earlier: Vec<usize>,
+    /// A cluster's nodes, in the order they start; empty for one server.
+    pub nodes: Vec<PlanNode>,
+}
+
+/// A node of a cluster, as its steps address it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanNode {
+    /// How `--node` named its engine.
+    pub name: String,
+    pub engine: EngineTarget,
+    pub container: String,
 }
 
 impl Plan {
@@ -207,25 +226,36 @@ impl Plan {
             }
         }
         // Back means answering: also when the old server only got its name or policy back.
-        if !steps.is_empty()
-            && let Some(probe) = self.steps.iter().find_map(|s| match &s.action {
-                Action::WaitHealthy(probe) => Some(probe.clone()),
+        // In a cluster, each node the way back touched.
+        let waits: Vec<Step> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::WaitHealthy(probe) if s.id == StepId::WaitHealthy => Some((s.node, probe)),
                 _ => None,
             })
-        {
-            steps.push(Step {
+            .filter(|(node, _)| steps.iter().any(|undo| undo.node == *node))
+            .map(|(node, probe)| Step {
                 id: StepId::WaitOldHealthy,
-                title: format!("Wait until {} answers /ping again", self.container),
+                title: match node {
+                    Some(node) => format!(
+                        "{}: Wait until {} answers /ping again",
+                        self.nodes[node].name, probe.container
+                    ),
+                    None => format!("Wait until {} answers /ping again", probe.container),
+                },
                 reason: format!(
                     "The old server is back only once it answers on the data it ran on ({}).",
                     self.from_version
                 ),
-                action: Action::WaitHealthy(probe),
+                action: Action::WaitHealthy(probe.clone()),
                 changes: false,
                 skipped: None,
                 undo: vec![],
-            });
-        }
+                node,
+            })
+            .collect();
+        steps.extend(waits);
         steps
     }
 
@@ -385,6 +415,7 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         warnings,
         steps,
         done_earlier: Vec::new(),
+        nodes: Vec::new(),
     })
 }
 
@@ -498,6 +529,7 @@ fn step_doing(id: StepId, title: String, reason: impl Into<String>, action: Acti
         changes: true,
         skipped: None,
         undo: vec![],
+        node: None,
     }
 }
 
@@ -561,6 +593,7 @@ fn build_steps(
             changes: false,
             skipped: None,
             undo: vec![],
+            node: None,
         });
     }
     let restart = server.carried.restart.as_ref();
@@ -681,6 +714,7 @@ fn build_steps(
         changes: false,
         skipped: None,
         undo: vec![],
+        node: None,
     });
     steps.push(step(
         StepId::RemoveOld,
@@ -887,6 +921,7 @@ pub fn probe(
     timeout_seconds: u64,
 ) -> Probe {
     Probe {
+        engine: engine.clone(),
         container: container.to_string(),
         ask: engine.command().arg("exec").arg(container).args([
             "curl",
@@ -930,21 +965,8 @@ fn backup_archive(server: &Server, backup: &BackupTarget) -> Archive {
 /// The documented mysqldump line, with this server's database settings where it has them.
 fn mysqldump_line(server: &Server) -> String {
     let setting = |flag: &str, env: &str, default: &str| -> String {
-        let args = &server.carried.args;
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-            .or_else(|| {
-                args.iter()
-                    .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_string))
-            })
-            .or_else(|| {
-                server
-                    .carried
-                    .env
-                    .iter()
-                    .find_map(|e| e.strip_prefix(&format!("{env}=")).map(str::to_string))
-            })
+        server
+            .setting(flag, env)
             .unwrap_or_else(|| default.to_string())
     };
     let quoted = |text: String| quote(&text);

@@ -127,6 +127,7 @@ pub fn plan(
         changes: false,
         skipped: None,
         undo: vec![],
+        node: None,
     });
     if !refusals.is_empty() {
         return Err(Refusal::Preflight(refusals));
@@ -153,6 +154,7 @@ pub fn plan(
             .collect(),
         steps,
         done_earlier: Vec::new(),
+        nodes: Vec::new(),
     })
 }
 

@@ -178,6 +178,25 @@ impl Server {
             .unwrap_or_else(|| self.image.effective_tag())
     }
 
+    /// A setting the server's entry script reads, from the arguments after the image
+    /// (`--db-host X` or `--db-host=X`), else from its environment (`CATTLE_DB_CATTLE_MYSQL_HOST`).
+    pub fn setting(&self, flag: &str, env: &str) -> Option<String> {
+        let args = &self.carried.args;
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_string))
+            })
+            .or_else(|| {
+                self.carried
+                    .env
+                    .iter()
+                    .find_map(|e| e.strip_prefix(&format!("{env}=")).map(str::to_string))
+            })
+    }
+
     /// The name the old container is parked under while the new one takes its name.
     pub fn parked_name(&self) -> String {
         let release: String = self

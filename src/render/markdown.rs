@@ -2,8 +2,8 @@
 //! each command in a fenced bash block, then the notes.
 
 use super::{
-    action_script, database_line, downtime_note, headline, numbered, probe_summary, way_back,
-    way_back_note,
+    action_script, database_line, downtime_note, engines_line, headline, numbered, probe_summary,
+    way_back, way_back_note,
 };
 use crate::argv::Reveal;
 use crate::plan::{Action, Plan};
@@ -16,7 +16,7 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
         out,
         "- Container: `{}`\n- Engine: `{}`\n- From: `{}` ({})\n- To: `{}`\n- Database: {}\n",
         plan.container,
-        plan.engine.describe(),
+        engines_line(plan),
         plan.from,
         plan.from_version,
         plan.to,
@@ -74,7 +74,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
             Action::Docker(_)
             | Action::Transfer(_)
             | Action::VerifyArchive(_)
-            | Action::CheckRoom(_) => action_script(step, reveal),
+            | Action::CheckRoom(_)
+            | Action::Settle(_) => action_script(step, reveal),
         };
         let _ = writeln!(out, "    ```bash");
         for line in block.lines() {

@@ -42,10 +42,27 @@ pub fn headline(plan: &Plan) -> String {
         PlanKind::Upgrade => "Upgrade",
         PlanKind::Rollback => "Roll back",
     };
+    let what = match plan.nodes.len() {
+        0 => format!("Rancher server {}", plan.container),
+        nodes => format!("the Rancher HA cluster of {nodes} nodes"),
+    };
     format!(
-        "{verb} Rancher server {} from {} ({}) to {}",
-        plan.container, plan.from_version, plan.from, plan.to
+        "{verb} {what} from {} ({}) to {}",
+        plan.from_version, plan.from, plan.to
     )
+}
+
+/// Where the commands go: the engine, or each node of a cluster with its server.
+pub fn engines_line(plan: &Plan) -> String {
+    if plan.nodes.is_empty() {
+        return plan.engine.describe();
+    }
+    plan.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| format!("{}. {} ({})", i + 1, node.name, node.container))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn database_line(plan: &Plan) -> String {
@@ -105,6 +122,7 @@ pub fn action_line(step: &Step, reveal: Reveal) -> String {
         Action::VerifyArchive(archive) => format!("$ {}", verify_script(archive)),
         Action::CheckRoom(check) => format!("$ {}", room_script(check, reveal)),
         Action::WaitHealthy(probe) => format!("~ {}", probe_summary(probe)),
+        Action::Settle(seconds) => format!("~ wait {seconds} s"),
         Action::Manual(instruction) => format!("? by hand, then confirm: {instruction}"),
     }
 }
@@ -117,6 +135,7 @@ fn action_script(step: &Step, reveal: Reveal) -> String {
         Action::VerifyArchive(archive) => verify_script(archive),
         Action::CheckRoom(check) => room_script(check, reveal),
         Action::WaitHealthy(probe) => probe_script(probe),
+        Action::Settle(seconds) => format!("sleep {seconds}"),
         Action::Manual(instruction) => format!(
             "echo {}\n{{ read -r -p 'Press Enter once it is done (Ctrl-C stops here): ' _ </dev/tty; }} 2>/dev/null || echo 'no terminal to confirm on: going on' >&2",
             quote(&format!("By hand: {instruction}"))
@@ -129,8 +148,12 @@ pub fn probe_summary(probe: &Probe) -> String {
     let asked = match &probe.url {
         Some(url) => url.clone(),
         None => format!(
-            "/ping inside {} (asked through the engine)",
-            probe.container
+            "/ping inside {} (asked through {})",
+            probe.container,
+            match (&probe.engine.context, &probe.engine.url) {
+                (None, None) => "the engine".to_string(),
+                _ => probe.engine.command().display(Reveal::Masked),
+            }
         ),
     };
     format!(

@@ -1,7 +1,9 @@
 //! The plan for a terminal: coloured as `--color` decides (see `color`), by default when stdout
 //! is a terminal.
 
-use super::{action_line, database_line, headline, numbered, way_back, way_back_note};
+use super::{
+    action_line, database_line, engines_line, headline, numbered, way_back, way_back_note,
+};
 use crate::argv::Reveal;
 use crate::plan::{Plan, Step};
 use console::style;
@@ -10,7 +12,12 @@ use std::fmt::Write as _;
 pub fn render(plan: &Plan, reveal: Reveal) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style(headline(plan)).bold());
-    let _ = writeln!(out, "Engine: {}", plan.engine.describe());
+    let engines = if plan.nodes.is_empty() {
+        "Engine"
+    } else {
+        "Nodes"
+    };
+    let _ = writeln!(out, "{engines}: {}", engines_line(plan));
     let _ = writeln!(out, "Database: {}", database_line(plan));
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "\n{}", style("Warnings:").yellow().bold());

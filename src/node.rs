@@ -1,0 +1,194 @@
+//! The nodes of a Rancher HA cluster (`--node ENGINE[=CONTAINER]`): each an engine reached the
+//! way docker reaches one, found with the same read-only discovery as a single server, then
+//! checked together before anything anywhere changes.
+
+use crate::discover::{discover, find_server_container};
+use crate::engine::{Engine, EngineTarget};
+use crate::error::bad_input;
+use crate::server::{DbMode, Discovery, Server};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One `--node`, as the operator gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// A docker context (podman: connection) name, or an address (`unix://`, `tcp://`, `ssh://`).
+    pub engine: String,
+    /// The server container there; `None`: the one running rancher/server container.
+    pub container: Option<String>,
+}
+
+/// The address schemes the docker and podman CLIs take for an engine.
+const SCHEMES: [&str; 3] = ["unix://", "tcp://", "ssh://"];
+
+impl NodeSpec {
+    /// `ENGINE[=CONTAINER]`; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<NodeSpec, String> {
+        // Neither a container name nor a context name holds `=`; an address may, in a query.
+        let (engine, container) = match text.rsplit_once('=') {
+            Some((engine, container)) if !container.contains('/') => {
+                (engine, Some(container.to_string()))
+            }
+            _ => (text, None),
+        };
+        if engine.is_empty() || engine.chars().any(char::is_control) {
+            return Err(format!(
+                "--node {text:?}: name the engine as a docker context or an address (ssh://root@10.0.0.11, tcp://10.0.0.11:2376, unix:///run/docker.sock), then =CONTAINER if the server is not the one rancher/server container there"
+            ));
+        }
+        if engine.contains("://") && !SCHEMES.iter().any(|s| engine.starts_with(s)) {
+            return Err(format!(
+                "--node {text:?}: the engine's address starts with unix://, tcp:// or ssh://"
+            ));
+        }
+        Ok(NodeSpec {
+            engine: engine.to_string(),
+            container,
+        })
+    }
+}
+
+/// A node as discovery found it.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// How `--node` named its engine: what every message about it says.
+    pub name: String,
+    pub discovery: Discovery,
+}
+
+impl Node {
+    pub fn server(&self) -> &Server {
+        &self.discovery.server
+    }
+
+    pub fn engine(&self) -> &EngineTarget {
+        &self.discovery.engine
+    }
+}
+
+/// Discovers every node at once, read-only. A node that can't be reached, or has no server,
+/// is an error that names it.
+pub fn discover_nodes(
+    engine: &Engine,
+    specs: &[NodeSpec],
+    data_container: &str,
+) -> Result<Vec<Node>> {
+    std::thread::scope(|scope| {
+        let found: Vec<_> = specs
+            .iter()
+            .map(|spec| {
+                scope.spawn(move || -> Result<Node> {
+                    let on = engine.on(&engine.target().addressing(&spec.engine));
+                    let named = || format!("node {}", spec.engine);
+                    let container = match &spec.container {
+                        Some(name) => name.clone(),
+                        None => find_server_container(&on).with_context(named)?,
+                    };
+                    let discovery =
+                        discover(&on, &container, data_container, None).with_context(named)?;
+                    Ok(Node {
+                        name: spec.engine.clone(),
+                        discovery,
+                    })
+                })
+            })
+            .collect();
+        found
+            .into_iter()
+            .map(|handle| handle.join().expect("a node's discovery panicked"))
+            .collect()
+    })
+}
+
+/// Where a server's database is: what every node of one cluster must share.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct DatabaseAddress {
+    host: String,
+    port: String,
+    name: String,
+}
+
+fn database_address(server: &Server) -> DatabaseAddress {
+    DatabaseAddress {
+        host: server
+            .setting("--db-host", "CATTLE_DB_CATTLE_MYSQL_HOST")
+            .unwrap_or_default(),
+        port: server
+            .setting("--db-port", "CATTLE_DB_CATTLE_MYSQL_PORT")
+            .unwrap_or_else(|| "3306".into()),
+        name: server
+            .setting("--db-name", "CATTLE_DB_CATTLE_MYSQL_NAME")
+            .unwrap_or_else(|| "cattle".into()),
+    }
+}
+
+/// The address a node tells the others it is at.
+fn advertise_address(server: &Server) -> Option<String> {
+    server.setting("--advertise-address", "CATTLE_CLUSTER_ADVERTISE_ADDRESS")
+}
+
+/// Whether an advertised address is this host's own loopback: the other nodes can't reach it,
+/// and Rancher accepts it silently (rancher#7719).
+fn is_loopback(address: &str) -> bool {
+    address == "localhost"
+        || address == "lo"
+        || address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a cluster the documented upgrade can't take as one, naming the node: an embedded
+/// database, another database, another release, an advertised address that is missing, a
+/// loopback, or another node's (nodes then hang "Waiting to become master", rancher#9623).
+pub fn preflight(nodes: &[Node]) -> Result<()> {
+    let first = &nodes[0];
+    let mut advertised: BTreeMap<String, &str> = BTreeMap::new();
+    for node in nodes {
+        let server = node.server();
+        let at = format!("node {} ({})", node.name, server.name);
+        if server.mode == DbMode::Embedded {
+            return Err(bad_input(format!(
+                "{at} keeps its database in its own volumes: an HA cluster shares one external MySQL (--db-host); upgrade a single server without --node"
+            )));
+        }
+        let (database, expected) = (database_address(server), database_address(first.server()));
+        if database != expected {
+            return Err(bad_input(format!(
+                "{at} uses the database {}:{}/{}, node {} uses {}:{}/{}: the nodes of one cluster share one database; name the nodes of one cluster",
+                database.host,
+                database.port,
+                database.name,
+                first.name,
+                expected.host,
+                expected.port,
+                expected.name
+            )));
+        }
+        if server.release() != first.server().release() {
+            return Err(bad_input(format!(
+                "{at} runs {}, node {} runs {}: upgrade the nodes to one release first, or name the nodes that run the same one",
+                server.release(),
+                first.name,
+                first.server().release()
+            )));
+        }
+        let Some(address) = advertise_address(server) else {
+            return Err(bad_input(format!(
+                "{at} has no --advertise-address: the other nodes can't reach it; start it with --advertise-address <its IP> first"
+            )));
+        };
+        if is_loopback(&address) {
+            return Err(bad_input(format!(
+                "{at} advertises the loopback address {address}, which the other nodes can't reach (rancher#7719); start it with --advertise-address <its IP> first"
+            )));
+        }
+        // An interface name (eth0) or a lookup (awslocal, ipify) differs from node to node.
+        if address.parse::<IpAddr>().is_ok()
+            && let Some(other) = advertised.insert(address.clone(), &node.name)
+        {
+            return Err(bad_input(format!(
+                "{at} advertises {address}, as node {other} does: each node needs its own address (rancher#9623)"
+            )));
+        }
+    }
+    Ok(())
+}
