@@ -153,3 +153,145 @@ fn warnings(nodes: &[Node], plans: &[Plan]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::argv::Reveal;
+    use crate::node::fixture::cluster;
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            backup: None,
+            ..plan::fixture::options("v1.6.20", "/backups", "20261127T000000Z")
+        }
+    }
+
+    /// Each step as `NODE VERB`: the node's number (1-based) and what the step does.
+    fn outline(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| {
+                let node = s.node.map_or("-".to_string(), |n| (n + 1).to_string());
+                format!(
+                    "{node} {}",
+                    serde_json::to_value(s.id).unwrap().as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_plan_pulls_everywhere_prepares_every_node_stops_all_then_starts_one_after_the_other() {
+        let plan = plan(&cluster(), &options(), 30).unwrap();
+        assert_eq!(
+            outline(&plan.steps),
+            [
+                "1 pull",
+                "2 pull",
+                "3 pull",
+                "1 confirm-database-backup",
+                "1 disable-restart",
+                "1 park-old",
+                "1 create-new",
+                "2 disable-restart",
+                "2 park-old",
+                "2 create-new",
+                "3 disable-restart",
+                "3 park-old",
+                "3 create-new",
+                "1 stop",
+                "2 stop",
+                "3 stop",
+                "1 run-new",
+                "1 wait-healthy",
+                "1 settle",
+                "2 run-new",
+                "2 wait-healthy",
+                "2 settle",
+                "3 run-new",
+                "3 wait-healthy",
+                "1 remove-old",
+                "2 remove-old",
+                "3 remove-old",
+            ]
+        );
+        // Every command of a node goes to that node's engine, and says so.
+        for step in &plan.steps {
+            if let (Some(node), Some(argv)) = (step.node, step.argv()) {
+                let shown = argv.display(Reveal::Masked);
+                let address = format!("docker --host ssh://root@10.0.0.1{} ", node + 1);
+                assert!(shown.starts_with(&address), "{shown}");
+                assert!(
+                    step.title.starts_with(&plan.nodes[node].name),
+                    "{}",
+                    step.title
+                );
+            }
+        }
+        let waits: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::WaitHealthy(probe) => Some(probe.ask.display(Reveal::Masked)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            waits[1],
+            "docker --host ssh://root@10.0.0.12 exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/ping"
+        );
+        assert_eq!(plan.nodes.len(), 3);
+    }
+
+    #[test]
+    fn a_second_node_failing_to_answer_returns_the_whole_cluster_and_waits_for_each() {
+        let plan = plan(&cluster(), &options(), 30).unwrap();
+        let failed_at = plan
+            .steps
+            .iter()
+            .position(|s| s.id == StepId::WaitHealthy && s.node == Some(1))
+            .unwrap();
+        let way_back = plan.way_back(&plan.steps[..failed_at]);
+        assert_eq!(
+            outline(&way_back),
+            [
+                // The new servers go first: the one that ran, then the ones only created.
+                "2 stop-new",
+                "2 remove-new",
+                "1 stop-new",
+                "1 remove-new",
+                "3 start-old",
+                "2 start-old",
+                "1 start-old",
+                "3 remove-new",
+                "3 unpark-old",
+                "3 restore-restart",
+                "2 unpark-old",
+                "2 restore-restart",
+                "1 unpark-old",
+                "1 restore-restart",
+                "1 wait-old-healthy",
+                "2 wait-old-healthy",
+                "3 wait-old-healthy",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_settle_pause_the_next_node_starts_once_one_answers() {
+        let plan = plan(&cluster(), &options(), 0).unwrap();
+        assert!(plan.steps.iter().all(|s| s.id != StepId::Settle));
+    }
+
+    #[test]
+    fn a_warning_every_node_has_is_said_once_and_one_of_some_nodes_names_them() {
+        let plan = plan(&cluster(), &options(), 30).unwrap();
+        let database = plan
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with("external database"))
+            .count();
+        assert_eq!(database, 1, "{:?}", plan.warnings);
+    }
+}

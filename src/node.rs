@@ -192,3 +192,169 @@ pub fn preflight(nodes: &[Node]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Nodes for the unit tests of the preflight and of the cluster's plan.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+    use crate::server::CarriedSettings;
+    use crate::server::fixture::{discovery, server};
+
+    /// A node `name` running `release` on the cluster's database, advertising `address`.
+    pub fn node(name: &str, release: &str, address: Option<&str>) -> Node {
+        let mut args: Vec<String> = [
+            "--db-host",
+            "db.example.net",
+            "--db-port",
+            "3306",
+            "--db-name",
+            "cattle",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(address) = address {
+            args.extend(["--advertise-address".into(), address.into()]);
+        }
+        let mut server = server(
+            &format!("127.0.0.1:5000/rancher/server:{release}"),
+            "sha256:old",
+            CarriedSettings {
+                args,
+                restart: Some(crate::server::RestartPolicy {
+                    name: "unless-stopped".into(),
+                    maximum_retry_count: 0,
+                }),
+                ..CarriedSettings::default()
+            },
+        );
+        server.mode = DbMode::External;
+        let mut discovery = discovery(server);
+        discovery.engine = discovery.engine.addressing(name);
+        Node {
+            name: name.into(),
+            discovery,
+        }
+    }
+
+    /// Three nodes of one cluster on v1.6.10, each by ssh, advertising its own address.
+    pub fn cluster() -> Vec<Node> {
+        (1..=3)
+            .map(|k| {
+                node(
+                    &format!("ssh://root@10.0.0.1{k}"),
+                    "v1.6.10",
+                    Some(&format!("10.0.0.1{k}")),
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{cluster, node};
+    use super::*;
+
+    fn refusal(nodes: &[Node]) -> String {
+        format!("{:#}", preflight(nodes).unwrap_err())
+    }
+
+    #[test]
+    fn a_node_is_a_context_or_an_address_and_may_name_its_container() {
+        let parsed = |text| NodeSpec::parse(text).unwrap();
+        assert_eq!(
+            parsed("rancher-1"),
+            NodeSpec {
+                engine: "rancher-1".into(),
+                container: None
+            }
+        );
+        assert_eq!(
+            parsed("ssh://root@10.0.0.11=rancher"),
+            NodeSpec {
+                engine: "ssh://root@10.0.0.11".into(),
+                container: Some("rancher".into())
+            }
+        );
+        assert_eq!(
+            parsed("unix:///run/docker.sock").engine,
+            "unix:///run/docker.sock"
+        );
+        for bad in ["", "=rancher", "http://10.0.0.11", "ctx\u{7}"] {
+            assert!(NodeSpec::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn three_nodes_on_one_database_and_one_release_with_their_own_addresses_pass() {
+        preflight(&cluster()).unwrap();
+    }
+
+    #[test]
+    fn a_node_on_an_embedded_database_is_refused_by_name() {
+        let mut nodes = cluster();
+        nodes[1].discovery.server.mode = DbMode::Embedded;
+        let why = refusal(&nodes);
+        assert!(
+            why.contains(
+                "node ssh://root@10.0.0.12 (rancher) keeps its database in its own volumes"
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_node_on_another_database_or_release_is_refused_by_name() {
+        let mut nodes = cluster();
+        nodes[2].discovery.server.carried.args[5] = "cattle2".into();
+        let why = refusal(&nodes);
+        assert!(
+            why.contains("node ssh://root@10.0.0.13 (rancher) uses the database db.example.net:3306/cattle2, node ssh://root@10.0.0.11 uses db.example.net:3306/cattle"),
+            "{why}"
+        );
+
+        let mut nodes = cluster();
+        nodes[1] = node("ssh://root@10.0.0.12", "v1.6.20", Some("10.0.0.12"));
+        let why = refusal(&nodes);
+        assert!(
+            why.contains("node ssh://root@10.0.0.12 (rancher) runs v1.6.20, node ssh://root@10.0.0.11 runs v1.6.10"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_missing_loopback_or_duplicate_advertised_address_is_refused_by_name() {
+        let mut nodes = cluster();
+        nodes[0] = node("ssh://root@10.0.0.11", "v1.6.10", None);
+        assert!(
+            refusal(&nodes)
+                .contains("node ssh://root@10.0.0.11 (rancher) has no --advertise-address")
+        );
+
+        for loopback in ["127.0.0.1", "127.0.1.1", "::1", "localhost"] {
+            let mut nodes = cluster();
+            nodes[1] = node("ssh://root@10.0.0.12", "v1.6.10", Some(loopback));
+            let why = refusal(&nodes);
+            assert!(
+                why.contains(&format!(
+                    "node ssh://root@10.0.0.12 (rancher) advertises the loopback address {loopback}"
+                )),
+                "{why}"
+            );
+        }
+
+        let mut nodes = cluster();
+        nodes[2] = node("ssh://root@10.0.0.13", "v1.6.10", Some("10.0.0.11"));
+        let why = refusal(&nodes);
+        assert!(
+            why.contains("node ssh://root@10.0.0.13 (rancher) advertises 10.0.0.11, as node ssh://root@10.0.0.11 does"),
+            "{why}"
+        );
+
+        // An interface name resolves on each node to its own address.
+        let nodes: Vec<Node> = (1..=3)
+            .map(|k| node(&format!("ssh://root@10.0.0.1{k}"), "v1.6.10", Some("eth0")))
+            .collect();
+        preflight(&nodes).unwrap();
+    }
+}
