@@ -1350,3 +1350,52 @@ fn the_fake_docker_runs_a_server_that_dies_when_told() {
         busy.stderr
     );
 }
+
+#[test]
+fn a_node_given_badly_is_refused_in_one_line_before_any_docker_call() {
+    let fake = FakeDocker::new("embedded");
+    let upgrade = |extra: &[&str]| {
+        run(
+            &fake,
+            &[&["upgrade", "--dry-run", "--to", "v1.6.20"][..], extra].concat(),
+        )
+    };
+    upgrade(&["--node", "http://10.0.0.11"]).expect_one_line_refusal("unix://, tcp:// or ssh://");
+    upgrade(&[
+        "--node",
+        "ssh://root@10.0.0.11",
+        "--node",
+        "ssh://root@10.0.0.11",
+    ])
+    .expect_one_line_refusal("is given twice");
+    upgrade(&["--node", "ssh://root@10.0.0.11", "--container", "rancher"])
+        .expect_one_line_refusal("ENGINE=CONTAINER");
+    upgrade(&["--node", "a", "--context", "b"]).expect_one_line_refusal("--node CONTEXT");
+    upgrade(&["--node", "ssh://root@10.0.0.11=-rf"]).expect_code(2);
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[test]
+fn one_node_is_one_server_on_that_engine() {
+    let fake = FakeDocker::new("embedded");
+    let plan = run(
+        &fake,
+        &[
+            "upgrade",
+            "--dry-run",
+            "--format",
+            "json",
+            "--to",
+            "v1.6.20",
+            "--node",
+            "ssh://root@10.0.0.11=rancher",
+        ],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(plan["nodes"], serde_json::json!([]));
+    assert_eq!(
+        words(&step(&plan, "pull")["argv"])[..3],
+        strings(&["docker", "--host", "ssh://root@10.0.0.11"])[..]
+    );
+}

@@ -108,9 +108,9 @@ impl Host {
 
     fn inspect(&self, name: &str) -> Option<Value> {
         let out = self.docker(&["inspect", "--type", "container", "--", name]);
-        out.status.success().then(|| {
-            serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()[0].clone()
-        })
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()[0].clone())
     }
 
     fn answers_ping(&self, name: &str) -> bool {
@@ -218,21 +218,16 @@ impl Cluster {
             .collect()
     }
 
-    /// The containers of the test on each host, by name.
-    fn containers(&self) -> Vec<Vec<String>> {
-        self.hosts
-            .iter()
-            .map(|host| {
-                let listed = host.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
-                let mut names: Vec<String> = listed
-                    .lines()
-                    .filter(|n| n.starts_with(&self.prefix))
-                    .map(str::to_string)
-                    .collect();
-                names.sort();
-                names
-            })
-            .collect()
+    /// Each host holds the test's server and no other container of the test.
+    fn assert_one_container_a_node(&self, why: &str) {
+        for host in &self.hosts {
+            let listed = host.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+            let names: Vec<&str> = listed
+                .lines()
+                .filter(|n| n.starts_with(&self.prefix))
+                .collect();
+            assert_eq!(names, [self.prefix.as_str()], "{why} on {}", host.unix);
+        }
     }
 }
 
@@ -251,17 +246,14 @@ fn three_nodes_are_upgraded_one_after_the_other_and_the_old_containers_go() {
     assert!(run.status.success(), "{}", stderr(&run));
     for (host, (_, image_now, running, policy)) in cluster.hosts.iter().zip(cluster.servers()) {
         assert_eq!(image_now, image("v1.6.20"), "{}", host.unix);
-        assert!(running && host.answers_ping(&cluster.prefix), "{}", host.unix);
+        assert!(
+            running && host.answers_ping(&cluster.prefix),
+            "{}",
+            host.unix
+        );
         assert_eq!(policy, "unless-stopped");
     }
-    assert!(
-        cluster
-            .containers()
-            .iter()
-            .all(|names| names == &[cluster.prefix.clone()]),
-        "the old containers are gone: {:?}",
-        cluster.containers()
-    );
+    cluster.assert_one_container_a_node("the old containers are gone");
     // The docs' order: every node stopped before the first starts, each answering before the
     // next one starts.
     let transcript = std::fs::read_to_string(cluster.transcript()).unwrap();
@@ -271,14 +263,22 @@ fn three_nodes_are_upgraded_one_after_the_other_and_the_old_containers_go() {
             .unwrap_or_else(|| panic!("{needle} not in the transcript:\n{transcript}"))
     };
     let stop = |k: usize| at(format!("--host {} stop ", cluster.hosts[k].node));
-    let start = |k: usize| at(format!("--host {} start {}", cluster.hosts[k].node, cluster.prefix));
+    let start = |k: usize| {
+        at(format!(
+            "--host {} start {}",
+            cluster.hosts[k].node, cluster.prefix
+        ))
+    };
     let answered = |k: usize| {
         let from = start(k);
         from + transcript[from..]
             .find("answers /ping")
             .expect("the node answered")
     };
-    assert!(stop(2) < start(0), "every node stops before the first starts");
+    assert!(
+        stop(2) < start(0),
+        "every node stops before the first starts"
+    );
     assert!(answered(0) < start(1) && answered(1) < start(2));
 }
 
@@ -299,20 +299,19 @@ fn the_first_node_crashing_returns_every_node_to_the_old_release() {
     for host in &cluster.hosts {
         assert!(host.answers_ping(&cluster.prefix), "{}", host.unix);
     }
-    assert!(
-        cluster
-            .containers()
-            .iter()
-            .all(|names| names == &[cluster.prefix.clone()]),
-        "no new container is left: {:?}",
-        cluster.containers()
-    );
+    cluster.assert_one_container_a_node("no new container is left");
     // Only the first node ever started the new release.
     let transcript = std::fs::read_to_string(cluster.transcript()).unwrap();
     for (k, host) in cluster.hosts.iter().enumerate() {
-        let started = transcript.contains(&format!("--host {} start {}\n", host.node, cluster.prefix))
+        let started = transcript
+            .contains(&format!("--host {} start {}\n", host.node, cluster.prefix))
             || transcript.contains(&format!("--host {} start {} ", host.node, cluster.prefix));
-        assert_eq!(started, k == 0, "node {} started the new release: {started}", k + 1);
+        assert_eq!(
+            started,
+            k == 0,
+            "node {} started the new release: {started}",
+            k + 1
+        );
     }
 }
 
@@ -321,13 +320,10 @@ fn a_loopback_advertised_address_is_refused_before_anything_changes() {
     let Some(cluster) = cluster("ha-loopback", 18200) else {
         return;
     };
-    cluster.start(
-        "v1.6.10",
-        |k, host| match k {
-            1 => "127.0.0.1".to_string(),
-            _ => host.address.clone(),
-        },
-    );
+    cluster.start("v1.6.10", |k, host| match k {
+        1 => "127.0.0.1".to_string(),
+        _ => host.address.clone(),
+    });
     let before = cluster.servers();
 
     let run = cluster.upgrade("v1.6.20", &[]);
