@@ -74,6 +74,10 @@ pub fn plan(nodes: &[Node], options: &PlanOptions, settle_seconds: u64) -> Resul
         Phase::Remove,
     ];
     for phase_now in phases {
+        if phase_now == Phase::Pull {
+            steps.push(pull_everywhere(&plans));
+            continue;
+        }
         for (index, node_plan) in plans.iter().enumerate() {
             if phase_now == Phase::Database && index > 0 {
                 continue;
@@ -116,6 +120,21 @@ fn on_node(step: &Step, index: usize, name: &str) -> Step {
         node: Some(index),
         undo: step.undo.iter().map(|u| on_node(u, index, name)).collect(),
         ..step.clone()
+    }
+}
+
+/// Every node's pull in one step, all at once: the download is no downtime, and a node that
+/// can't get the image fails the upgrade before anything stops anywhere.
+fn pull_everywhere(plans: &[Plan]) -> Step {
+    let pulls: Vec<&Step> = plans
+        .iter()
+        .filter_map(|plan| plan.steps.iter().find(|s| s.id == StepId::Pull))
+        .collect();
+    Step {
+        title: format!("Pull {} on every node", plans[0].to),
+        reason: format!("{} Every node pulls at once.", pulls[0].reason),
+        action: Action::Parallel(pulls.iter().filter_map(|s| s.argv()).cloned().collect()),
+        ..pulls[0].clone()
     }
 }
 
@@ -187,9 +206,7 @@ mod tests {
         assert_eq!(
             outline(&plan.steps),
             [
-                "1 pull",
-                "2 pull",
-                "3 pull",
+                "- pull",
                 "1 confirm-database-backup",
                 "1 disable-restart",
                 "1 park-old",
@@ -242,6 +259,18 @@ mod tests {
             "docker --host ssh://root@10.0.0.12 exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/ping"
         );
         assert_eq!(plan.nodes.len(), 3);
+        let Action::Parallel(pulls) = &plan.steps[0].action else {
+            panic!("the pulls run at once: {:?}", plan.steps[0]);
+        };
+        let pulls: Vec<String> = pulls.iter().map(|a| a.display(Reveal::Masked)).collect();
+        assert_eq!(
+            pulls,
+            (1..=3)
+                .map(|k| format!(
+                    "docker --host ssh://root@10.0.0.1{k} pull 127.0.0.1:5000/rancher/server:v1.6.20"
+                ))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

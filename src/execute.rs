@@ -303,6 +303,7 @@ impl<'a> Execution<'a> {
             let (started_at, started) = (SystemTime::now(), Instant::now());
             let result = match &step.action {
                 Action::Docker(argv) => self.run_command(step, argv),
+                Action::Parallel(argvs) => self.run_parallel(argvs),
                 Action::Transfer(transfer) => self.run_transfer(step, transfer),
                 Action::VerifyArchive(archive) => self.verify_archive(archive),
                 Action::CheckRoom(check) => self.check_room(check),
@@ -336,6 +337,28 @@ impl<'a> Execution<'a> {
         };
         let outcome = self.runner.run(argv, display);
         self.conclude(argv, outcome).map(|_| ())
+    }
+
+    /// Runs every command at once; each is then recorded, and the first failure stops the run.
+    fn run_parallel(&mut self, argvs: &[Argv]) -> Result<(), Stop> {
+        let runner = &self.runner;
+        let outcomes: Vec<Result<runner::Outcome>> = std::thread::scope(|scope| {
+            let running: Vec<_> = argvs
+                .iter()
+                .map(|argv| scope.spawn(move || runner.run(argv, Display::Quiet)))
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| handle.join().expect("a parallel command's thread panicked"))
+                .collect()
+        });
+        let mut first_failure = None;
+        for (argv, outcome) in argvs.iter().zip(outcomes) {
+            if let Err(stop) = self.conclude(argv, outcome) {
+                first_failure.get_or_insert(stop);
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
     }
 
     /// A backup streams out of the engine into the archive; a restore checks the archive's

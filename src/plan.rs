@@ -129,6 +129,8 @@ pub struct Transfer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Docker(Argv),
+    /// Commands that run at once, each to its own engine: the pulls of a cluster's nodes.
+    Parallel(Vec<Argv>),
     Transfer(Transfer),
     /// Check an archive on this machine against its checksum.
     VerifyArchive(Archive),
@@ -166,6 +168,14 @@ impl Step {
             | Action::Transfer(Transfer { argv, .. })
             | Action::CheckRoom(RoomCheck { measure: argv, .. }) => Some(argv),
             _ => None,
+        }
+    }
+
+    /// Every docker command it runs: its one, or each of a parallel step's.
+    pub fn commands(&self) -> Vec<&Argv> {
+        match &self.action {
+            Action::Parallel(argvs) => argvs.iter().collect(),
+            _ => self.argv().into_iter().collect(),
         }
     }
 }
@@ -274,7 +284,7 @@ impl Plan {
         self.steps
             .iter()
             .flat_map(|s| std::iter::once(s).chain(s.undo.iter()))
-            .filter_map(Step::argv)
+            .flat_map(Step::commands)
     }
 }
 

@@ -44,7 +44,9 @@ fn step_json(plan: &Plan, step: &Step, reveal: Reveal) -> Value {
             None,
         ),
         Action::VerifyArchive(archive) => (None, None, None, Some(archive)),
-        Action::Docker(_) | Action::CheckRoom(_) | Action::Settle(_) => (None, None, None, None),
+        Action::Docker(_) | Action::CheckRoom(_) | Action::Settle(_) | Action::Parallel(_) => {
+            (None, None, None, None)
+        }
     };
     let room = match &step.action {
         Action::CheckRoom(check) => Some(json!({"dir": check.dir})),
@@ -64,6 +66,10 @@ fn step_json(plan: &Plan, step: &Step, reveal: Reveal) -> Value {
         "transfer": transfer,
         "verify": verify,
         "room": room,
+        "parallel": match &step.action {
+            Action::Parallel(argvs) => argvs.iter().map(|a| a.shown_words(reveal)).collect(),
+            _ => Vec::new(),
+        },
         "undo": step.undo.iter().map(|s| step_json(plan, s, reveal)).collect::<Vec<_>>(),
     })
 }

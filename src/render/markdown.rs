@@ -75,7 +75,8 @@ pub fn render(plan: &Plan, reveal: Reveal) -> String {
             | Action::Transfer(_)
             | Action::VerifyArchive(_)
             | Action::CheckRoom(_)
-            | Action::Settle(_) => action_script(step, reveal),
+            | Action::Settle(_)
+            | Action::Parallel(_) => action_script(step, reveal),
         };
         let _ = writeln!(out, "    ```bash");
         for line in block.lines() {

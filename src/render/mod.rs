@@ -118,6 +118,12 @@ fn way_back_note(plan: &Plan) -> Option<String> {
 pub fn action_line(step: &Step, reveal: Reveal) -> String {
     match &step.action {
         Action::Docker(argv) => format!("$ {}", argv.display(reveal)),
+        // Each on a line of its own, as a step's command line is indented.
+        Action::Parallel(argvs) => argvs
+            .iter()
+            .map(|argv| format!("$ {} &", argv.display(reveal)))
+            .collect::<Vec<_>>()
+            .join("\n    "),
         Action::Transfer(transfer) => format!("$ {}", transfer_script(transfer, reveal)),
         Action::VerifyArchive(archive) => format!("$ {}", verify_script(archive)),
         Action::CheckRoom(check) => format!("$ {}", room_script(check, reveal)),
@@ -131,6 +137,19 @@ pub fn action_line(step: &Step, reveal: Reveal) -> String {
 fn action_script(step: &Step, reveal: Reveal) -> String {
     match &step.action {
         Action::Docker(argv) => argv.display(reveal),
+        // All at once, and the step fails when any of them does.
+        Action::Parallel(argvs) => {
+            let mut script = String::new();
+            for (i, argv) in argvs.iter().enumerate() {
+                script.push_str(&format!("{} & pid{i}=$!\n", argv.display(reveal)));
+            }
+            // One wait a line: `set -e` stops at each one that fails, not in an `&&` list.
+            let waits: Vec<String> = (0..argvs.len())
+                .map(|i| format!("wait \"$pid{i}\""))
+                .collect();
+            script.push_str(&waits.join("\n"));
+            script
+        }
         Action::Transfer(transfer) => transfer_script(transfer, reveal),
         Action::VerifyArchive(archive) => verify_script(archive),
         Action::CheckRoom(check) => room_script(check, reveal),
