@@ -12,106 +12,141 @@ use std::collections::BTreeMap;
 /// When a step of a node's own plan runs in the cluster's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
-    /// On every node before anything changes.
+    /// On every node before anything changes, all at once.
     Pull,
-    /// Once for the cluster: the external database's backup.
-    Database,
+    /// Once for the cluster, before anything changes: the database's backup, or the check of
+    /// the archive a rollback restores.
+    Check,
     /// On every node while the cluster still runs.
     Prepare,
     /// On every node: from here the cluster is down.
     Stop,
-    /// One node after the other.
+    /// Once for the cluster, every node stopped: the data's backup, or its restore.
+    Data,
+    /// One node after the other, each answering before the next starts.
     Start,
     /// On every node, once all of them answer.
     Remove,
 }
 
+impl Phase {
+    /// Whether the cluster runs the phase's steps once, not on every node: its database is one.
+    fn once_for_the_cluster(self) -> bool {
+        matches!(self, Phase::Check | Phase::Data)
+    }
+}
+
+const PHASES: [Phase; 7] = [
+    Phase::Pull,
+    Phase::Check,
+    Phase::Prepare,
+    Phase::Stop,
+    Phase::Data,
+    Phase::Start,
+    Phase::Remove,
+];
+
 fn phase(id: StepId) -> Phase {
     match id {
         StepId::Pull => Phase::Pull,
-        StepId::ConfirmDatabaseBackup => Phase::Database,
-        StepId::Stop => Phase::Stop,
-        StepId::RunNew | StepId::WaitHealthy => Phase::Start,
+        StepId::ConfirmDatabaseBackup | StepId::VerifyBackup => Phase::Check,
+        StepId::Stop | StepId::StopNew | StepId::RemoveNew => Phase::Stop,
+        StepId::Backup | StepId::RestoreData => Phase::Data,
+        StepId::RunNew
+        | StepId::WaitHealthy
+        | StepId::RecreateOld
+        | StepId::UnparkOld
+        | StepId::RestoreRestart
+        | StepId::StartOld
+        | StepId::WaitOldHealthy => Phase::Start,
         StepId::RemoveOld => Phase::Remove,
         _ => Phase::Prepare,
     }
 }
 
-/// Whether the cluster needs a step once, not on every node.
-fn once_for_the_cluster(id: StepId) -> bool {
-    phase(id) == Phase::Database
-}
-
-/// The cluster's plan. `settle_seconds`: the pause after a node answers, before the next one
-/// starts, which lets the database's load fall back after the migration (the docs' advice).
-pub fn plan(nodes: &[Node], options: &PlanOptions, settle_seconds: u64) -> Result<Plan, Refusal> {
+/// Each node's own plan, or the refusals of all of them, each naming its node.
+pub fn each_node<T>(
+    nodes: &[T],
+    name: impl Fn(&T) -> &str,
+    plan_of: impl Fn(&T) -> Result<Plan, Refusal>,
+) -> Result<Vec<Plan>, Refusal> {
     let mut plans = Vec::new();
     let mut refusals = Vec::new();
     for node in nodes {
-        match plan::plan(&node.discovery, options) {
+        match plan_of(node) {
             Ok(plan) => plans.push(plan),
             Err(Refusal::Preflight(reasons)) => refusals.extend(
                 reasons
                     .into_iter()
-                    .map(|reason| format!("node {}: {reason}", node.name)),
+                    .map(|reason| format!("node {}: {reason}", name(node))),
             ),
             Err(Refusal::BadInput(why)) => {
-                return Err(Refusal::BadInput(format!("node {}: {why}", node.name)));
+                return Err(Refusal::BadInput(format!("node {}: {why}", name(node))));
             }
         }
     }
-    if !refusals.is_empty() {
-        return Err(Refusal::Preflight(refusals));
+    match refusals.is_empty() {
+        true => Ok(plans),
+        false => Err(Refusal::Preflight(refusals)),
     }
+}
 
+/// The cluster's upgrade. `settle_seconds`: the pause after a node answers, before the next
+/// one starts, which lets the database's load fall back after the migration (the docs' advice).
+pub fn plan(nodes: &[Node], options: &PlanOptions, settle_seconds: u64) -> Result<Plan, Refusal> {
+    let plans = each_node(nodes, |n| &n.name, |n| plan::plan(&n.discovery, options))?;
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    Ok(compose(&names, &plans, settle_seconds))
+}
+
+/// The cluster's rollback from each node's own (`rollback::plan`): every new server stopped
+/// and removed, the data restored once, then each old one back and answering, one at a time.
+pub fn rollback(names: &[String], plans: &[Plan]) -> Plan {
+    compose(names, plans, 0)
+}
+
+/// The nodes' own plans as one, phase by phase in [`PHASES`]' order.
+fn compose(names: &[String], plans: &[Plan], settle_seconds: u64) -> Plan {
     let mut steps: Vec<Step> = Vec::new();
-    let phases = [
-        Phase::Pull,
-        Phase::Database,
-        Phase::Prepare,
-        Phase::Stop,
-        Phase::Start,
-        Phase::Remove,
-    ];
-    for phase_now in phases {
+    for phase_now in PHASES {
         if phase_now == Phase::Pull {
-            steps.push(pull_everywhere(&plans));
+            steps.extend(pull_everywhere(plans));
             continue;
         }
         for (index, node_plan) in plans.iter().enumerate() {
-            if phase_now == Phase::Database && index > 0 {
+            // The first node backs the database up, or restores it.
+            if index > 0 && phase_now.once_for_the_cluster() {
                 continue;
             }
             for step in node_plan.steps.iter().filter(|s| phase(s.id) == phase_now) {
-                steps.push(on_node(step, index, &nodes[index].name));
+                steps.push(on_node(step, index, &names[index]));
             }
             // The next node starts once this one answers and the database has settled.
             if phase_now == Phase::Start && index + 1 < plans.len() && settle_seconds > 0 {
-                steps.push(settle_step(&nodes[index].name, settle_seconds, index));
+                steps.push(settle_step(&names[index], settle_seconds, index));
             }
         }
     }
-
     let first = &plans[0];
-    Ok(Plan {
+    Plan {
         steps,
-        warnings: warnings(nodes, &plans),
-        nodes: nodes
+        warnings: warnings(names, plans),
+        nodes: names
             .iter()
-            .zip(&plans)
-            .map(|(node, plan)| PlanNode {
-                name: node.name.clone(),
-                engine: node.engine().clone(),
+            .zip(plans)
+            .map(|(name, plan)| PlanNode {
+                name: name.clone(),
+                engine: plan.engine.clone(),
                 container: plan.container.clone(),
             })
             .collect(),
         ..first.clone()
-    })
+    }
 }
 
 /// A step of node `index`'s own plan, and its undo, named and addressed as that node's.
 fn on_node(step: &Step, index: usize, name: &str) -> Step {
-    let title = match once_for_the_cluster(step.id) {
+    let title = match phase(step.id).once_for_the_cluster() {
         true => step.title.clone(),
         false => format!("{name}: {}", step.title),
     };
@@ -125,17 +160,18 @@ fn on_node(step: &Step, index: usize, name: &str) -> Step {
 
 /// Every node's pull in one step, all at once: the download is no downtime, and a node that
 /// can't get the image fails the upgrade before anything stops anywhere.
-fn pull_everywhere(plans: &[Plan]) -> Step {
+fn pull_everywhere(plans: &[Plan]) -> Option<Step> {
     let pulls: Vec<&Step> = plans
         .iter()
         .filter_map(|plan| plan.steps.iter().find(|s| s.id == StepId::Pull))
         .collect();
-    Step {
+    let first = pulls.first()?;
+    Some(Step {
         title: format!("Pull {} on every node", plans[0].to),
-        reason: format!("{} Every node pulls at once.", pulls[0].reason),
+        reason: format!("{} Every node pulls at once.", first.reason),
         action: Action::Parallel(pulls.iter().filter_map(|s| s.argv()).cloned().collect()),
-        ..pulls[0].clone()
-    }
+        ..(*first).clone()
+    })
 }
 
 fn settle_step(name: &str, seconds: u64, index: usize) -> Step {
@@ -152,22 +188,22 @@ fn settle_step(name: &str, seconds: u64, index: usize) -> Step {
 }
 
 /// Each node's warnings, once each: one that every node has is said once, for the cluster.
-fn warnings(nodes: &[Node], plans: &[Plan]) -> Vec<String> {
+fn warnings(names: &[String], plans: &[Plan]) -> Vec<String> {
     let mut by_warning: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut order = Vec::new();
-    for (node, plan) in nodes.iter().zip(plans) {
+    for (name, plan) in names.iter().zip(plans) {
         for warning in &plan.warnings {
             let names = by_warning.entry(warning).or_insert_with(|| {
                 order.push(warning.as_str());
                 Vec::new()
             });
-            names.push(&node.name);
+            names.push(name);
         }
     }
     order
         .into_iter()
         .map(|warning| match by_warning[warning].as_slice() {
-            names if names.len() == nodes.len() => warning.to_string(),
+            all if all.len() == names.len() => warning.to_string(),
             names => format!("{}: {warning}", names.join(", ")),
         })
         .collect()

@@ -1,10 +1,10 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rancher_upgrade::archive::Archive;
 use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::engine::Engine;
 use rancher_upgrade::error::{self, bad_input};
 use rancher_upgrade::plan::{self, Plan, PlanOptions};
-use rancher_upgrade::state::{self, Status, UpgradeRecord};
+use rancher_upgrade::state::{self, NodeRecord, Status, UpgradeRecord};
 use rancher_upgrade::{
     cluster, color, discover, execute, manual, node, render, resume, rollback, status, transcript,
 };
@@ -42,9 +42,9 @@ fn run(cli: cli::Cli) -> Result<()> {
                     }
                 }
                 (Task::Upgrade(options), _) => upgrade_cluster(&config, options, &engine),
-                (Task::Rollback { .. }, _) => Err(bad_input(
-                    "rollback of a cluster (--node more than once) is not built yet: roll each node back with the way back the upgrade printed, or one node at a time with a single --node",
-                )),
+                (Task::Rollback { backup }, _) => {
+                    roll_back_cluster(&config, backup.clone(), &engine)
+                }
             }
         }
         Request::Status(query) => {
@@ -164,8 +164,7 @@ fn upgrade_cluster(config: &Config, options: &PlanOptions, engine: &Engine) -> R
     let nodes = node::discover_nodes(engine, &config.nodes, &config.data_container)?;
     node::preflight(&nodes)?;
     let plan = cluster::plan(&nodes, options, config.settle_seconds)?;
-    let record_path =
-        state::record_path(&config.backup_dir, &format!("cluster-{}", plan.container));
+    let record_path = cluster_record_path(config, &plan.container);
     if !config.fresh
         && let Some(record) = UpgradeRecord::load(&record_path)?
         && record.status.is_resumable()
@@ -175,10 +174,69 @@ fn upgrade_cluster(config: &Config, options: &PlanOptions, engine: &Engine) -> R
             record_path.display()
         )));
     }
-    let (first_engine, first_server) = (nodes[0].engine(), nodes[0].server());
-    let recreate = plan::recreate_old(first_engine, first_server, &config.data_container);
-    let record = UpgradeRecord::new(first_server, &plan, &recreate, None);
+    // Each node's own record, for a rollback of the cluster later; the first's stands for it.
+    let records: Vec<NodeRecord> = nodes
+        .iter()
+        .map(|node| {
+            let server = node.server();
+            let recreate = plan::recreate_old(node.engine(), server, &config.data_container);
+            NodeRecord {
+                name: node.name.clone(),
+                record: UpgradeRecord {
+                    container: server.name.clone(),
+                    ..UpgradeRecord::new(server, &plan, &recreate, None)
+                },
+            }
+        })
+        .collect();
+    let record = UpgradeRecord {
+        nodes: records.clone(),
+        ..records[0].record.clone()
+    };
     show_or_execute(config, &plan, engine, (record_path, record, false))
+}
+
+/// `rancher-upgrade-cluster-NAME.state.json`: NAME is the first node's server.
+fn cluster_record_path(config: &Config, container: &str) -> std::path::PathBuf {
+    state::record_path(&config.backup_dir, &format!("cluster-{container}"))
+}
+
+/// The rollback of a cluster whose upgrade finished: each node's own rollback, by the record
+/// the upgrade kept of it, composed the way the upgrade was.
+fn roll_back_cluster(config: &Config, backup: Option<Archive>, engine: &Engine) -> Result<()> {
+    let on = |spec: &node::NodeSpec| engine.on(&engine.target().addressing(&spec.engine));
+    let first = &config.nodes[0];
+    let container = match &first.container {
+        Some(name) => name.clone(),
+        None => discover::find_server_container(&on(first))?,
+    };
+    let record_path = cluster_record_path(config, &container);
+    let record = UpgradeRecord::load(&record_path)?.ok_or_else(|| {
+        bad_input(format!(
+            "no cluster upgrade of {container} is recorded in {}; pass --backup-dir where the upgrade wrote its state file, and the nodes in the upgrade's order",
+            config.backup_dir.display()
+        ))
+    })?;
+    let mut names = Vec::new();
+    let mut plans = Vec::new();
+    for spec in &config.nodes {
+        let Some(node) = record.nodes.iter().find(|n| n.name == spec.engine) else {
+            let recorded: Vec<&str> = record.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "node {} took no part in the upgrade recorded in {}; name the nodes that did: {}",
+                spec.engine,
+                record_path.display(),
+                recorded.join(", ")
+            )));
+        };
+        names.push(node.name.clone());
+        plans.push(
+            rollback_plan(config, backup.clone(), &on(spec), &node.record)
+                .with_context(|| format!("node {}", node.name))?,
+        );
+    }
+    let plan = cluster::rollback(&names, &plans);
+    show_or_execute(config, &plan, engine, (record_path, record, true))
 }
 
 fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Result<()> {
@@ -190,9 +248,20 @@ fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Resul
             config.backup_dir.display()
         ))
     })?;
+    let plan = rollback_plan(config, backup, engine, &record)?;
+    show_or_execute(config, &plan, engine, (record_path, record, true))
+}
+
+/// The rollback of the server `record` recorded, as it runs now on `engine`.
+fn rollback_plan(
+    config: &Config,
+    backup: Option<Archive>,
+    engine: &Engine,
+    record: &UpgradeRecord,
+) -> Result<Plan> {
     let current = discover::discover(
         engine,
-        &container,
+        &record.container,
         record
             .data_container
             .as_deref()
@@ -219,8 +288,7 @@ fn roll_back(config: &Config, backup: Option<Archive>, engine: &Engine) -> Resul
         health_timeout_seconds: config.health_timeout_seconds,
         stop_timeout_seconds: config.stop_timeout_seconds,
     };
-    let plan = rollback::plan(&current, &record, &options)?;
-    show_or_execute(config, &plan, engine, (record_path, record, true))
+    Ok(rollback::plan(&current, record, &options)?)
 }
 
 fn show_or_execute(

@@ -78,6 +78,17 @@ pub struct UpgradeRecord {
     pub steps_done: Vec<StepId>,
     pub status: Status,
     pub updated_at: String,
+    /// A cluster's upgrade: each node's own record, for a rollback of the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// What a cluster's upgrade recorded of one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// How `--node` named its engine.
+    pub name: String,
+    pub record: UpgradeRecord,
 }
 
 /// `rancher-upgrade-NAME.state.json` in the backup directory.
@@ -146,6 +157,7 @@ impl UpgradeRecord {
             steps_done: Vec::new(),
             status: Status::InProgress,
             updated_at: now(),
+            nodes: Vec::new(),
         }
     }
 
@@ -389,6 +401,7 @@ pub(crate) mod fixture {
             steps_done: vec![],
             status: Status::InProgress,
             updated_at: now(),
+            nodes: vec![],
         }
     }
 }

@@ -36,8 +36,10 @@ fn setting(name: &str) -> Option<String> {
 }
 
 /// The cluster of test `test` on ports `port` (8080's) and `port + 1` (9345's), or `None`
-/// after a skip line. Each test has ports of its own: the tests share the hosts.
-fn cluster(test: &str, port: u16) -> Option<Cluster> {
+/// after a skip line. Each test has ports of its own, and each run too: the tests share the
+/// hosts, and a run that was killed leaves its containers.
+fn cluster(test: &str, offset: u16) -> Option<Cluster> {
+    let port = 20000 + (std::process::id() % 3000) as u16 * 8 + offset;
     let hosts: Option<Vec<Host>> = (1..=3)
         .map(|k| {
             let via = match k {
@@ -177,17 +179,21 @@ impl Cluster {
 
     /// `rancher-upgrade upgrade --to TAG` with every node, unattended.
     fn upgrade(&self, tag: &str, extra: &[&str]) -> Output {
+        self.tool(&[&["upgrade", "--to", tag, "--settle", "1"], extra].concat())
+    }
+
+    /// `rancher-upgrade ARGS --yes` with every node, unattended, its transcript appended.
+    fn tool(&self, args: &[&str]) -> Output {
         let mut command = Command::new(TOOL);
-        command.args(["upgrade", "--yes", "--to", tag]);
+        command.args(args).arg("--yes");
         for host in &self.hosts {
             command.args(["--node", &format!("{}={}", host.node, self.prefix)]);
         }
         command
-            .args(["--settle", "1", "--health-timeout", "60", "--backup-dir"])
+            .args(["--health-timeout", "60", "--backup-dir"])
             .arg(self.dir.path())
             .args(["--log"])
             .arg(self.transcript())
-            .args(extra)
             .stdin(Stdio::null())
             .output()
             .expect("the tool runs")
@@ -218,6 +224,15 @@ impl Cluster {
             .collect()
     }
 
+    /// Each node runs `tag` under the server's name, answering, with its restart policy.
+    fn assert_every_node_answers_on(&self, tag: &str) {
+        for (host, (_, image_now, running, policy)) in self.hosts.iter().zip(self.servers()) {
+            assert_eq!(image_now, image(tag), "{}", host.unix);
+            assert!(running && host.answers_ping(&self.prefix), "{}", host.unix);
+            assert_eq!(policy, "unless-stopped", "{}", host.unix);
+        }
+    }
+
     /// Each host holds the test's server and no other container of the test.
     fn assert_one_container_a_node(&self, why: &str) {
         for host in &self.hosts {
@@ -236,23 +251,15 @@ fn stderr(output: &Output) -> String {
 }
 
 #[test]
-fn three_nodes_are_upgraded_one_after_the_other_and_the_old_containers_go() {
-    let Some(cluster) = cluster("ha-upgrade", 18180) else {
+fn three_nodes_are_upgraded_one_after_the_other_then_rolled_back_together() {
+    let Some(cluster) = cluster("ha-upgrade", 0) else {
         return;
     };
     cluster.start_with_their_own_addresses("v1.6.10");
 
     let run = cluster.upgrade("v1.6.20", &[]);
     assert!(run.status.success(), "{}", stderr(&run));
-    for (host, (_, image_now, running, policy)) in cluster.hosts.iter().zip(cluster.servers()) {
-        assert_eq!(image_now, image("v1.6.20"), "{}", host.unix);
-        assert!(
-            running && host.answers_ping(&cluster.prefix),
-            "{}",
-            host.unix
-        );
-        assert_eq!(policy, "unless-stopped");
-    }
+    cluster.assert_every_node_answers_on("v1.6.20");
     cluster.assert_one_container_a_node("the old containers are gone");
     // The docs' order: every node stopped before the first starts, each answering before the
     // next one starts.
@@ -280,11 +287,17 @@ fn three_nodes_are_upgraded_one_after_the_other_and_the_old_containers_go() {
         "every node stops before the first starts"
     );
     assert!(answered(0) < start(1) && answered(1) < start(2));
+
+    // Later, by decision: the whole cluster back on the old release, by the upgrade's record.
+    let rollback = cluster.tool(&["rollback"]);
+    assert!(rollback.status.success(), "{}", stderr(&rollback));
+    cluster.assert_every_node_answers_on("v1.6.10");
+    cluster.assert_one_container_a_node("the new containers are gone");
 }
 
 #[test]
 fn the_first_node_crashing_returns_every_node_to_the_old_release() {
-    let Some(cluster) = cluster("ha-crash", 18190) else {
+    let Some(cluster) = cluster("ha-crash", 2) else {
         return;
     };
     cluster.start_with_their_own_addresses("v1.6.10");
@@ -317,7 +330,7 @@ fn the_first_node_crashing_returns_every_node_to_the_old_release() {
 
 #[test]
 fn a_loopback_advertised_address_is_refused_before_anything_changes() {
-    let Some(cluster) = cluster("ha-loopback", 18200) else {
+    let Some(cluster) = cluster("ha-loopback", 4) else {
         return;
     };
     cluster.start("v1.6.10", |k, host| match k {
