@@ -5,7 +5,7 @@
 //! remove the old containers once every node answers.
 
 use crate::error::Refusal;
-use crate::node::Node;
+use crate::node::{Node, advertise_address};
 use crate::plan::{self, Action, Plan, PlanNode, PlanOptions, Step, StepId};
 use std::collections::BTreeMap;
 
@@ -96,17 +96,30 @@ pub fn each_node<T>(
 pub fn plan(nodes: &[Node], options: &PlanOptions, settle_seconds: u64) -> Result<Plan, Refusal> {
     let plans = each_node(nodes, |n| &n.name, |n| plan::plan(&n.discovery, options))?;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    Ok(compose(&names, &plans, settle_seconds))
+    Ok(compose(&names, &plans, |index| {
+        let mut after = Vec::new();
+        // An interface name or a lookup (eth0, ipify) is resolved inside: no address to look for.
+        let address = advertise_address(nodes[index].server())
+            .filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+        if let Some(address) = address {
+            after.push(member_step(index, &nodes[index], &address, options));
+        }
+        if index + 1 < nodes.len() && settle_seconds > 0 {
+            after.push(settle_step(&names[index], settle_seconds, index));
+        }
+        after
+    }))
 }
 
 /// The cluster's rollback from each node's own (`rollback::plan`): every new server stopped
 /// and removed, the data restored once, then each old one back and answering, one at a time.
 pub fn rollback(names: &[String], plans: &[Plan]) -> Plan {
-    compose(names, plans, 0)
+    compose(names, plans, |_| Vec::new())
 }
 
-/// The nodes' own plans as one, phase by phase in [`PHASES`]' order.
-fn compose(names: &[String], plans: &[Plan], settle_seconds: u64) -> Plan {
+/// The nodes' own plans as one, phase by phase in [`PHASES`]' order; `after_start(index)`:
+/// the steps that follow node `index`'s start before the next node's.
+fn compose(names: &[String], plans: &[Plan], after_start: impl Fn(usize) -> Vec<Step>) -> Plan {
     let mut steps: Vec<Step> = Vec::new();
     for phase_now in PHASES {
         if phase_now == Phase::Pull {
@@ -121,9 +134,8 @@ fn compose(names: &[String], plans: &[Plan], settle_seconds: u64) -> Plan {
             for step in node_plan.steps.iter().filter(|s| phase(s.id) == phase_now) {
                 steps.push(on_node(step, index, &names[index]));
             }
-            // The next node starts once this one answers and the database has settled.
-            if phase_now == Phase::Start && index + 1 < plans.len() && settle_seconds > 0 {
-                steps.push(settle_step(&names[index], settle_seconds, index));
+            if phase_now == Phase::Start {
+                steps.extend(after_start(index));
             }
         }
     }
@@ -172,6 +184,31 @@ fn pull_everywhere(plans: &[Plan]) -> Option<Step> {
         action: Action::Parallel(pulls.iter().filter_map(|s| s.argv()).cloned().collect()),
         ..(*first).clone()
     })
+}
+
+/// The docs' sign that a node is fully up: it is listed under Admin → High Availability.
+fn member_step(index: usize, node: &Node, address: &str, options: &PlanOptions) -> Step {
+    Step {
+        id: StepId::WaitMember,
+        title: format!(
+            "{}: Wait until {} is in the cluster's HA list",
+            node.name,
+            node.server().name
+        ),
+        reason: format!(
+            "The docs start the next node once this one is fully up: its UI and API answer, and it is listed under Admin → High Availability as {address}."
+        ),
+        action: Action::WaitHealthy(plan::member_probe(
+            node.engine(),
+            &node.server().name,
+            address,
+            options.health_timeout_seconds,
+        )),
+        changes: false,
+        skipped: None,
+        undo: vec![],
+        node: Some(index),
+    }
 }
 
 fn settle_step(name: &str, seconds: u64, index: usize) -> Step {
@@ -258,12 +295,15 @@ mod tests {
                 "3 stop",
                 "1 run-new",
                 "1 wait-healthy",
+                "1 wait-member",
                 "1 settle",
                 "2 run-new",
                 "2 wait-healthy",
+                "2 wait-member",
                 "2 settle",
                 "3 run-new",
                 "3 wait-healthy",
+                "3 wait-member",
                 "1 remove-old",
                 "2 remove-old",
                 "3 remove-old",
@@ -286,7 +326,9 @@ mod tests {
             .steps
             .iter()
             .filter_map(|s| match &s.action {
-                Action::WaitHealthy(probe) => Some(probe.ask.display(Reveal::Masked)),
+                Action::WaitHealthy(probe) if s.id == StepId::WaitHealthy => {
+                    Some(probe.ask.display(Reveal::Masked))
+                }
                 _ => None,
             })
             .collect();
@@ -341,6 +383,36 @@ mod tests {
                 "3 wait-old-healthy",
             ]
         );
+    }
+
+    #[test]
+    fn a_node_is_up_once_its_ha_list_names_its_address() {
+        let plan = plan(&cluster(), &options(), 30).unwrap();
+        let member = plan
+            .steps
+            .iter()
+            .find(|s| s.id == StepId::WaitMember && s.node == Some(1));
+        let Some(Step {
+            action: Action::WaitHealthy(probe),
+            ..
+        }) = member
+        else {
+            panic!("no wait for node 2 in the HA list: {member:?}");
+        };
+        assert_eq!(
+            probe.ask.display(Reveal::Masked),
+            "docker --host ssh://root@10.0.0.12 exec rancher curl -fsS --max-time 5 http://127.0.0.1:8080/v2-beta/clustermemberships"
+        );
+        let list = |addresses: &[&str]| {
+            let data: Vec<serde_json::Value> = addresses
+                .iter()
+                .map(|a| serde_json::json!({"config": format!(r#"{{"advertiseAddress":"{a}","httpPort":8080,"clustered":true}}"#)}))
+                .collect();
+            serde_json::json!({"type": "collection", "data": data}).to_string()
+        };
+        assert!(probe.expect.accepts(&list(&["10.0.0.11", "10.0.0.12"])));
+        assert!(!probe.expect.accepts(&list(&["10.0.0.11"])));
+        assert!(!probe.expect.accepts("pong"));
     }
 
     #[test]

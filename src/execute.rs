@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::Interrupted;
 use crate::health::{self, Verdict};
 use crate::interrupt;
-use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId, Transfer};
+use crate::plan::{Action, Expect, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::render::{action_line, headline, text::step_block};
 use crate::result::{RunResult, StopReason};
 use crate::room::RoomCheck;
@@ -473,15 +473,16 @@ impl<'a> Execution<'a> {
             Some(url) => (Box::new(health::http_asker(url)), url.clone()),
             None => (
                 Box::new(health::engine_asker(engine, &probe.ask)),
-                format!("/ping inside {}", probe.container),
+                probe_target(probe),
             ),
         };
         let spinner = self
             .terminal
-            .then(|| runner::spinner(format!("waiting for {url} to answer pong")));
+            .then(|| runner::spinner(format!("waiting for {url} to answer")));
         let mut next_heartbeat = HEARTBEAT;
         let verdict = health::wait_until_healthy(
             ask,
+            |answer| probe.expect.accepts(answer),
             Duration::from_secs(probe.timeout_seconds),
             || health::container_state(engine, &probe.container),
             |elapsed| {
@@ -738,6 +739,14 @@ impl<'a> Execution<'a> {
         self.transcript.note(&summary);
         eprintln!("\n{} {summary}", style("Rolled back.").yellow().bold());
         Ok(())
+    }
+}
+
+/// What a probe asks inside the container, for the operator.
+fn probe_target(probe: &Probe) -> String {
+    match &probe.expect {
+        Expect::Pong => format!("/ping inside {}", probe.container),
+        Expect::Member(address) => format!("the HA list inside {} (as {address})", probe.container),
     }
 }
 

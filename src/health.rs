@@ -82,7 +82,7 @@ impl Verdict {
                 format!("{container} restarted before answering {url}: it is crash-looping")
             }
             Verdict::TimedOut { last_answer } => format!(
-                "{container} did not answer pong at {url} in time; the last answer was: {last_answer}"
+                "{container} did not answer as awaited at {url} in time; the last answer was: {last_answer}"
             ),
             Verdict::Interrupted => format!("the wait for {url} was interrupted"),
         }
@@ -128,10 +128,12 @@ fn ping(agent: &ureq::Agent, url: &str) -> Result<String> {
     }
 }
 
-/// Waits until `ask` answers `pong`, the container stops, it restarts, or `timeout` passes.
-/// `state` reads the container's state; `tick` hears the elapsed time.
+/// Waits until `ask`'s answer is one `accepts` takes (`pong`), the container stops, it
+/// restarts, or `timeout` passes. `state` reads the container's state; `tick` hears the
+/// elapsed time.
 pub fn wait_until_healthy(
     mut ask: impl FnMut() -> Result<String>,
+    accepts: impl Fn(&str) -> bool,
     timeout: Duration,
     mut state: impl FnMut() -> Result<ContainerState>,
     mut tick: impl FnMut(Duration),
@@ -151,7 +153,7 @@ pub fn wait_until_healthy(
             return Ok(Verdict::Restarted);
         }
         let last_answer = match ask() {
-            Ok(body) if body.trim_end() == "pong" => {
+            Ok(body) if accepts(&body) => {
                 return Ok(Verdict::Healthy {
                     after: started.elapsed(),
                 });
@@ -184,6 +186,10 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::thread;
+
+    fn pong(answer: &str) -> bool {
+        crate::plan::Expect::Pong.accepts(answer)
+    }
 
     fn running() -> ContainerState {
         ContainerState {
@@ -221,7 +227,7 @@ mod tests {
 
     /// The wait for `url` on a container that keeps running.
     fn wait_while_running(url: &str, timeout: Duration) -> Verdict {
-        wait_until_healthy(http_asker(url), timeout, || Ok(running()), |_| {}).unwrap()
+        wait_until_healthy(http_asker(url), pong, timeout, || Ok(running()), |_| {}).unwrap()
     }
 
     #[test]
@@ -258,6 +264,7 @@ mod tests {
         let started = Instant::now();
         let verdict = wait_until_healthy(
             http_asker(&url),
+            pong,
             Duration::from_secs(600),
             || {
                 reads += 1;
@@ -291,6 +298,7 @@ mod tests {
         let mut reads = 0;
         let verdict = wait_until_healthy(
             http_asker(&url),
+            pong,
             Duration::from_secs(600),
             || {
                 reads += 1;

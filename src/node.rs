@@ -124,7 +124,7 @@ fn database_address(server: &Server) -> DatabaseAddress {
 }
 
 /// The address a node tells the others it is at.
-fn advertise_address(server: &Server) -> Option<String> {
+pub fn advertise_address(server: &Server) -> Option<String> {
     server.setting("--advertise-address", "CATTLE_CLUSTER_ADVERTISE_ADDRESS")
 }
 

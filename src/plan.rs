@@ -64,6 +64,8 @@ pub enum StepId {
     /// The new server's start: from here on a failure may have touched the data.
     RunNew,
     WaitHealthy,
+    /// In a cluster: the wait until a node that answers is in its own HA list.
+    WaitMember,
     /// In a cluster: the pause after a node answers, before the next one starts.
     Settle,
     RemoveOld,
@@ -106,6 +108,40 @@ pub struct Probe {
     /// Prints `true` while the container runs, for a runbook's wait.
     pub running: Argv,
     pub timeout_seconds: u64,
+    /// What the answer must be.
+    pub expect: Expect,
+}
+
+/// The answer a [`Probe`] waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// `/ping` answers `pong`.
+    Pong,
+    /// The server's HA list (`/v2-beta/clustermemberships`, Admin → High Availability) holds a
+    /// member that advertises this address.
+    Member(String),
+}
+
+impl Expect {
+    pub fn accepts(&self, answer: &str) -> bool {
+        match self {
+            Expect::Pong => answer.trim_end() == "pong",
+            Expect::Member(address) => {
+                let advertised = |member: &serde_json::Value| {
+                    member["config"]
+                        .as_str()
+                        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                        .is_some_and(|c| c["advertiseAddress"] == address.as_str())
+                };
+                serde_json::from_str::<serde_json::Value>(answer).is_ok_and(|list| {
+                    list["data"]
+                        .as_array()
+                        .is_some_and(|members| members.iter().any(advertised))
+                })
+            }
+        }
+    }
 }
 
 /// Which way an archive crosses the engine.
@@ -943,8 +979,33 @@ pub fn probe(
         url,
         running: engine.inspect_container_field("{{.State.Running}}", container),
         timeout_seconds,
+        expect: Expect::Pong,
     }
 }
+
+/// How a cluster's plan asks whether `container` is in its own HA list, advertising
+/// `address`: through the engine, like `/ping`.
+pub fn member_probe(
+    engine: &EngineTarget,
+    container: &str,
+    address: &str,
+    timeout_seconds: u64,
+) -> Probe {
+    Probe {
+        ask: engine.command().arg("exec").arg(container).args([
+            "curl",
+            "-fsS",
+            "--max-time",
+            "5",
+            MEMBERS_INSIDE,
+        ]),
+        expect: Expect::Member(address.to_string()),
+        ..probe(engine, container, None, timeout_seconds)
+    }
+}
+
+/// Where the server lists the nodes of its cluster, inside its own container.
+const MEMBERS_INSIDE: &str = "http://127.0.0.1:8080/v2-beta/clustermemberships";
 
 /// Where the server answers inside its own container.
 const PING_INSIDE: &str = "http://127.0.0.1:8080/ping";

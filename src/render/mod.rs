@@ -8,7 +8,7 @@ pub mod text;
 
 use crate::archive::Archive;
 use crate::argv::{Reveal, quote};
-use crate::plan::{Action, Direction, Plan, PlanKind, Probe, Step, StepId, Transfer};
+use crate::plan::{Action, Direction, Expect, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::room::RoomCheck;
 use crate::server::DbMode;
 
@@ -164,19 +164,23 @@ fn action_script(step: &Step, reveal: Reveal) -> String {
 
 /// The probe in words, for a reader.
 pub fn probe_summary(probe: &Probe) -> String {
-    let asked = match &probe.url {
-        Some(url) => url.clone(),
-        None => format!(
-            "/ping inside {} (asked through {})",
-            probe.container,
-            match (&probe.engine.context, &probe.engine.url) {
-                (None, None) => "the engine".to_string(),
-                _ => probe.engine.command().display(Reveal::Masked),
-            }
+    let through = match (&probe.engine.context, &probe.engine.url) {
+        (None, None) => "the engine".to_string(),
+        _ => probe.engine.command().display(Reveal::Masked),
+    };
+    let awaited = match (&probe.expect, &probe.url) {
+        (Expect::Pong, Some(url)) => format!("{url} answers pong"),
+        (Expect::Pong, None) => format!(
+            "/ping inside {} (asked through {through}) answers pong",
+            probe.container
+        ),
+        (Expect::Member(address), _) => format!(
+            "the HA list inside {} (/v2-beta/clustermemberships, asked through {through}) lists {address}",
+            probe.container
         ),
     };
     format!(
-        "wait until {asked} answers pong (up to {} s); stop if {} exits",
+        "wait until {awaited} (up to {} s); stop if {} exits",
         probe.timeout_seconds, probe.container
     )
 }
@@ -231,15 +235,19 @@ fn probe_script(probe: &Probe) -> String {
         Some(url) => format!("curl -fsS --max-time 5 {}", quote(url)),
         None => probe.ask.display(Reveal::Plain),
     };
+    let answered = match &probe.expect {
+        Expect::Pong => format!("[ \"$({ask} 2>/dev/null)\" = pong ]"),
+        Expect::Member(address) => format!("{ask} 2>/dev/null | grep -qF {}", quote(address)),
+    };
     format!(
         r#"(
   deadline=$((SECONDS + {timeout}))
-  until [ "$({ask} 2>/dev/null)" = pong ]; do
+  until {answered}; do
     if [ "$({running} 2>/dev/null)" != true ]; then
       echo "{container} is not running; see its log" >&2; exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "{container} did not answer /ping within {timeout} s" >&2; exit 1
+      echo "{container} did not answer as awaited within {timeout} s" >&2; exit 1
     fi
     sleep 2
   done
