@@ -31,14 +31,14 @@ use std::time::{Duration, Instant};
 
 /// The advertised addresses the members of a server's HA list show, sorted, once it lists
 /// `count` of them (or after 5 s).
-fn member_addresses(node: &Node, container: &str, count: usize) -> Vec<String> {
+fn member_addresses(cluster: &Cluster, node: &Node, container: &str, count: usize) -> Vec<String> {
     let mut found: Vec<String> = node
         .wait_for_members(container, count, Duration::from_secs(5))
         .iter()
         .map(|m| {
             assert_eq!(m["type"], "clusterMembership", "{m}");
             assert_eq!(m["clustered"], true, "{m}");
-            assert_eq!(m["configParsed"]["httpPort"], 8080, "{m}");
+            assert_eq!(m["configParsed"]["httpPort"], cluster.http_port, "{m}");
             assert_eq!(m["uuid"], m["configParsed"]["advertiseAddress"], "{m}");
             m["configParsed"]["advertiseAddress"]
                 .as_str()
@@ -95,10 +95,7 @@ fn three_servers_share_the_database_and_a_restore_brings_the_old_release_back() 
     let cluster = cluster!("habed");
     let nodes: Vec<Node> = cluster.nodes.clone();
     let old: Vec<String> = nodes.iter().map(|n| cluster.name(n, "v1.6.20")).collect();
-    let addresses: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("{}:9345", n.address))
-        .collect();
+    let addresses: Vec<String> = nodes.iter().map(|n| cluster.advertised(n)).collect();
 
     // Three v1.6.20 on one new database: the first initialises it, all answer, each lists the
     // three of them, and a node reaches another's cluster port.
@@ -117,12 +114,12 @@ fn three_servers_share_the_database_and_a_restore_brings_the_old_release_back() 
     assert_eq!(cluster.db.schema(), Some(20));
     for (node, name) in nodes.iter().zip(&old) {
         assert_eq!(
-            member_addresses(node, name, 3),
+            member_addresses(&cluster, node, name, 3),
             addresses,
             "the HA list of {name}"
         );
     }
-    let url = format!("http://{}:9345/ping", nodes[0].address);
+    let url = format!("http://{}/ping", cluster.advertised(&nodes[0]));
     let across = nodes[1].docker_ok(&["exec", &old[1], "curl", "-fsS", &url]);
     assert_eq!(across, "pong", "node 2 asking node 1's cluster port");
     cluster.db.put_setting("probe", "written under v1.6.20");
@@ -155,7 +152,7 @@ fn three_servers_share_the_database_and_a_restore_brings_the_old_release_back() 
     assert_eq!(cluster.db.schema(), Some(30));
     stop(&nodes[2], &old[2]);
     assert_eq!(
-        member_addresses(&nodes[0], &new, 1),
+        member_addresses(&cluster, &nodes[0], &new, 1),
         vec![addresses[0].clone()]
     );
     cluster.db.put_setting("after", "written under v1.6.30");
@@ -186,7 +183,7 @@ fn three_servers_share_the_database_and_a_restore_brings_the_old_release_back() 
     for (node, name) in nodes.iter().zip(&old) {
         cluster.expect_pong(node, name);
     }
-    assert_eq!(member_addresses(&nodes[2], &old[2], 3), addresses);
+    assert_eq!(member_addresses(&cluster, &nodes[2], &old[2], 3), addresses);
     for (node, name) in nodes.iter().zip(&old) {
         stop(node, name);
     }
@@ -206,7 +203,7 @@ fn three_servers_share_the_database_and_a_restore_brings_the_old_release_back() 
             )
         })
         .collect();
-    let node3 = nodes[2].address.to_string();
+    let node3 = cluster.advertise_address(&nodes[2]);
     assert_eq!(there, vec![("v1.6.20", node3.as_str())], "{migrations:#?}");
     let refused = cluster.db.events_of("refused");
     assert_eq!(refused.len(), 1, "{refused:#?}");

@@ -265,6 +265,40 @@ pub struct Cluster {
     pub prefix: String,
     pub nodes: Vec<Node>,
     pub db: TestDb,
+    /// The host port the servers' 8080 is published on, the same on every node: 8080, as the
+    /// docs have it, unless a container there publishes that already (the nodes are shared).
+    pub http_port: u16,
+    /// The host port of their cluster port 9345, likewise.
+    pub cluster_port: u16,
+}
+
+/// Whether a container on any of the nodes publishes `port` (on the host's side).
+fn published_anywhere(nodes: &[Node], port: u16) -> bool {
+    nodes.iter().any(|node| {
+        let filter = format!("publish={port}");
+        let out = node.docker(&["ps", "-q", "--filter", &filter]);
+        !out.status.success() || !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    })
+}
+
+/// 8080 and 9345 when no container on the nodes publishes them, else two other ports free on
+/// every node.
+fn choose_ports(nodes: &[Node]) -> (u16, u16) {
+    if !published_anywhere(nodes, 8080) && !published_anywhere(nodes, 9345) {
+        return (8080, 9345);
+    }
+    let seed = std::process::id() as u16;
+    for attempt in 0..50u16 {
+        let http = 20000 + (seed.wrapping_add(attempt.wrapping_mul(7919))) % 20000;
+        let cluster = http + 1;
+        if !published_anywhere(nodes, http) && !published_anywhere(nodes, cluster) {
+            eprintln!(
+                "e2e cluster: 8080 or 9345 is published on a node already; the servers publish {http} and {cluster}"
+            );
+            return (http, cluster);
+        }
+    }
+    panic!("no two free ports on the nodes")
 }
 
 impl Cluster {
@@ -274,10 +308,13 @@ impl Cluster {
         match Cluster::ready() {
             Ok((nodes, bed)) => {
                 let prefix = format!("e2e-{test}-{}", std::process::id());
+                let (http_port, cluster_port) = choose_ports(&nodes);
                 let cluster = Cluster {
                     db: TestDb::new(bed, &prefix),
                     prefix,
                     nodes,
+                    http_port,
+                    cluster_port,
                 };
                 // Leftovers of an earlier run that died before cleaning up (same pid, rare).
                 cluster.remove_containers();
@@ -327,26 +364,41 @@ impl Cluster {
         format!("{}-n{}-{what}", self.prefix, node.index)
     }
 
+    /// What the node's servers advertise and its members list shows: `ADDRESS:PORT`, the
+    /// node's address and the cluster port, 9345 unless [`Cluster::cluster_port`] says otherwise.
+    pub fn advertised(&self, node: &Node) -> String {
+        format!("{}:{}", node.address, self.cluster_port)
+    }
+
+    /// The node's `--advertise-address`: its address, with the cluster port when that is not
+    /// 9345 (cattle takes `ADDRESS:PORT` there too).
+    pub fn advertise_address(&self, node: &Node) -> String {
+        if self.cluster_port == 9345 {
+            node.address.to_string()
+        } else {
+            self.advertised(node)
+        }
+    }
+
     /// `docker run -d` of a stand-in server of `tag` on the node, as Rancher's HA docs start
     /// one: `-p 8080:8080 -p 9345:9345 IMAGE --db-... --advertise-address NODE`, plus `extra`
-    /// after that. What the engine said, success or not.
+    /// after that. On other ports ([`Cluster::http_port`]) it advertises them:
+    /// `--advertise-address NODE:PORT --advertise-http-port PORT`. What the engine said, success
+    /// or not.
     pub fn run_server(&self, node: &Node, name: &str, tag: &str, extra: &[&str]) -> Output {
         let reference = image(tag);
-        let advertise = node.address.to_string();
+        let http = format!("{}:8080", self.http_port);
+        let cluster = format!("{}:9345", self.cluster_port);
         let db_args = self.db.server_args();
         let mut args = vec![
-            "run",
-            "-d",
-            "--name",
-            name,
-            "-p",
-            "8080:8080",
-            "-p",
-            "9345:9345",
-            &reference,
+            "run", "-d", "--name", name, "-p", &http, "-p", &cluster, &reference,
         ];
         args.extend(db_args.iter().map(String::as_str));
-        args.extend(["--advertise-address", &advertise]);
+        let (address, http_port) = (self.advertise_address(node), self.http_port.to_string());
+        args.extend(["--advertise-address", &address]);
+        if self.http_port != 8080 {
+            args.extend(["--advertise-http-port", &http_port]);
+        }
         args.extend(extra);
         node.docker(&args)
     }
