@@ -5,7 +5,7 @@
 //! remove the old containers once every node answers.
 
 use crate::error::Refusal;
-use crate::node::{Node, advertise_address};
+use crate::node::{Node, advertise_address, advertised_ip};
 use crate::plan::{self, Action, Plan, PlanNode, PlanOptions, Step, StepId};
 use std::collections::BTreeMap;
 
@@ -99,8 +99,8 @@ pub fn plan(nodes: &[Node], options: &PlanOptions, settle_seconds: u64) -> Resul
     Ok(compose(&names, &plans, |index| {
         let mut after = Vec::new();
         // An interface name or a lookup (eth0, ipify) is resolved inside: no address to look for.
-        let address = advertise_address(nodes[index].server())
-            .filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+        let address =
+            advertise_address(nodes[index].server()).filter(|a| advertised_ip(a).is_some());
         if let Some(address) = address {
             after.push(member_step(index, &nodes[index], &address, options));
         }

@@ -8,7 +8,7 @@ use crate::error::bad_input;
 use crate::server::{DbMode, Discovery, Server};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// One `--node`, as the operator gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,12 +128,20 @@ pub fn advertise_address(server: &Server) -> Option<String> {
     server.setting("--advertise-address", "CATTLE_CLUSTER_ADVERTISE_ADDRESS")
 }
 
+/// The IP of an advertised address given as one, alone or with its port (`IP:PORT`); `None`
+/// for an interface name (`eth0`) or a lookup (`awslocal`, `ipify`).
+pub fn advertised_ip(address: &str) -> Option<IpAddr> {
+    address
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| address.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
 /// Whether an advertised address is this host's own loopback: the other nodes can't reach it,
 /// and Rancher accepts it silently (rancher#7719).
 fn is_loopback(address: &str) -> bool {
-    address == "localhost"
-        || address == "lo"
-        || address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let host = address.split(':').next().unwrap_or(address);
+    host == "localhost" || host == "lo" || advertised_ip(address).is_some_and(|ip| ip.is_loopback())
 }
 
 /// Refuses a cluster the documented upgrade can't take as one, naming the node: an embedded
@@ -141,7 +149,7 @@ fn is_loopback(address: &str) -> bool {
 /// loopback, or another node's (nodes then hang "Waiting to become master", rancher#9623).
 pub fn preflight(nodes: &[Node]) -> Result<()> {
     let first = &nodes[0];
-    let mut advertised: BTreeMap<String, &str> = BTreeMap::new();
+    let mut advertised: BTreeMap<IpAddr, &str> = BTreeMap::new();
     for node in nodes {
         let server = node.server();
         let at = format!("node {} ({})", node.name, server.name);
@@ -182,8 +190,8 @@ pub fn preflight(nodes: &[Node]) -> Result<()> {
             )));
         }
         // An interface name (eth0) or a lookup (awslocal, ipify) differs from node to node.
-        if address.parse::<IpAddr>().is_ok()
-            && let Some(other) = advertised.insert(address.clone(), &node.name)
+        if let Some(ip) = advertised_ip(&address)
+            && let Some(other) = advertised.insert(ip, &node.name)
         {
             return Err(bad_input(format!(
                 "{at} advertises {address}, as node {other} does: each node needs its own address (rancher#9623)"
@@ -331,7 +339,13 @@ mod tests {
                 .contains("node ssh://root@10.0.0.11 (rancher) has no --advertise-address")
         );
 
-        for loopback in ["127.0.0.1", "127.0.1.1", "::1", "localhost"] {
+        for loopback in [
+            "127.0.0.1",
+            "127.0.1.1",
+            "::1",
+            "localhost",
+            "127.0.0.1:9345",
+        ] {
             let mut nodes = cluster();
             nodes[1] = node("ssh://root@10.0.0.12", "v1.6.10", Some(loopback));
             let why = refusal(&nodes);
@@ -344,10 +358,10 @@ mod tests {
         }
 
         let mut nodes = cluster();
-        nodes[2] = node("ssh://root@10.0.0.13", "v1.6.10", Some("10.0.0.11"));
+        nodes[2] = node("ssh://root@10.0.0.13", "v1.6.10", Some("10.0.0.11:19345"));
         let why = refusal(&nodes);
         assert!(
-            why.contains("node ssh://root@10.0.0.13 (rancher) advertises 10.0.0.11, as node ssh://root@10.0.0.11 does"),
+            why.contains("node ssh://root@10.0.0.13 (rancher) advertises 10.0.0.11:19345, as node ssh://root@10.0.0.11 does"),
             "{why}"
         );
 

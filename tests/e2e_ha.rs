@@ -1,7 +1,10 @@
-//! End-to-end tests of an HA cluster's upgrade on the test bed's three other hosts (each its
-//! own network and mount namespaces and its own dockerd), reached three ways at once: node 1 by
-//! its unix socket, node 2 over ssh, node 3 by tcp. Each node runs the documented HA command:
-//! `-p PORT:8080 -p PORT:9345 rancher/server --db-host … --advertise-address <node IP>`.
+//! End-to-end tests of an HA cluster's upgrade: three stand-in servers on the test bed's three
+//! other hosts (each its own network and mount namespaces and its own dockerd) on one database
+//! of the bed's database stand-in, started as Rancher's HA docs start them. The tool reaches the
+//! nodes three ways at once: node 1 by its unix socket, node 2 over ssh, node 3 by tcp.
+//!
+//! The database stand-in keeps a forward-only schema (an old release refuses a newer one) and
+//! logs every connection, so a test can tell that no old release ran beside a new one.
 //!
 //! Without the test bed every test prints a skip line and passes, unless `REQUIRE_DOCKER=1`.
 
@@ -9,346 +12,292 @@
 #[path = "e2e/engine.rs"]
 mod engine;
 
+#[allow(dead_code)]
+#[path = "e2e/db.rs"]
+mod db;
+
+#[allow(dead_code)]
+#[macro_use]
+#[path = "e2e/cluster.rs"]
+mod cluster;
+
+use cluster::{Cluster, Node};
+use db::overlapping_servers;
 use engine::{TOOL, image};
-use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// One of the test bed's other hosts.
-struct Host {
-    /// `unix://…/docker.sock`: how the test itself reaches it.
-    unix: String,
-    /// How the tool is told to reach it (`--node`).
-    node: String,
-    address: String,
+/// How the tool is told to reach node K: 1 by its unix socket, 2 over ssh, 3 by tcp.
+fn address_of(node: &Node) -> String {
+    match node.index {
+        1 => node.docker_host.clone(),
+        2 => format!("ssh://root@{}", node.address),
+        _ => format!("tcp://{}:2375", node.address),
+    }
 }
 
-/// A cluster of one test: a server named `<prefix>` on each host, removed with the scope.
-struct Cluster {
-    prefix: String,
-    hosts: Vec<Host>,
-    port: u16,
+/// The test's cluster, its server named `<prefix>` on each node, and a directory of its own
+/// for the backups, the state file and the transcript.
+struct Bed {
+    cluster: Cluster,
     dir: tempfile::TempDir,
 }
 
-fn setting(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The cluster of test `test` on ports `port` (8080's) and `port + 1` (9345's), or `None`
-/// after a skip line. Each test has ports of its own, and each run too: the tests share the
-/// hosts, and a run that was killed leaves its containers.
-fn cluster(test: &str, offset: u16) -> Option<Cluster> {
-    let port = 20000 + (std::process::id() % 3000) as u16 * 8 + offset;
-    let hosts: Option<Vec<Host>> = (1..=3)
-        .map(|k| {
-            let via = match k {
-                1 => "UNIX",
-                2 => "SSH",
-                _ => "TCP",
-            };
-            Some(Host {
-                unix: setting(&format!("RANCHER_UPGRADE_HOST{k}_UNIX"))?,
-                node: setting(&format!("RANCHER_UPGRADE_HOST{k}_{via}"))?,
-                address: setting(&format!("RANCHER_UPGRADE_HOST{k}_ADDR"))?,
-            })
-        })
-        .collect();
-    let Some(hosts) = hosts else {
-        let why = "the test bed's three other hosts are not set up (export the lines `bash scripts/testbed.sh` prints)";
-        if setting("REQUIRE_DOCKER").as_deref() == Some("1") {
-            panic!("REQUIRE_DOCKER=1, but {why}");
-        }
-        eprintln!("SKIPPED e2e test {test}: {why}");
-        return None;
-    };
-    Some(Cluster {
-        prefix: format!("e2e-{test}-{}", std::process::id()),
-        hosts,
-        port,
-        dir: tempfile::Builder::new()
-            .prefix(&format!("rancher-upgrade-e2e-{test}-"))
-            .tempdir()
-            .unwrap(),
-    })
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for host in &self.hosts {
-            let listed = host.docker(&["ps", "-a", "--format", "{{.Names}}"]);
-            for name in String::from_utf8_lossy(&listed.stdout).lines() {
-                if name.starts_with(&self.prefix) {
-                    host.docker(&["rm", "-f", "-v", name]);
-                }
-            }
+impl Bed {
+    fn new(cluster: Cluster) -> Bed {
+        Bed {
+            cluster,
+            dir: tempfile::Builder::new()
+                .prefix("rancher-upgrade-e2e-ha-")
+                .tempdir()
+                .unwrap(),
         }
     }
-}
 
-impl Host {
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env("DOCKER_HOST", &self.unix)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("docker runs")
+    fn server(&self) -> &str {
+        &self.cluster.prefix
     }
 
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "`docker {}` on {}: {}",
-            args.join(" "),
-            self.unix,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn inspect(&self, name: &str) -> Option<Value> {
-        let out = self.docker(&["inspect", "--type", "container", "--", name]);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()[0].clone())
-    }
-
-    fn answers_ping(&self, name: &str) -> bool {
-        let asked = self.docker(&[
-            "exec",
-            name,
-            "curl",
-            "-fsS",
-            "--max-time",
-            "5",
-            "http://127.0.0.1:8080/ping",
-        ]);
-        String::from_utf8_lossy(&asked.stdout).trim() == "pong"
-    }
-}
-
-impl Cluster {
-    /// Starts `tag` on every host the documented way; `address(k)` is what node k advertises.
-    fn start(&self, tag: &str, address: impl Fn(usize, &Host) -> String) {
-        for (k, host) in self.hosts.iter().enumerate() {
-            let (http, cluster) = (self.port.to_string(), (self.port + 1).to_string());
-            host.docker_ok(&[
+    /// `tag` on every node as the docs start it (`--restart=unless-stopped -p 8080:8080 -p
+    /// 9345:9345 IMAGE --db-... --advertise-address NODE`), each answering; `advertise` gives
+    /// what a node advertises instead of its own address.
+    fn start(&self, tag: &str, advertise: impl Fn(&Node) -> Option<String>) {
+        let cluster = &self.cluster;
+        for node in &cluster.nodes {
+            let (http, port) = (cluster.http_port, cluster.cluster_port);
+            let address = advertise(node).unwrap_or_else(|| cluster.advertise_address(node));
+            let mut args: Vec<String> = [
                 "run",
                 "-d",
                 "--name",
-                &self.prefix,
+                self.server(),
                 "--restart=unless-stopped",
                 "-p",
                 &format!("{http}:8080"),
                 "-p",
-                &format!("{cluster}:9345"),
+                &format!("{port}:9345"),
                 &image(tag),
-                "--db-host",
-                "10.231.0.1",
-                "--db-port",
-                "3306",
-                "--db-user",
-                "cattle",
-                "--db-name",
-                &self.prefix,
-                "--advertise-address",
-                &address(k, host),
-                "--advertise-http-port",
-                &http,
-            ]);
-        }
-        for host in &self.hosts {
-            let deadline = std::time::Instant::now() + engine::START_TIMEOUT;
-            while !host.answers_ping(&self.prefix) {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{} ({tag}) on {} did not answer",
-                    self.prefix,
-                    host.unix
-                );
-                std::thread::sleep(std::time::Duration::from_millis(200));
+            ]
+            .map(String::from)
+            .to_vec();
+            args.extend(cluster.db.server_args());
+            args.extend(["--advertise-address".into(), address]);
+            if http != 8080 {
+                args.extend(["--advertise-http-port".into(), http.to_string()]);
             }
+            let words: Vec<&str> = args.iter().map(String::as_str).collect();
+            node.docker_ok(&words);
+        }
+        for node in &cluster.nodes {
+            cluster.expect_pong(node, self.server());
         }
     }
 
-    fn start_with_their_own_addresses(&self, tag: &str) {
-        self.start(tag, |_, host| host.address.clone());
-    }
-
-    /// `rancher-upgrade upgrade --to TAG` with every node, unattended.
-    fn upgrade(&self, tag: &str, extra: &[&str]) -> Output {
-        self.tool(&[&["upgrade", "--to", tag, "--settle", "1"], extra].concat())
-    }
-
-    /// `rancher-upgrade ARGS --yes` with every node, unattended, its transcript appended.
+    /// `rancher-upgrade ARGS --yes` with every node, its transcript appended.
     fn tool(&self, args: &[&str]) -> Output {
         let mut command = Command::new(TOOL);
         command.args(args).arg("--yes");
-        for host in &self.hosts {
-            command.args(["--node", &format!("{}={}", host.node, self.prefix)]);
+        for node in &self.cluster.nodes {
+            command.args(["--node", &format!("{}={}", address_of(node), self.server())]);
         }
         command
             .args(["--health-timeout", "60", "--backup-dir"])
             .arg(self.dir.path())
-            .args(["--log"])
+            .arg("--log")
             .arg(self.transcript())
             .stdin(Stdio::null())
             .output()
             .expect("the tool runs")
     }
 
+    fn upgrade(&self, tag: &str) -> Output {
+        self.tool(&["upgrade", "--to", tag, "--settle", "1"])
+    }
+
     fn transcript(&self) -> PathBuf {
         self.dir.path().join("transcript.log")
     }
 
-    /// (id, image, running, restart policy) of the server on each host.
+    /// (id, image, running, restart policy) of the server on each node.
     fn servers(&self) -> Vec<(String, String, bool, String)> {
-        self.hosts
+        self.cluster
+            .nodes
             .iter()
-            .map(|host| {
-                let c = host
-                    .inspect(&self.prefix)
-                    .unwrap_or_else(|| panic!("no {} on {}", self.prefix, host.unix));
+            .map(|node| {
+                let out = node.docker_ok(&[
+                    "inspect",
+                    "--type",
+                    "container",
+                    "--format",
+                    "{{.Id}} {{.Config.Image}} {{.State.Running}} {{.HostConfig.RestartPolicy.Name}}",
+                    self.server(),
+                ]);
+                let words: Vec<&str> = out.split(' ').collect();
                 (
-                    c["Id"].as_str().unwrap().to_string(),
-                    c["Config"]["Image"].as_str().unwrap().to_string(),
-                    c["State"]["Running"] == true,
-                    c["HostConfig"]["RestartPolicy"]["Name"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
+                    words[0].to_string(),
+                    words[1].to_string(),
+                    words[2] == "true",
+                    words[3].to_string(),
                 )
             })
             .collect()
     }
 
-    /// Each node runs `tag` under the server's name, answering, with its restart policy.
+    /// Each node runs `tag` under the server's name, answering, with its restart policy, and
+    /// holds no other container of the test.
     fn assert_every_node_answers_on(&self, tag: &str) {
-        for (host, (_, image_now, running, policy)) in self.hosts.iter().zip(self.servers()) {
-            assert_eq!(image_now, image(tag), "{}", host.unix);
-            assert!(running && host.answers_ping(&self.prefix), "{}", host.unix);
-            assert_eq!(policy, "unless-stopped", "{}", host.unix);
+        for (node, (_, image_now, running, policy)) in self.cluster.nodes.iter().zip(self.servers())
+        {
+            assert_eq!(image_now, image(tag), "{}", node.name());
+            assert!(running, "{} runs", node.name());
+            self.cluster.expect_pong(node, self.server());
+            assert_eq!(policy, "unless-stopped", "{}", node.name());
+            assert_eq!(
+                self.cluster.containers_on(node),
+                [self.server()],
+                "one container on {}",
+                node.name()
+            );
         }
     }
 
-    /// Each host holds the test's server and no other container of the test.
-    fn assert_one_container_a_node(&self, why: &str) {
-        for host in &self.hosts {
-            let listed = host.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
-            let names: Vec<&str> = listed
-                .lines()
-                .filter(|n| n.starts_with(&self.prefix))
-                .collect();
-            assert_eq!(names, [self.prefix.as_str()], "{why} on {}", host.unix);
-        }
+    /// The pairs of server releases that were connected to the database at the same time.
+    fn releases_side_by_side(&self) -> Vec<(String, String)> {
+        overlapping_servers(&self.cluster.db.connections())
+            .into_iter()
+            .map(|(a, b)| (release(&a), release(&b)))
+            .filter(|(a, b)| a != b)
+            .collect()
     }
+}
+
+/// `v1.6.20` of `v1.6.20@10.231.0.11`.
+fn release(label: &str) -> String {
+    label.split('@').next().unwrap_or(label).to_string()
 }
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The archives in `dir` whose name starts with `prefix`.
+fn archives(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".sql.zst")
+        })
+        .collect()
+}
+
 #[test]
 fn three_nodes_are_upgraded_one_after_the_other_then_rolled_back_together() {
-    let Some(cluster) = cluster("ha-upgrade", 0) else {
-        return;
-    };
-    cluster.start_with_their_own_addresses("v1.6.10");
+    let bed = Bed::new(cluster!("ha-upgrade"));
+    bed.start("v1.6.10", |_| None);
 
-    let run = cluster.upgrade("v1.6.20", &[]);
+    let run = bed.upgrade("v1.6.20");
     assert!(run.status.success(), "{}", stderr(&run));
-    cluster.assert_every_node_answers_on("v1.6.20");
-    cluster.assert_one_container_a_node("the old containers are gone");
-    // The docs' order: every node stopped before the first starts, each answering before the
-    // next one starts.
-    let transcript = std::fs::read_to_string(cluster.transcript()).unwrap();
+    bed.assert_every_node_answers_on("v1.6.20");
+    assert_eq!(bed.cluster.db.schema(), Some(20));
+    assert_eq!(
+        bed.releases_side_by_side(),
+        Vec::<(String, String)>::new(),
+        "an old release ran beside the new one"
+    );
+    assert_eq!(
+        archives(bed.dir.path(), "rancher-db-backup-v1.6.10-").len(),
+        1,
+        "one dump of the database"
+    );
+    // The docs' order: every node stopped before the first starts, each in the HA list before
+    // the next one starts.
+    let transcript = std::fs::read_to_string(bed.transcript()).unwrap();
     let at = |needle: String| {
         transcript
             .find(&needle)
             .unwrap_or_else(|| panic!("{needle} not in the transcript:\n{transcript}"))
     };
-    let stop = |k: usize| at(format!("--host {} stop ", cluster.hosts[k].node));
-    let start = |k: usize| {
-        at(format!(
-            "--host {} start {}",
-            cluster.hosts[k].node, cluster.prefix
-        ))
-    };
-    let answered = |k: usize| {
+    let node = |k: usize| address_of(bed.cluster.node(k));
+    let stop = |k: usize| at(format!("--host {} stop ", node(k)));
+    let start = |k: usize| at(format!("--host {} start {}", node(k), bed.server()));
+    let listed = |k: usize| {
         let from = start(k);
         from + transcript[from..]
-            .find("answers /ping")
-            .expect("the node answered")
+            .find("answers the HA list")
+            .expect("the node is in the HA list")
     };
     assert!(
-        stop(2) < start(0),
+        stop(3) < start(1),
         "every node stops before the first starts"
     );
-    assert!(answered(0) < start(1) && answered(1) < start(2));
+    assert!(listed(1) < start(2) && listed(2) < start(3));
 
-    // Later, by decision: the whole cluster back on the old release, by the upgrade's record.
-    let rollback = cluster.tool(&["rollback"]);
+    // Later, by decision: the whole cluster back on the old release and its data.
+    let rollback = bed.tool(&["rollback"]);
     assert!(rollback.status.success(), "{}", stderr(&rollback));
-    cluster.assert_every_node_answers_on("v1.6.10");
-    cluster.assert_one_container_a_node("the new containers are gone");
+    bed.assert_every_node_answers_on("v1.6.10");
+    assert_eq!(bed.cluster.db.schema(), Some(10));
+    assert_eq!(bed.releases_side_by_side(), Vec::<(String, String)>::new());
 }
 
 #[test]
-fn the_first_node_crashing_returns_every_node_to_the_old_release() {
-    let Some(cluster) = cluster("ha-crash", 2) else {
-        return;
-    };
-    cluster.start_with_their_own_addresses("v1.6.10");
-    let before = cluster.servers();
+fn the_first_node_crashing_returns_every_node_to_the_old_release_and_its_data() {
+    let bed = Bed::new(cluster!("ha-crash"));
+    bed.start("v1.6.10", |_| None);
+    let before = bed.servers();
 
-    let run = cluster.upgrade("v1.6.31-crash", &[]);
+    let run = bed.upgrade("v1.6.31-crash");
     let said = stderr(&run);
     assert_eq!(run.status.code(), Some(1), "{said}");
     assert!(said.contains("Rolled back."), "{said}");
-    let after = cluster.servers();
-    assert_eq!(after, before, "every node is back on its old container");
-    for host in &cluster.hosts {
-        assert!(host.answers_ping(&cluster.prefix), "{}", host.unix);
-    }
-    cluster.assert_one_container_a_node("no new container is left");
+    assert_eq!(
+        bed.servers(),
+        before,
+        "every node is back on its old container"
+    );
+    bed.assert_every_node_answers_on("v1.6.10");
+    // The crash release migrated the database; the old release runs on the dump again.
+    assert_eq!(bed.cluster.db.schema(), Some(10));
+    assert_eq!(bed.releases_side_by_side(), Vec::<(String, String)>::new());
     // Only the first node ever started the new release.
-    let transcript = std::fs::read_to_string(cluster.transcript()).unwrap();
-    for (k, host) in cluster.hosts.iter().enumerate() {
-        let started = transcript
-            .contains(&format!("--host {} start {}\n", host.node, cluster.prefix))
-            || transcript.contains(&format!("--host {} start {} ", host.node, cluster.prefix));
+    let transcript = std::fs::read_to_string(bed.transcript()).unwrap();
+    for node in &bed.cluster.nodes {
+        let started = transcript.contains(&format!(
+            "--host {} start {}\n",
+            address_of(node),
+            bed.server()
+        ));
         assert_eq!(
             started,
-            k == 0,
-            "node {} started the new release: {started}",
-            k + 1
+            node.index == 1,
+            "{} started the new release",
+            node.name()
         );
     }
 }
 
 #[test]
 fn a_loopback_advertised_address_is_refused_before_anything_changes() {
-    let Some(cluster) = cluster("ha-loopback", 4) else {
-        return;
-    };
-    cluster.start("v1.6.10", |k, host| match k {
-        1 => "127.0.0.1".to_string(),
-        _ => host.address.clone(),
+    let bed = Bed::new(cluster!("ha-loopback"));
+    bed.start("v1.6.10", |node| {
+        (node.index == 2).then(|| "127.0.0.1".to_string())
     });
-    let before = cluster.servers();
+    let before = bed.servers();
 
-    let run = cluster.upgrade("v1.6.20", &[]);
+    let run = bed.upgrade("v1.6.20");
     let said = stderr(&run);
     assert_eq!(run.status.code(), Some(2), "{said}");
     assert_eq!(said.lines().count(), 1, "one line: {said}");
     assert!(
         said.contains(&format!(
             "node {} ({}) advertises the loopback address 127.0.0.1",
-            cluster.hosts[1].node, cluster.prefix
+            address_of(bed.cluster.node(2)),
+            bed.server()
         )),
         "{said}"
     );
-    assert_eq!(cluster.servers(), before, "nothing changed");
+    assert_eq!(bed.servers(), before, "nothing changed");
 }

@@ -265,8 +265,8 @@ pub struct Cluster {
     pub prefix: String,
     pub nodes: Vec<Node>,
     pub db: TestDb,
-    /// The host port the servers' 8080 is published on, the same on every node: 8080, as the
-    /// docs have it, unless a container there publishes that already (the nodes are shared).
+    /// The host port the servers' 8080 is published on, the same on every node and the test's
+    /// own (the nodes are shared): the servers advertise it.
     pub http_port: u16,
     /// The host port of their cluster port 9345, likewise.
     pub cluster_port: u16,
@@ -281,20 +281,16 @@ fn published_anywhere(nodes: &[Node], port: u16) -> bool {
     })
 }
 
-/// 8080 and 9345 when no container on the nodes publishes them, else two other ports free on
-/// every node.
-fn choose_ports(nodes: &[Node]) -> (u16, u16) {
-    if !published_anywhere(nodes, 8080) && !published_anywhere(nodes, 9345) {
-        return (8080, 9345);
-    }
-    let seed = std::process::id() as u16;
+/// Two ports free on every node, by `prefix`: the tests of one binary choose at the same time,
+/// so the docs' 8080 and 9345 would be taken by whichever started first.
+fn choose_ports(nodes: &[Node], prefix: &str) -> (u16, u16) {
+    let seed = prefix.bytes().fold(0u16, |hash, b| {
+        hash.wrapping_mul(31).wrapping_add(u16::from(b))
+    });
     for attempt in 0..50u16 {
         let http = 20000 + (seed.wrapping_add(attempt.wrapping_mul(7919))) % 20000;
         let cluster = http + 1;
         if !published_anywhere(nodes, http) && !published_anywhere(nodes, cluster) {
-            eprintln!(
-                "e2e cluster: 8080 or 9345 is published on a node already; the servers publish {http} and {cluster}"
-            );
             return (http, cluster);
         }
     }
@@ -308,7 +304,7 @@ impl Cluster {
         match Cluster::ready() {
             Ok((nodes, bed)) => {
                 let prefix = format!("e2e-{test}-{}", std::process::id());
-                let (http_port, cluster_port) = choose_ports(&nodes);
+                let (http_port, cluster_port) = choose_ports(&nodes, &prefix);
                 let cluster = Cluster {
                     db: TestDb::new(bed, &prefix),
                     prefix,
