@@ -2,7 +2,7 @@
 //! for to the ordered steps that renderers show and the executor runs.
 
 use crate::archive::{Archive, ArchiveFormat};
-use crate::argv::{Argv, Reveal, quote};
+use crate::argv::{Argv, Reveal};
 use crate::engine::EngineTarget;
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
@@ -12,8 +12,8 @@ use crate::secrets::{
     option_value_secret, password_in_arguments,
 };
 use crate::server::{
-    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, NetworkAttachment, PortBinding,
-    Server, data_paths_relative,
+    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, ExternalDatabase,
+    NetworkAttachment, PortBinding, Server, data_paths_relative,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -552,12 +552,12 @@ fn build_steps(
     if let (true, Some(backup)) = (embedded, &options.backup) {
         steps.push(room_step(engine, server, &backup.dir));
     }
-    if !embedded {
+    if let Some(database) = server.carried.external_database() {
         steps.push(Step {
             id: StepId::ConfirmDatabaseBackup,
             title: "Back up the external database".into(),
             reason: "The new version migrates the database in place, and no volume of this host holds it.".into(),
-            action: Action::Manual(mysqldump_line(server)),
+            action: Action::Manual(mysqldump_line(&database)),
             changes: false,
             skipped: None,
             undo: vec![],
@@ -927,42 +927,14 @@ fn backup_archive(server: &Server, backup: &BackupTarget) -> Archive {
     }
 }
 
-/// The documented mysqldump line, with this server's database settings where it has them.
-fn mysqldump_line(server: &Server) -> String {
-    let setting = |flag: &str, env: &str, default: &str| -> String {
-        let args = &server.carried.args;
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-            .or_else(|| {
-                args.iter()
-                    .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_string))
-            })
-            .or_else(|| {
-                server
-                    .carried
-                    .env
-                    .iter()
-                    .find_map(|e| e.strip_prefix(&format!("{env}=")).map(str::to_string))
-            })
-            .unwrap_or_else(|| default.to_string())
-    };
-    let quoted = |text: String| quote(&text);
-    format!(
-        "mysqldump -h {} -P {} -u {} -p {} > rancher-db-backup.sql",
-        quoted(setting(
-            "--db-host",
-            "CATTLE_DB_CATTLE_MYSQL_HOST",
-            "DB_HOST"
-        )),
-        quoted(setting("--db-port", "CATTLE_DB_CATTLE_MYSQL_PORT", "3306")),
-        quoted(setting("--db-user", "CATTLE_DB_CATTLE_USERNAME", "cattle")),
-        quoted(setting(
-            "--db-name",
-            "CATTLE_DB_CATTLE_MYSQL_NAME",
-            "cattle"
-        )),
-    )
+/// The documented mysqldump line, with this server's database settings.
+fn mysqldump_line(database: &ExternalDatabase) -> String {
+    let dump = Argv::new("mysqldump")
+        .args(["-h", &database.host, "-P", &database.port, "-u"])
+        .arg(&database.user)
+        .arg("-p")
+        .arg(&database.name);
+    format!("{} > rancher-db-backup.sql", dump.display(Reveal::Plain))
 }
 
 /// What a rollback runs when the old container is gone: `create` of the old server as it was,
