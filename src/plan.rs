@@ -1,7 +1,7 @@
 //! The upgrade plan: a pure function from what discovery found and what the operator asked
 //! for to the ordered steps that renderers show and the executor runs.
 
-use crate::archive::{Archive, ArchiveFormat};
+use crate::archive::{Archive, ArchiveContent, ArchiveFormat};
 use crate::argv::{Argv, Reveal};
 use crate::engine::EngineTarget;
 use crate::error::Refusal;
@@ -917,14 +917,13 @@ fn backup_archive(server: &Server, backup: &BackupTarget) -> Archive {
             }
         })
         .collect();
-    Archive {
-        path: backup.dir.join(format!(
-            "rancher-data-backup-{version}-{}.{}",
-            backup.stamp,
-            backup.format.extension()
-        )),
-        format: backup.format,
-    }
+    Archive::new(
+        &backup.dir,
+        &version,
+        &backup.stamp,
+        ArchiveContent::DataVolumes,
+        backup.format,
+    )
 }
 
 /// The documented mysqldump line, with this server's database settings.

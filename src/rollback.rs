@@ -198,10 +198,13 @@ mod tests {
 
     fn options(old_container_exists: bool) -> RollbackOptions {
         RollbackOptions {
-            archive: Some(Archive {
-                path: "/backups/rancher-data-backup-v1.6.10-T0.tar.zst".into(),
-                format: crate::archive::ArchiveFormat::Zstd,
-            }),
+            archive: Some(Archive::new(
+                std::path::Path::new("/backups"),
+                "v1.6.10",
+                "T0",
+                crate::archive::ArchiveContent::DataVolumes,
+                crate::archive::ArchiveFormat::Zstd,
+            )),
             old_container_exists,
             health_url: None,
             health_timeout_seconds: 900,
