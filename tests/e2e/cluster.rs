@@ -153,11 +153,31 @@ impl Node {
         String::from_utf8_lossy(&out.stdout).trim() == "true"
     }
 
-    /// Waits until the container has exited; its exit code.
+    /// Waits until the container has exited, [`START_TIMEOUT`] at most; its exit code. Fails
+    /// the test, with the container's logs, when it still runs then.
     pub fn wait_exit(&self, container: &str) -> i64 {
-        let out = self.docker_ok(&["wait", container]);
-        out.parse()
-            .unwrap_or_else(|_| panic!("`docker wait {container}` printed {out:?}"))
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let state = self.docker_ok(&[
+                "inspect",
+                "-f",
+                "{{.State.Running}} {{.State.ExitCode}}",
+                container,
+            ]);
+            if let Some(code) = state.strip_prefix("false ") {
+                return code
+                    .parse()
+                    .unwrap_or_else(|_| panic!("the exit code of {container}: {state:?}"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{container} on {} still runs after {} s; logs:\n{}",
+                self.name(),
+                START_TIMEOUT.as_secs(),
+                self.logs(container)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The container's logs, stdout and stderr.
