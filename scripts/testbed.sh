@@ -8,6 +8,10 @@
 #   * starts N other hosts (network, mount and UTS namespaces ruhost1..N on the
 #     bridge rutb0, each with its own dockerd, sshd and registry forwarder; see
 #     "other hosts" below) and pulls the base stand-in images into them,
+#   * starts the external-database stand-in (testbed/db/rudb.py, see its
+#     README.md) on the bridge's address 10.231.0.1, where containers on every
+#     engine reach it: the MySQL that stand-in servers given --db-host use,
+#     and that their mysqldump and mysql stand-ins dump and restore,
 #   * sets up rootful podman (registry, cgroups, ulimits) and pulls them there.
 #
 # Progress goes to stderr; stdout gets one NAME=value line per fact:
@@ -17,15 +21,22 @@
 #   RANCHER_UPGRADE_HOSTK_TCP=tcp://10.231.0.(10+K):2375
 #   RANCHER_UPGRADE_HOSTK_SSH=ssh://root@10.231.0.(10+K)
 #   RANCHER_UPGRADE_HOSTK_ADDR=10.231.0.(10+K)
+#   RANCHER_UPGRADE_DB_HOST=10.231.0.1             the database stand-in (--db-host)
+#   RANCHER_UPGRADE_DB_PORT=3306                   (--db-port)
+#   RANCHER_UPGRADE_DB_USER=cattle                 its user, who may use any database
+#   RANCHER_UPGRADE_DB_PASS=rudb-...               that user's password (made once)
+#   RANCHER_UPGRADE_DB_LOG=$DIR/db/log.jsonl       every connection and change, JSON lines
 #   RANCHER_UPGRADE_PODMAN=/usr/bin/podman
 #
 #   scripts/testbed.sh               set up (or repair) all of it
-#   scripts/testbed.sh --down-hosts  stop the other hosts (their data roots stay)
+#   scripts/testbed.sh --down-hosts  stop the other hosts and the database stand-in
+#                                    (their data roots and databases stay)
 #
 # Environment:
-#   RANCHER_UPGRADE_TESTBED_DIR    state dir (default /var/lib/rancher-upgrade-testbed)
-#   RANCHER_UPGRADE_REGISTRY_PORT  registry port on 127.0.0.1 (default 5599)
-#   RANCHER_UPGRADE_TESTBED_HOSTS  how many other hosts (default 3, 0 to 20)
+#   RANCHER_UPGRADE_TESTBED_DIR      state dir (default /var/lib/rancher-upgrade-testbed)
+#   RANCHER_UPGRADE_REGISTRY_PORT    registry port on 127.0.0.1 (default 5599)
+#   RANCHER_UPGRADE_TESTBED_HOSTS    how many other hosts (default 3, 0 to 20)
+#   RANCHER_UPGRADE_TESTBED_DB_PORT  the database stand-in's port (default 3306)
 #
 # Images pushed (REG=127.0.0.1:$PORT):
 #   $REG/rancher/server:v1.6.10        schema 10
@@ -34,6 +45,8 @@
 #   $REG/rancher/server:stable         same manifest as v1.6.30
 #   $REG/rancher/server:v1.6.31-crash  schema 31, migrates then dies (exit 3)
 #   $REG/busybox:latest                plain static busybox (for helper containers)
+# Each rancher/server image also ships mysql and mysqldump stand-ins that talk
+# to the database stand-in (testbed/standin/README.md).
 set -euo pipefail
 
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -81,6 +94,9 @@ case $PORT in
 esac
 case $HOSTS in
     '' | *[!0-9]*) die "RANCHER_UPGRADE_TESTBED_HOSTS must be a number from 0 to 20, got '$HOSTS'" ;;
+esac
+case ${RANCHER_UPGRADE_TESTBED_DB_PORT:-3306} in
+    '' | *[!0-9]*) die "RANCHER_UPGRADE_TESTBED_DB_PORT must be a port number, got '$RANCHER_UPGRADE_TESTBED_DB_PORT'" ;;
 esac
 HOSTS=$((10#$HOSTS))
 [ "$HOSTS" -le 20 ] || die "RANCHER_UPGRADE_TESTBED_HOSTS must be a number from 0 to 20, got '$HOSTS'"
@@ -1029,7 +1045,88 @@ down_hosts() {
     while iptables -w 10 -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do
         iptables -w 10 -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
     done
+    down_db
     log "the other hosts are down"
+}
+
+# --------------------------------------------------------- database stand-in --
+# rudb (testbed/db/rudb.py): the external MySQL of the stand-in servers, on the
+# bridge's address here, so that containers on every engine reach it (the other
+# hosts' through the bridge, this machine's dockerd and podman's by their own
+# routes to it). Its databases, its log and the password of its user live in
+# $DB_DIR; a change of rudb.py or of the password restarts it, which closes the
+# connections of the servers that use it (they exit, as Rancher does when its
+# database goes).
+DB_DIR=$TESTBED_DIR/db
+DB_PORT=${RANCHER_UPGRADE_TESTBED_DB_PORT:-3306}
+DB_USER=cattle
+DB_SRC=$ROOT/testbed/db/rudb.py
+
+db_python() { if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi; }
+
+# The pid of the running rudb, when its pid file names one.
+db_pid() {
+    local pid
+    pid=$(cat "$DB_DIR/rudb.pid" 2>/dev/null) || return 1
+    proc_running "$pid" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "rudb.py serve " || return 1
+    echo "$pid"
+}
+
+# shellcheck disable=SC2016 # $1 and $2 of the inner bash
+db_up() { # its greeting, within 3 s
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && head -c 7 <&3' _ "$BRIDGE_ADDR" "$DB_PORT" 2>/dev/null |
+        grep -q '^RUDB 1 '
+}
+
+db_sum() { cat "$DB_SRC" "$DB_DIR/password" | sha256sum | cut -d' ' -f1; }
+
+ensure_db() {
+    local pid sum deadline
+    mkdir -p "$DB_DIR"
+    chmod 700 "$DB_DIR"
+    if [ ! -s "$DB_DIR/password" ]; then
+        log "database stand-in: a new password for its user $DB_USER ($DB_DIR/password)"
+        (umask 077 && printf 'rudb-%s\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$DB_DIR/password")
+    fi
+    sum=$(db_sum)
+    if pid=$(db_pid); then
+        if [ "$(cat "$DB_DIR/rudb.sum" 2>/dev/null)" = "$sum" ] && db_up; then return 0; fi
+        log "database stand-in (pid $pid): changed or not answering; restarting it"
+        kill "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + 10))
+        while proc_running "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+        proc_running "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    if ! ip -4 -o addr show dev "$BRIDGE" 2>/dev/null | grep -qF " $BRIDGE_ADDR/24 "; then
+        is_root || die "the database stand-in listens on $BRIDGE_ADDR, which only root can give $BRIDGE"
+        ensure_bridge
+    fi
+    log "database stand-in on $BRIDGE_ADDR:$DB_PORT (log: $DB_DIR/rudb.log, connections: $DB_DIR/log.jsonl)"
+    start_bg "$DB_DIR/rudb.log" "$DB_DIR/rudb.pid" "$(db_python)" "$DB_SRC" serve \
+        --listen "$BRIDGE_ADDR:$DB_PORT" --dir "$DB_DIR" --user "$DB_USER" --password-file "$DB_DIR/password"
+    echo "$sum" >"$DB_DIR/rudb.sum"
+    pid=$(cat "$DB_DIR/rudb.pid")
+    deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        db_up && return 0
+        if ! proc_running "$pid"; then
+            show_log_tail "$DB_DIR/rudb.log"
+            die "the database stand-in (pid $pid) exited before answering on $BRIDGE_ADDR:$DB_PORT"
+        fi
+        sleep 0.1
+    done
+    show_log_tail "$DB_DIR/rudb.log"
+    die "the database stand-in did not answer on $BRIDGE_ADDR:$DB_PORT within 10 s"
+}
+
+down_db() {
+    local pid
+    if pid=$(db_pid); then
+        kill "$pid" 2>/dev/null || true
+        log "the database stand-in is down (its databases stay in $DB_DIR)"
+    fi
+    rm -f "$DB_DIR/rudb.pid"
 }
 
 # ------------------------------------------------------------------ podman --
@@ -1123,8 +1220,9 @@ main() {
     ensure_registry
     ensure_images
     ensure_hosts
+    ensure_db
     ensure_podman
-    log "ready: registry $REGISTRY, $HOSTS other host(s), podman"
+    log "ready: registry $REGISTRY, $HOSTS other host(s), the database stand-in, podman"
     echo "RANCHER_UPGRADE_REGISTRY=$REGISTRY"
     echo "RANCHER_UPGRADE_HOSTS=$HOSTS"
     local k addr
@@ -1135,6 +1233,11 @@ main() {
         echo "RANCHER_UPGRADE_HOST${k}_SSH=ssh://root@$addr"
         echo "RANCHER_UPGRADE_HOST${k}_ADDR=$addr"
     done
+    echo "RANCHER_UPGRADE_DB_HOST=$BRIDGE_ADDR"
+    echo "RANCHER_UPGRADE_DB_PORT=$DB_PORT"
+    echo "RANCHER_UPGRADE_DB_USER=$DB_USER"
+    echo "RANCHER_UPGRADE_DB_PASS=$(cat "$DB_DIR/password")"
+    echo "RANCHER_UPGRADE_DB_LOG=$DB_DIR/log.jsonl"
     echo "RANCHER_UPGRADE_PODMAN=$(command -v podman)"
 }
 

@@ -11,6 +11,10 @@
 #[path = "e2e/engine.rs"]
 mod engine;
 
+#[allow(dead_code)]
+#[path = "e2e/db.rs"]
+mod db;
+
 use engine::{
     Before, PROBE_FILE, PortThief, Scope, Server, ServerOptions, Snapshot, archives, backups,
     data_mounts, docker_ok, env_value, exists, free_port, inspect, inspect_existing, mounts,
@@ -317,11 +321,16 @@ fn second_upgrade_reuses_the_data_container() {
     );
 }
 
-/// Scenario 3a: external database given by `--db-*` arguments.
+/// Scenario 3a: external database given by `--db-*` arguments: the test bed's database
+/// stand-in, with a user of its own whose password holds what a shell treats specially.
 #[test]
 fn external_db_arguments_are_carried_and_the_password_never_shown() {
     let scope = scope!("extargs");
+    let Some(db) = db::TestDb::for_test(&scope.prefix) else {
+        return;
+    };
     let password = r#"Zebra42Quux p@ss'w"rd $x"#;
+    db.grant("rancher", password);
     let server = scope.start_server(
         "v1.6.10",
         ServerOptions {
@@ -329,22 +338,22 @@ fn external_db_arguments_are_carried_and_the_password_never_shown() {
             restart: Some("always".into()),
             args: [
                 "--db-host",
-                "db.example.internal",
+                &db.bed.host,
                 "--db-port",
-                "3307",
+                &db.bed.port.to_string(),
                 "--db-user",
                 "rancher",
                 "--db-pass",
                 password,
                 "--db-name",
-                "cattle_prod",
+                &db.name,
             ]
             .map(String::from)
             .to_vec(),
             ..ServerOptions::default()
         },
     );
-    let (old, new) = upgrade_external_db(&scope, &server, "Zebra42Quux");
+    let (old, new) = upgrade_external_db(&scope, &db, &server, "Zebra42Quux");
 
     assert_eq!(text(&new, "/Config/Image"), engine::image("v1.6.20"));
     assert_eq!(
@@ -356,17 +365,22 @@ fn external_db_arguments_are_carried_and_the_password_never_shown() {
     assert_eq!(text(&new, "/HostConfig/RestartPolicy/Name"), "always");
 }
 
-/// Scenario 3b: external database given by `CATTLE_DB_*` env.
+/// Scenario 3b: external database given by `CATTLE_DB_*` env (the test bed's database
+/// stand-in, where the user `cattle` has a password of its own on the test's database).
 #[test]
 fn external_db_env_is_carried_and_the_password_never_shown() {
     let scope = scope!("extenv");
+    let Some(db) = db::TestDb::for_test(&scope.prefix) else {
+        return;
+    };
     let password = r#"Yak93Zorro it's "secret" $HOME"#;
+    db.grant("cattle", password);
     let env = vec![
-        "CATTLE_DB_CATTLE_MYSQL_HOST=db.example.internal".to_string(),
-        "CATTLE_DB_CATTLE_MYSQL_PORT=3306".into(),
+        format!("CATTLE_DB_CATTLE_MYSQL_HOST={}", db.bed.host),
+        format!("CATTLE_DB_CATTLE_MYSQL_PORT={}", db.bed.port),
         "CATTLE_DB_CATTLE_USERNAME=cattle".into(),
         format!("CATTLE_DB_CATTLE_PASSWORD={password}"),
-        "CATTLE_DB_CATTLE_MYSQL_NAME=cattle".into(),
+        format!("CATTLE_DB_CATTLE_MYSQL_NAME={}", db.name),
     ];
     let server = scope.start_server(
         "v1.6.10",
@@ -376,7 +390,7 @@ fn external_db_env_is_carried_and_the_password_never_shown() {
             ..ServerOptions::default()
         },
     );
-    let (_, new) = upgrade_external_db(&scope, &server, "Yak93Zorro");
+    let (_, new) = upgrade_external_db(&scope, &db, &server, "Yak93Zorro");
 
     let new_env = strings(&new, "/Config/Env");
     for expected in &env {
@@ -393,14 +407,17 @@ fn external_db_env_is_carried_and_the_password_never_shown() {
 
 /// Upgrades an external-database server to v1.6.20, and checks what both ways of giving the
 /// database have in common: no output shows the password (of which `marker` is a part), the new
-/// server runs on the same database settings (host, port, user, name, password hash), the old
+/// server runs on the same database settings (host, port, user, name, password hash) and
+/// migrated it, the old one was gone from the database before the new one came, the old
 /// container is gone and there is no data container. Returns the old and the new container.
 fn upgrade_external_db(
     scope: &Scope,
+    db: &db::TestDb,
     server: &Server,
     marker: &str,
 ) -> (serde_json::Value, serde_json::Value) {
     assert_eq!(server.get("/mode").as_deref(), Some("external"));
+    assert_eq!(db.schema(), Some(10));
     let db_before = server.get("/db").expect("the old server answers /db");
     let old = server.inspect();
 
@@ -415,6 +432,22 @@ fn upgrade_external_db(
         server.get("/db").as_deref(),
         Some(db_before.as_str()),
         "the new server's database settings"
+    );
+    assert_eq!(db.schema(), Some(20), "the schema after the upgrade");
+    let servers: Vec<_> = db
+        .connections()
+        .into_iter()
+        .filter(|c| c.is_server())
+        .collect();
+    let versions: Vec<_> = servers.iter().map(|c| c.version.clone()).collect();
+    assert_eq!(
+        versions,
+        [Some("v1.6.10".to_string()), Some("v1.6.20".to_string())],
+        "the servers that used the database"
+    );
+    assert!(
+        !servers[0].overlaps(&servers[1]),
+        "the old server was still connected when the new one came: {servers:?}"
     );
     assert!(
         inspect(text(&old, "/Id")).is_none(),

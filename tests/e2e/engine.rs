@@ -69,7 +69,8 @@ macro_rules! scope {
     };
 }
 
-fn require_docker() -> bool {
+/// Whether a test without its engine fails (`REQUIRE_DOCKER=1`) instead of skipping.
+pub fn require_docker() -> bool {
     std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v.trim() == "1")
 }
 
