@@ -647,10 +647,16 @@ fn build_steps(
         ..step(
             StepId::Stop,
             format!("Stop {}", names.parked),
-            format!(
-                "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
-                names.stop_timeout
-            ),
+            match database {
+                None => format!(
+                    "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
+                    names.stop_timeout
+                ),
+                Some(_) => format!(
+                    "Every write of the old server must be in the database before the new version migrates it (and before its dump); {} s lets it shut down cleanly.",
+                    names.stop_timeout
+                ),
+            },
             names.stop(&names.parked),
         )
     });

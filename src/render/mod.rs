@@ -53,7 +53,17 @@ fn database_line(plan: &Plan) -> String {
         (DbMode::Embedded, Some(data)) => {
             format!("embedded, kept in the data container {data}")
         }
-        _ => "external: the new server uses the same database settings".to_string(),
+        _ => match (&plan.backup_archive, plan.kind) {
+            (Some(archive), PlanKind::Upgrade) => format!(
+                "external: the new server uses the same database settings; the old image's mysqldump dumps it into {} once the old server is stopped",
+                archive.file_name()
+            ),
+            (Some(archive), PlanKind::Rollback) => format!(
+                "external: restored from {} by the old image's mysql before the old server starts",
+                archive.file_name()
+            ),
+            (None, _) => "external: the new server uses the same database settings".to_string(),
+        },
     }
 }
 
