@@ -1,10 +1,12 @@
-//! The backup archive of the data volumes, on the machine where the tool runs: the data paths
-//! of the tar stream the engine sends, compressed and checked while it is written (every tar
-//! header checked, the entries and bytes counted, a SHA-256 of the file kept beside it as
-//! `sha256sum -c` reads it), so no second pass is needed; and read back, checksum first, for a
+//! The backup archive, on the machine where the tool runs: the data paths of the tar stream of
+//! the data volumes the engine sends, or the dump of the external database, compressed and
+//! checked while it is written (every tar header checked, the entries and bytes counted; a
+//! dump's tables counted and its last line checked), a SHA-256 of the file kept beside it as
+//! `sha256sum -c` reads it, so no second pass is needed; and read back, checksum first, for a
 //! restore.
 
 use crate::server::data_paths_relative;
+use crate::sql_dump;
 use crate::tar_stream::copy_kept;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -32,20 +34,66 @@ const ZSTD_LEVEL: i32 = 1;
 /// How much of a stream is read or written at a time.
 const STREAM_BUFFER: usize = 1 << 20;
 
-impl ArchiveFormat {
-    pub fn extension(self) -> &'static str {
+/// What an archive holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveContent {
+    /// The data paths of the engine's tar stream of the data volumes (embedded database).
+    DataVolumes,
+    /// The external database, as `mysqldump --databases` writes it.
+    DatabaseDump,
+}
+
+impl ArchiveContent {
+    const ALL: [ArchiveContent; 2] = [ArchiveContent::DataVolumes, ArchiveContent::DatabaseDump];
+
+    /// How the name of an archive of this content starts.
+    pub fn prefix(self) -> &'static str {
         match self {
-            ArchiveFormat::Zstd => "tar.zst",
-            ArchiveFormat::Gzip => "tar.gz",
+            ArchiveContent::DataVolumes => "rancher-data-backup-",
+            ArchiveContent::DatabaseDump => "rancher-db-backup-",
         }
     }
 
-    /// The format an archive's file name says (`….tar.zst`, `….tar.gz`); `None` for any other
-    /// name, such as its `.sha256` or a `.partial` one.
-    pub fn of_name(name: &str) -> Option<ArchiveFormat> {
-        [ArchiveFormat::Zstd, ArchiveFormat::Gzip]
-            .into_iter()
-            .find(|format| name.ends_with(&format!(".{}", format.extension())))
+    /// What the name says before the compression's suffix.
+    fn extension(self) -> &'static str {
+        match self {
+            ArchiveContent::DataVolumes => "tar",
+            ArchiveContent::DatabaseDump => "sql",
+        }
+    }
+
+    /// The content a file name says: a dump is `….sql.zst` or `….sql.gz`, anything else is
+    /// taken for the data volumes.
+    pub fn of_name(name: &str) -> ArchiveContent {
+        let dump = ArchiveContent::DatabaseDump;
+        match ArchiveFormat::ALL
+            .iter()
+            .any(|format| name.ends_with(&format!(".{}.{}", dump.extension(), format.suffix())))
+        {
+            true => dump,
+            false => ArchiveContent::DataVolumes,
+        }
+    }
+
+    /// What it is, for a message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ArchiveContent::DataVolumes => "an archive of the data volumes",
+            ArchiveContent::DatabaseDump => "a dump of the external database",
+        }
+    }
+}
+
+impl ArchiveFormat {
+    const ALL: [ArchiveFormat; 2] = [ArchiveFormat::Zstd, ArchiveFormat::Gzip];
+
+    /// The end of an archive's name: what compressed it.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ArchiveFormat::Zstd => "zst",
+            ArchiveFormat::Gzip => "gz",
+        }
     }
 
     /// The format a file is in, by its first bytes.
@@ -94,6 +142,7 @@ pub enum Checksum {
 pub struct Archive {
     pub path: PathBuf,
     pub format: ArchiveFormat,
+    pub content: ArchiveContent,
 }
 
 /// What a written archive holds, recorded in the state file.
@@ -102,13 +151,70 @@ pub struct ArchiveSummary {
     pub sha256: String,
     /// The size of the archive file.
     pub archive_bytes: u64,
-    /// The tar entries (files, directories, links) it holds.
+    /// The tar entries (files, directories, links) it holds; for a dump, its tables.
     pub entries: u64,
-    /// The bytes of file content it holds, uncompressed.
+    /// The bytes of file content it holds, uncompressed; for a dump, the dump's own.
     pub content_bytes: u64,
 }
 
 impl Archive {
+    /// `DIR/<prefix><version>-<stamp>.<tar|sql>.<zst|gz>`: `rancher-data-backup-v1.6.10-T.tar.zst`.
+    pub fn new(
+        dir: &Path,
+        version: &str,
+        stamp: &str,
+        content: ArchiveContent,
+        format: ArchiveFormat,
+    ) -> Archive {
+        Archive {
+            path: dir.join(format!(
+                "{}{version}-{stamp}.{}.{}",
+                content.prefix(),
+                content.extension(),
+                format.suffix()
+            )),
+            format,
+            content,
+        }
+    }
+
+    /// The backup archive a file name in a backup directory says it is (its prefix, content
+    /// and compression); `None` for any other name, such as its `.sha256` or a `.partial` one.
+    pub fn backup_named(path: PathBuf) -> Option<Archive> {
+        let name = path.file_name()?.to_str()?;
+        let content = ArchiveContent::ALL
+            .into_iter()
+            .find(|content| name.starts_with(content.prefix()))?;
+        let format = ArchiveFormat::ALL.into_iter().find(|format| {
+            name.ends_with(&format!(".{}.{}", content.extension(), format.suffix()))
+        })?;
+        Some(Archive {
+            path,
+            format,
+            content,
+        })
+    }
+
+    /// What the written archive holds, in one line for the operator and the transcript.
+    pub fn describe(&self, summary: &ArchiveSummary) -> String {
+        let held = match self.content {
+            ArchiveContent::DataVolumes => format!(
+                "{} entries, {} bytes of files",
+                summary.entries, summary.content_bytes
+            ),
+            ArchiveContent::DatabaseDump => format!(
+                "{} tables, {} bytes of SQL",
+                summary.entries, summary.content_bytes
+            ),
+        };
+        format!(
+            "{} ({} bytes, {held}, sha256 {})",
+            self.path.display(),
+            summary.archive_bytes,
+            summary.sha256
+        )
+    }
+
     pub fn file_name(&self) -> String {
         self.path
             .file_name()
@@ -133,10 +239,11 @@ impl Archive {
         PathBuf::from(name)
     }
 
-    /// Writes the data paths of the tar stream `source` into the archive, and only from a
-    /// whole, parsed stream that holds the database: a partial file is written first and takes
-    /// the archive's name at the end, never over an existing one. Both files are their owner's
-    /// alone (the archive holds the database). `progress` hears the bytes read so far.
+    /// Writes the archive from `source`, and only from a whole, checked stream that holds the
+    /// database: the data paths of a tar stream of the data volumes, or a dump that ends as
+    /// mysqldump ends one. A partial file is written first and takes the archive's name at the
+    /// end, never over an existing one. Both files are their owner's alone (the archive holds
+    /// the database). `progress` hears the bytes read so far.
     pub fn write_from(
         &self,
         source: &mut dyn Read,
@@ -166,17 +273,26 @@ impl Archive {
             },
         );
         let kept: Vec<&str> = data_paths_relative().collect();
-        let (counts, hashed) = match self.format {
+        // (entries, content bytes) of the stream, checked as it is copied.
+        let mut copy = |sink: &mut dyn Write| -> Result<(u64, u64)> {
+            match self.content {
+                ArchiveContent::DataVolumes => copy_kept(&mut source, sink, &kept)
+                    .map(|counts| (counts.entries, counts.content_bytes)),
+                ArchiveContent::DatabaseDump => sql_dump::copy_checked(&mut source, sink)
+                    .map(|counts| (counts.tables, counts.bytes)),
+            }
+        };
+        let ((entries, content_bytes), hashed) = match self.format {
             ArchiveFormat::Zstd => {
                 let mut encoder = zstd::Encoder::new(hashed, ZSTD_LEVEL)?;
                 encoder.multithread(compression_threads())?;
-                let counts = copy_kept(&mut source, &mut encoder, &kept)?;
+                let counts = copy(&mut encoder)?;
                 (counts, encoder.finish()?)
             }
             ArchiveFormat::Gzip => {
                 let mut encoder =
                     flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
-                let counts = copy_kept(&mut source, &mut encoder, &kept)?;
+                let counts = copy(&mut encoder)?;
                 (counts, encoder.finish()?)
             }
         };
@@ -201,14 +317,20 @@ impl Archive {
         Ok(ArchiveSummary {
             sha256: digest,
             archive_bytes,
-            entries: counts.entries,
-            content_bytes: counts.content_bytes,
+            entries,
+            content_bytes,
         })
     }
 
-    /// The archive at `path`, when its name says its format.
+    /// The archive at `path`, when its first bytes say its format; its name says its content.
     pub fn at(path: PathBuf) -> Option<Archive> {
-        ArchiveFormat::of_file(&path).map(|format| Archive { path, format })
+        let format = ArchiveFormat::of_file(&path)?;
+        let content = ArchiveContent::of_name(&path.file_name()?.to_string_lossy());
+        Some(Archive {
+            path,
+            format,
+            content,
+        })
     }
 
     /// Compares the archive with the checksum written beside it; an error is an archive that
@@ -372,11 +494,14 @@ mod tests {
     }
 
     fn archive_in(dir: &Path, format: ArchiveFormat) -> Archive {
-        Archive {
-            path: dir.join(format!("backup.{}", format.extension())),
-            format,
-        }
+        Archive::new(dir, "v1", "T", ArchiveContent::DataVolumes, format)
     }
+
+    fn dump_in(dir: &Path, format: ArchiveFormat) -> Archive {
+        Archive::new(dir, "v1", "T", ArchiveContent::DatabaseDump, format)
+    }
+
+    const DUMP: &str = "-- MySQL dump 10.13\nCREATE DATABASE `cattle`;\nUSE `cattle`;\nCREATE TABLE `setting` (`name` varchar(255));\n-- Dump completed on 2026-11-27 00:00:00\n";
 
     #[test]
     fn an_archive_reads_back_byte_for_byte_in_both_formats() {
@@ -506,21 +631,86 @@ mod tests {
     }
 
     #[test]
-    fn only_an_archive_name_has_a_format() {
-        assert_eq!(
-            ArchiveFormat::of_name("rancher-data-backup-v1-T.tar.zst"),
-            Some(ArchiveFormat::Zstd)
-        );
-        assert_eq!(
-            ArchiveFormat::of_name("rancher-data-backup-v1-T.tar.gz"),
-            Some(ArchiveFormat::Gzip)
-        );
+    fn a_dump_reads_back_byte_for_byte_in_both_formats_with_its_tables_counted() {
+        for format in [ArchiveFormat::Zstd, ArchiveFormat::Gzip] {
+            let dir = tempfile::tempdir().unwrap();
+            let archive = dump_in(dir.path(), format);
+            assert!(
+                archive
+                    .file_name()
+                    .starts_with("rancher-db-backup-v1-T.sql."),
+                "{}",
+                archive.file_name()
+            );
+            let summary = archive
+                .write_from(&mut DUMP.as_bytes(), &AtomicU64::new(0))
+                .unwrap();
+            assert_eq!(
+                (summary.entries, summary.content_bytes),
+                (1, DUMP.len() as u64)
+            );
+            assert_eq!(archive.verify().unwrap(), summary.sha256);
+            let mut back = Vec::new();
+            archive.read_into(&mut back, &AtomicU64::new(0)).unwrap();
+            assert_eq!(back, DUMP.as_bytes());
+            assert!(archive.describe(&summary).contains("1 tables"));
+            assert_eq!(Archive::at(archive.path.clone()), Some(archive));
+        }
+    }
+
+    #[test]
+    fn a_dump_cut_short_leaves_no_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dump_in(dir.path(), ArchiveFormat::Zstd);
+        let cut = &DUMP.as_bytes()[..DUMP.find("-- Dump completed").unwrap()];
+        let error = archive
+            .write_from(&mut &cut[..], &AtomicU64::new(0))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("cut short"), "{error:#}");
+        assert!(!archive.path.exists() && !archive.checksum_path().exists());
+    }
+
+    #[test]
+    fn only_a_backup_name_is_a_backup_archive_with_its_content_and_format() {
+        let named = |name: &str| Archive::backup_named(PathBuf::from("/b").join(name));
+        for (name, content, format) in [
+            (
+                "rancher-data-backup-v1-T.tar.zst",
+                ArchiveContent::DataVolumes,
+                ArchiveFormat::Zstd,
+            ),
+            (
+                "rancher-data-backup-v1-T.tar.gz",
+                ArchiveContent::DataVolumes,
+                ArchiveFormat::Gzip,
+            ),
+            (
+                "rancher-db-backup-v1-T.sql.zst",
+                ArchiveContent::DatabaseDump,
+                ArchiveFormat::Zstd,
+            ),
+            (
+                "rancher-db-backup-v1-T.sql.gz",
+                ArchiveContent::DatabaseDump,
+                ArchiveFormat::Gzip,
+            ),
+        ] {
+            let archive = named(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                (archive.content, archive.format),
+                (content, format),
+                "{name}"
+            );
+            assert_eq!(ArchiveContent::of_name(name), content, "{name}");
+        }
         for other in [
             "rancher-data-backup-v1-T.tar.zst.sha256",
             "rancher-data-backup-v1-T.tar.zst.partial",
+            "rancher-db-backup-v1-T.tar.zst",
+            "rancher-data-backup-v1-T.sql.zst",
             "notes.txt",
         ] {
-            assert_eq!(ArchiveFormat::of_name(other), None, "{other}");
+            assert_eq!(named(other), None, "{other}");
         }
     }
 }

@@ -245,10 +245,10 @@ struct TargetArgs {
     /// Accept a server or target whose image is not rancher/server
     #[arg(long)]
     force: bool,
-    /// Skip the backup of the data volumes (then no rollback can restore them)
+    /// Skip the backup of the data volumes or the dump of the external database (then no rollback can restore them; an external database's upgrade asks you to confirm a dump of your own)
     #[arg(long)]
     no_backup: bool,
-    /// How the backup is compressed: zstd (fast, `.tar.zst`) or gzip (Rancher's docs' `.tar.gz`)
+    /// How the backup is compressed: zstd (fast, `.tar.zst`, a dump `.sql.zst`) or gzip (Rancher's docs' `.tar.gz`, `.sql.gz`)
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ArchiveFormat::Zstd)]
     backup_format: ArchiveFormat,
     /// With --node: how long a node that answers settles before the next one starts
@@ -312,7 +312,7 @@ struct RollbackArgs {
     server: ServerArgs,
     #[command(flatten)]
     run: RunArgs,
-    /// The archive to restore [default: the backup the last upgrade recorded]
+    /// The archive or the database dump to restore [default: the backup the last upgrade recorded]
     #[arg(long, value_name = "FILE")]
     backup: Option<PathBuf>,
 }
@@ -517,7 +517,7 @@ impl Config {
                         let path = shown_path("--backup", &file)?;
                         Archive::at(path).ok_or_else(|| {
                             bad_input(format!(
-                                "--backup {} is neither a zstd nor a gzip archive; name the archive the upgrade wrote (rancher-data-backup-*.tar.zst or .tar.gz)",
+                                "--backup {} is neither a zstd nor a gzip archive; name the archive the upgrade wrote (rancher-data-backup-*.tar.zst or .tar.gz, or for an external database rancher-db-backup-*.sql.zst or .sql.gz)",
                                 file.display()
                             ))
                         })

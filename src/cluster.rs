@@ -252,11 +252,9 @@ mod tests {
     use crate::argv::Reveal;
     use crate::node::fixture::cluster;
 
+    /// An upgrade to v1.6.20 with the database's dump into /backups.
     fn options() -> PlanOptions {
-        PlanOptions {
-            backup: None,
-            ..plan::fixture::options("v1.6.20", "/backups", "20261127T000000Z")
-        }
+        plan::fixture::options("v1.6.20", "/backups", "20261127T000000Z")
     }
 
     /// Each step as `NODE VERB`: the node's number (1-based) and what the step does.
@@ -280,7 +278,6 @@ mod tests {
             outline(&plan.steps),
             [
                 "- pull",
-                "1 confirm-database-backup",
                 "1 disable-restart",
                 "1 park-old",
                 "1 create-new",
@@ -293,6 +290,7 @@ mod tests {
                 "1 stop",
                 "2 stop",
                 "3 stop",
+                "1 backup",
                 "1 run-new",
                 "1 wait-healthy",
                 "1 wait-member",
@@ -309,14 +307,16 @@ mod tests {
                 "3 remove-old",
             ]
         );
-        // Every command of a node goes to that node's engine, and says so.
+        // Every command of a node goes to that node's engine, and a node's own step says so
+        // (the database's dump, once for the cluster, goes through the first).
         for step in &plan.steps {
             if let (Some(node), Some(argv)) = (step.node, step.argv()) {
                 let shown = argv.display(Reveal::Masked);
                 let address = format!("docker --host ssh://root@10.0.0.1{} ", node + 1);
-                assert!(shown.starts_with(&address), "{shown}");
+                assert!(shown.contains(&address), "{shown}");
                 assert!(
-                    step.title.starts_with(&plan.nodes[node].name),
+                    phase(step.id).once_for_the_cluster()
+                        || step.title.starts_with(&plan.nodes[node].name),
                     "{}",
                     step.title
                 );
@@ -368,6 +368,8 @@ mod tests {
                 "2 remove-new",
                 "1 stop-new",
                 "1 remove-new",
+                // The migrated database goes back to the dump before any old server starts.
+                "1 restore-data",
                 "3 start-old",
                 "2 start-old",
                 "1 start-old",
@@ -422,13 +424,24 @@ mod tests {
     }
 
     #[test]
-    fn a_warning_every_node_has_is_said_once_and_one_of_some_nodes_names_them() {
-        let plan = plan(&cluster(), &options(), 30).unwrap();
-        let database = plan
+    fn without_a_dump_the_cluster_asks_once_for_the_operators_own() {
+        let no_backup = PlanOptions {
+            backup: None,
+            ..options()
+        };
+        let plan = plan(&cluster(), &no_backup, 30).unwrap();
+        let confirm: Vec<String> = outline(&plan.steps)
+            .into_iter()
+            .filter(|s| s.ends_with("confirm-database-backup"))
+            .collect();
+        assert_eq!(confirm, ["1 confirm-database-backup"]);
+        assert!(plan.steps.iter().all(|s| s.id != StepId::Backup));
+        // A warning every node has is said once.
+        let said = plan
             .warnings
             .iter()
-            .filter(|w| w.starts_with("external database"))
+            .filter(|w| w.starts_with("--no-backup"))
             .count();
-        assert_eq!(database, 1, "{:?}", plan.warnings);
+        assert_eq!(said, 1, "{:?}", plan.warnings);
     }
 }

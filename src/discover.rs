@@ -15,8 +15,6 @@ use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-const DB_HOST_FLAG: &str = "--db-host";
-const DB_HOST_ENV: &str = "CATTLE_DB_CATTLE_MYSQL_HOST";
 const VERSION_ENV: &str = "CATTLE_RANCHER_SERVER_VERSION";
 
 /// The one running container of a `rancher/server` image, for when `--container` is left out.
@@ -309,16 +307,6 @@ pub fn describe_server(container: &Value, reference: &Reference) -> Result<Serve
     } else {
         strings_at(container, &["Config", "Cmd"])
     };
-    let mode = if args
-        .iter()
-        .any(|a| a == DB_HOST_FLAG || a.starts_with(&format!("{DB_HOST_FLAG}=")))
-        || env_value(DB_HOST_ENV).is_some()
-    {
-        DbMode::External
-    } else {
-        DbMode::Embedded
-    };
-
     let host_config = container.get("HostConfig").cloned().unwrap_or(Value::Null);
     let mut ports: Vec<PortBinding> = host_config
         .get("PortBindings")
@@ -384,6 +372,10 @@ pub fn describe_server(container: &Value, reference: &Reference) -> Result<Serve
         ports,
     };
 
+    let mode = match carried.external_database() {
+        Some(_) => DbMode::External,
+        None => DbMode::Embedded,
+    };
     Ok(Server {
         running: container.pointer("/State/Running").and_then(Value::as_bool) == Some(true),
         image: image_ref,

@@ -372,14 +372,7 @@ impl<'a> Execution<'a> {
             .transfer(&transfer.argv, transfer.direction, &transfer.archive);
         let outcome = self.conclude(&transfer.argv, outcome)?;
         if let Some(summary) = outcome.archive {
-            let note = format!(
-                "backup: {} ({} bytes, {} entries, {} bytes of files, sha256 {})",
-                transfer.archive.path.display(),
-                summary.archive_bytes,
-                summary.entries,
-                summary.content_bytes,
-                summary.sha256
-            );
+            let note = format!("backup: {}", transfer.archive.describe(&summary));
             eprintln!("    {note}");
             self.transcript.note(&note);
             if step.id == StepId::Backup {

@@ -27,6 +27,7 @@ pub mod runner;
 pub mod secrets;
 pub mod server;
 pub mod settings;
+mod sql_dump;
 pub mod state;
 pub mod status;
 mod tar_stream;

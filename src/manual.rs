@@ -27,10 +27,14 @@ const ENVIRONMENT: [(&str, &str); 4] = [
 ];
 
 /// What an upgrade writes, and where: (the file, what it holds).
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     (
-        "BACKUP_DIR/rancher-data-backup-<old version>-<UTC time>.tar.gz",
-        "The data volumes (/var/lib/mysql, /var/lib/cattle, /var/log/mysql) as they were before the new version started, taken with the old image's own tar and verified. Never overwritten; rollback restores it.",
+        "BACKUP_DIR/rancher-data-backup-<old version>-<UTC time>.tar.zst",
+        "The data volumes (/var/lib/mysql, /var/lib/cattle, /var/log/mysql) as they were before the new version started, as the engine copied them, checked as they arrived (.tar.gz with --backup-format gzip), its SHA-256 in a .sha256 beside it. Never overwritten; rollback restores it.",
+    ),
+    (
+        "BACKUP_DIR/rancher-db-backup-<old version>-<UTC time>.sql.zst",
+        "An external database, dumped by the old image's own mysqldump once the old server stopped and before the new version started, checked for mysqldump's last line (.sql.gz with --backup-format gzip), its SHA-256 in a .sha256 beside it. Never overwritten; rollback restores it with the old image's mysql before the old server starts.",
     ),
     (
         "BACKUP_DIR/rancher-upgrade-<NAME>.state.json",

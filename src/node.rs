@@ -101,31 +101,19 @@ pub fn discover_nodes(
     })
 }
 
-/// Where a server's database is: what every node of one cluster must share.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct DatabaseAddress {
-    host: String,
-    port: String,
-    name: String,
-}
-
-fn database_address(server: &Server) -> DatabaseAddress {
-    DatabaseAddress {
-        host: server
-            .setting("--db-host", "CATTLE_DB_CATTLE_MYSQL_HOST")
-            .unwrap_or_default(),
-        port: server
-            .setting("--db-port", "CATTLE_DB_CATTLE_MYSQL_PORT")
-            .unwrap_or_else(|| "3306".into()),
-        name: server
-            .setting("--db-name", "CATTLE_DB_CATTLE_MYSQL_NAME")
-            .unwrap_or_else(|| "cattle".into()),
-    }
+/// Where a server's database is (host, port, name): what every node of one cluster shares.
+fn database_address(server: &Server) -> Option<(String, String, String)> {
+    server
+        .carried
+        .external_database()
+        .map(|db| (db.host, db.port, db.name))
 }
 
 /// The address a node tells the others it is at.
 pub fn advertise_address(server: &Server) -> Option<String> {
-    server.setting("--advertise-address", "CATTLE_CLUSTER_ADVERTISE_ADDRESS")
+    server
+        .carried
+        .setting("--advertise-address", "CATTLE_CLUSTER_ADVERTISE_ADDRESS")
 }
 
 /// The IP of an advertised address given as one, alone or with its port (`IP:PORT`); `None`
@@ -160,15 +148,16 @@ pub fn preflight(nodes: &[Node]) -> Result<()> {
         }
         let (database, expected) = (database_address(server), database_address(first.server()));
         if database != expected {
+            let shown = |db: Option<(String, String, String)>| {
+                db.map_or("none".into(), |(host, port, name)| {
+                    format!("{host}:{port}/{name}")
+                })
+            };
             return Err(bad_input(format!(
-                "{at} uses the database {}:{}/{}, node {} uses {}:{}/{}: the nodes of one cluster share one database; name the nodes of one cluster",
-                database.host,
-                database.port,
-                database.name,
+                "{at} uses the database {}, node {} uses {}: the nodes of one cluster share one database; name the nodes of one cluster",
+                shown(database),
                 first.name,
-                expected.host,
-                expected.port,
-                expected.name
+                shown(expected)
             )));
         }
         if server.release() != first.server().release() {

@@ -1,19 +1,19 @@
 //! The upgrade plan: a pure function from what discovery found and what the operator asked
 //! for to the ordered steps that renderers show and the executor runs.
 
-use crate::archive::{Archive, ArchiveFormat};
-use crate::argv::{Argv, Reveal, quote};
+use crate::archive::{Archive, ArchiveContent, ArchiveFormat};
+use crate::argv::{Argv, Reveal};
 use crate::engine::EngineTarget;
 use crate::error::Refusal;
 use crate::image::{ImageRef, Target, Version};
 use crate::room::RoomCheck;
 use crate::secrets::{
-    DB_PASSWORD_FLAG, Masker, db_password_secret, env_assignment_secret, inline_flag_secret,
-    option_value_secret, password_in_arguments,
+    CLIENT_PASSWORD_ENV, DB_PASSWORD_FLAG, Masker, client_password_secret, db_password_secret,
+    env_assignment_secret, inline_flag_secret, option_value_secret, password_in_arguments,
 };
 use crate::server::{
-    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, NetworkAttachment, PortBinding,
-    Server, data_paths_relative,
+    CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, ExternalDatabase,
+    NetworkAttachment, PortBinding, Server, data_paths_relative,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -31,7 +31,8 @@ pub struct PlanOptions {
     pub health_timeout_seconds: u64,
     /// How long `docker stop` waits when the container sets no stop timeout of its own.
     pub stop_timeout_seconds: u64,
-    /// Where the data volumes are archived before the new version starts; `None` skips it.
+    /// Where the backup goes before the new version starts (the data volumes, or the external
+    /// database's dump); `None` skips it.
     pub backup: Option<BackupTarget>,
 }
 
@@ -235,7 +236,8 @@ pub struct Plan {
     pub mode: DbMode,
     /// Set in embedded mode: the container that holds the data volumes.
     pub data_container: Option<String>,
-    /// The archive of the data volumes the upgrade writes (or the rollback restores).
+    /// The backup the upgrade writes (or the rollback restores): the archive of the data
+    /// volumes, or the dump of the external database.
     pub backup_archive: Option<Archive>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
@@ -372,20 +374,14 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
     }
 
     let reuse_data_container = match server.mode {
-        DbMode::External => {
-            warnings.push(
-                "external database: back it up before upgrading (mysqldump -h HOST -u USER -p DATABASE > backup.sql); the new version migrates it in place"
-                    .to_string(),
-            );
-            false
-        }
+        DbMode::External => false,
         DbMode::Embedded => check_data_container(discovery, options, &mut refusals),
     };
-    if server.mode == DbMode::Embedded && options.backup.is_none() {
-        warnings.push(
-            "--no-backup: if the new version fails after migrating the database, the old one may refuse it, and there is no archive to restore"
-                .to_string(),
-        );
+    if options.backup.is_none() {
+        warnings.push(match server.mode {
+            DbMode::Embedded => "--no-backup: if the new version fails after migrating the database, the old one may refuse it, and there is no archive to restore".to_string(),
+            DbMode::External => "--no-backup: the external database is not dumped, and the new version migrates it in place; if it fails, the old one may refuse the migrated schema. The upgrade asks you to confirm a dump of your own first".to_string(),
+        });
     }
     warnings.extend(server.not_carried.iter().cloned());
     if password_in_arguments(&server.carried.args) {
@@ -415,8 +411,13 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         options,
         reuse_data_container,
     );
+    // A value several steps pass (the password: the create's argument, the dump's and the
+    // restore's environment) is named once, at its first step.
+    let mut refused_values = BTreeSet::new();
     for step in steps.iter().flat_map(|s| std::iter::once(s).chain(&s.undo)) {
-        if let Some(word) = step.argv().and_then(Argv::first_control_character) {
+        if let Some(word) = step.argv().and_then(Argv::first_control_character)
+            && refused_values.insert(&word.value()[word.visible_prefix().len()..])
+        {
             refusals.push(format!(
                 "step {:?} would pass {:?}, which holds a control character no pasted command can carry; remove it from the settings of {}",
                 step.title,
@@ -456,8 +457,7 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         backup_archive: options
             .backup
             .as_ref()
-            .filter(|_| server.mode == DbMode::Embedded)
-            .map(|backup| backup_archive(server, backup)),
+            .map(|backup| backup_archive(server, backup, backup_content(server.mode))),
         warnings,
         steps,
         done_earlier: Vec::new(),
@@ -630,12 +630,13 @@ fn build_steps(
     if let (true, Some(backup)) = (embedded, &options.backup) {
         steps.push(room_step(engine, server, &backup.dir));
     }
-    if !embedded {
+    let database = server.carried.external_database();
+    if let (Some(database), None) = (&database, &options.backup) {
         steps.push(Step {
             id: StepId::ConfirmDatabaseBackup,
             title: "Back up the external database".into(),
-            reason: "The new version migrates the database in place, and no volume of this host holds it.".into(),
-            action: Action::Manual(mysqldump_line(server)),
+            reason: "The new version migrates the database in place, no volume of this host holds it, and --no-backup takes no dump of it.".into(),
+            action: Action::Manual(mysqldump_line(database)),
             changes: false,
             skipped: None,
             undo: vec![],
@@ -725,15 +726,25 @@ fn build_steps(
         ..step(
             StepId::Stop,
             format!("Stop {}", names.parked),
-            format!(
-                "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
-                names.stop_timeout
-            ),
+            match database {
+                None => format!(
+                    "The database must be quiet before its volumes move to the new server; {} s lets MySQL shut down cleanly.",
+                    names.stop_timeout
+                ),
+                Some(_) => format!(
+                    "Every write of the old server must be in the database before the new version migrates it (and before its dump); {} s lets it shut down cleanly.",
+                    names.stop_timeout
+                ),
+            },
             names.stop(&names.parked),
         )
     });
-    if let (true, Some(backup)) = (embedded, &options.backup) {
-        steps.push(backup_step(&names, backup));
+    match (&database, &options.backup) {
+        (None, Some(backup)) => steps.push(backup_step(&names, backup)),
+        (Some(database), Some(backup)) => {
+            steps.push(database_backup_step(engine, server, database, backup))
+        }
+        (_, None) => {}
     }
     steps.push(Step {
         undo: vec![
@@ -836,9 +847,16 @@ fn restore_script() -> String {
     )
 }
 
-/// A one-shot container on the volumes of `holder` running `program` of the old image (the
-/// image is on the engine's host already), with no log: the json-file driver would copy the
-/// whole stream. `stdin`: it reads the tool's stream.
+/// `run` of a one-shot container, with no log: the json-file driver would copy the whole stream.
+/// `stdin`: it reads the tool's stream. Its program is the old image's own (the image is on the
+/// engine's host already), so no other image is needed.
+fn one_shot(engine: &EngineTarget, stdin: bool) -> Argv {
+    let argv = engine.command().args(["run", "--rm"]);
+    let argv = if stdin { argv.arg("-i") } else { argv };
+    argv.args(["--log-driver", "none"])
+}
+
+/// A one-shot container on the volumes of `holder` running `program` of `image`.
 fn on_data_volumes(
     engine: &EngineTarget,
     holder: &str,
@@ -846,9 +864,8 @@ fn on_data_volumes(
     program: &str,
     stdin: bool,
 ) -> Argv {
-    let argv = engine.command().args(["run", "--rm"]);
-    let argv = if stdin { argv.arg("-i") } else { argv };
-    argv.args(["--log-driver", "none", "--volumes-from"])
+    one_shot(engine, stdin)
+        .arg("--volumes-from")
         .arg(holder)
         .arg("--entrypoint")
         .arg(program)
@@ -875,7 +892,7 @@ fn volumes_stream(engine: &EngineTarget, data_container: &str, image: &str) -> A
 /// Streams the data volumes out of the engine into an archive on this machine, checked as it
 /// is written, and knows how to put it back.
 fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
-    let archive = backup_archive(names.server, backup);
+    let archive = backup_archive(names.server, backup, ArchiveContent::DataVolumes);
     let old_image = old_image(names.server);
     let restore = restore_step(names.engine, names.data, &archive, &old_image);
     let title = format!("Back up the data volumes to {}", archive.path.display());
@@ -905,16 +922,11 @@ fn room_step(engine: &EngineTarget, server: &Server, dir: &Path) -> Step {
             format!("Check that {} has room for the backup", dir.display()),
             "A backup that runs out of room fails while the server is down; the data's size, uncompressed, is what the archive may take at most.",
             Action::CheckRoom(RoomCheck {
-                measure: with_data_mounts(
-                    engine
-                        .command()
-                        .args(["run", "--rm", "--log-driver", "none"]),
-                    server,
-                )
-                .args(["--entrypoint", "du"])
-                .arg(old_image(server))
-                .arg("-sk")
-                .args(DATA_PATHS),
+                measure: with_data_mounts(one_shot(engine, false), server)
+                    .args(["--entrypoint", "du"])
+                    .arg(old_image(server))
+                    .arg("-sk")
+                    .args(DATA_PATHS),
                 dir: dir.to_path_buf(),
             }),
         )
@@ -952,6 +964,118 @@ pub fn restore_step(
                 .arg("-c")
                 .arg(restore_script())
                 .arg("restore"),
+            direction: Direction::Restore,
+            archive: archive.clone(),
+        }),
+    )
+}
+
+/// The options of a server's `create` that say how it finds hosts by name: a one-shot client
+/// gets them too, so that it reaches the database the server reaches.
+const NAME_RESOLUTION: [&str; 4] = ["--add-host", "--dns", "--dns-option", "--dns-search"];
+
+/// What `mysqldump` writes, in a form every client from 5.5 on reads back: one consistent
+/// snapshot without locking tables, binary columns as hex (no character set can mangle
+/// them), and the database itself named, dropped and created again before its tables, so that
+/// the restore needs no database name and leaves no table the new version added.
+const DUMP_OPTIONS: [&str; 4] = [
+    "--single-transaction",
+    "--hex-blob",
+    "--add-drop-database",
+    "--databases",
+];
+
+/// A one-shot container of `image` running its MySQL client `program` against `database`:
+/// on the network of `server`, with its name resolution; the password in docker's
+/// environment (`-e MYSQL_PWD`), on no command line; over TCP, as the server's own driver
+/// connects (the client would take `localhost` for a socket in the one-shot container).
+fn database_client(
+    engine: &EngineTarget,
+    server: &Server,
+    database: &ExternalDatabase,
+    image: &str,
+    program: &str,
+    stdin: bool,
+) -> Argv {
+    let mut argv = one_shot(engine, stdin);
+    if let Some(network) = &server.carried.network {
+        argv = argv.arg("--network").arg(network);
+    }
+    for option in &server.carried.options {
+        if NAME_RESOLUTION.contains(&option.flag) {
+            argv = argv.arg(option.word());
+        }
+    }
+    let password = format!("{CLIENT_PASSWORD_ENV}={}", database.password);
+    argv = match &database.password_secret {
+        Some(secret) => argv
+            .arg("-e")
+            .secret_arg(password, client_password_secret(secret)),
+        None => argv.arg("-e").arg(password),
+    };
+    argv.arg("--entrypoint")
+        .arg(program)
+        .arg(image)
+        .args(["-h", &database.host, "-P", &database.port, "-u"])
+        .arg(&database.user)
+        .arg("--protocol=TCP")
+}
+
+/// Dumps the external database through the engine, with the old image's own `mysqldump`, into
+/// an archive on this machine, checked as it is written; its undo is the restore. It belongs
+/// after every server on the database is stopped, so that the dump holds every write, and
+/// before the new version starts: a plan of several servers on one database has one.
+pub fn database_backup_step(
+    engine: &EngineTarget,
+    server: &Server,
+    database: &ExternalDatabase,
+    backup: &BackupTarget,
+) -> Step {
+    let archive = backup_archive(server, backup, ArchiveContent::DatabaseDump);
+    let image = old_image(server);
+    let restore = database_restore_step(engine, server, database, &archive, &image);
+    Step {
+        undo: vec![restore],
+        ..step_doing(
+            StepId::Backup,
+            format!(
+                "Back up the database {} on {}:{} to {}",
+                database.name,
+                database.host,
+                database.port,
+                archive.path.display()
+            ),
+            "Rancher's migrations only go forward: the way back after the new version starts is this dump, taken with no server on the database, so it holds every write. The old image's mysqldump streams it to this machine, which compresses it and checks that it is whole.",
+            Action::Transfer(Transfer {
+                argv: database_client(engine, server, database, &image, "mysqldump", false)
+                    .args(DUMP_OPTIONS)
+                    .arg(&database.name),
+                direction: Direction::Backup,
+                archive,
+            }),
+        )
+    }
+}
+
+/// Streams the dump `archive` back into the external database with `image`'s `mysql`: the dump
+/// drops the database and creates it again as it was (it names it, so `mysql` needs no name).
+pub fn database_restore_step(
+    engine: &EngineTarget,
+    server: &Server,
+    database: &ExternalDatabase,
+    archive: &Archive,
+    image: &str,
+) -> Step {
+    step_doing(
+        StepId::RestoreData,
+        format!(
+            "Restore the database {} from {}",
+            database.name,
+            archive.file_name()
+        ),
+        "The old version can't read a schema the new one migrated: the database goes back to the dump taken before the upgrade (changes made since are lost), before any old server starts on it.",
+        Action::Transfer(Transfer {
+            argv: database_client(engine, server, database, image, "mysql", true),
             direction: Direction::Restore,
             archive: archive.clone(),
         }),
@@ -1010,8 +1134,17 @@ const MEMBERS_INSIDE: &str = "http://127.0.0.1:8080/v2-beta/clustermemberships";
 /// Where the server answers inside its own container.
 const PING_INSIDE: &str = "http://127.0.0.1:8080/ping";
 
-/// `DIR/rancher-data-backup-<old version>-<UTC time>.tar.zst` (or `.tar.gz`).
-fn backup_archive(server: &Server, backup: &BackupTarget) -> Archive {
+/// What the backup of a server in `mode` holds.
+pub fn backup_content(mode: DbMode) -> ArchiveContent {
+    match mode {
+        DbMode::Embedded => ArchiveContent::DataVolumes,
+        DbMode::External => ArchiveContent::DatabaseDump,
+    }
+}
+
+/// `DIR/rancher-data-backup-<old version>-<UTC time>.tar.zst` (or `.tar.gz`), or for the
+/// external database's dump `DIR/rancher-db-backup-<old version>-<UTC time>.sql.zst`.
+fn backup_archive(server: &Server, backup: &BackupTarget, content: ArchiveContent) -> Archive {
     let version: String = server
         .release()
         .chars()
@@ -1023,39 +1156,19 @@ fn backup_archive(server: &Server, backup: &BackupTarget) -> Archive {
             }
         })
         .collect();
-    Archive {
-        path: backup.dir.join(format!(
-            "rancher-data-backup-{version}-{}.{}",
-            backup.stamp,
-            backup.format.extension()
-        )),
-        format: backup.format,
-    }
+    Archive::new(&backup.dir, &version, &backup.stamp, content, backup.format)
 }
 
-/// The documented mysqldump line, with this server's database settings where it has them.
-fn mysqldump_line(server: &Server) -> String {
-    let setting = |flag: &str, env: &str, default: &str| -> String {
-        server
-            .setting(flag, env)
-            .unwrap_or_else(|| default.to_string())
-    };
-    let quoted = |text: String| quote(&text);
-    format!(
-        "mysqldump -h {} -P {} -u {} -p {} > rancher-db-backup.sql",
-        quoted(setting(
-            "--db-host",
-            "CATTLE_DB_CATTLE_MYSQL_HOST",
-            "DB_HOST"
-        )),
-        quoted(setting("--db-port", "CATTLE_DB_CATTLE_MYSQL_PORT", "3306")),
-        quoted(setting("--db-user", "CATTLE_DB_CATTLE_USERNAME", "cattle")),
-        quoted(setting(
-            "--db-name",
-            "CATTLE_DB_CATTLE_MYSQL_NAME",
-            "cattle"
-        )),
-    )
+/// The mysqldump line an operator runs by hand, for this server's database, with the options
+/// the tool's own dump takes; `-p` asks for the password.
+fn mysqldump_line(database: &ExternalDatabase) -> String {
+    let dump = Argv::new("mysqldump")
+        .args(["-h", &database.host, "-P", &database.port, "-u"])
+        .arg(&database.user)
+        .arg("-p")
+        .args(DUMP_OPTIONS)
+        .arg(&database.name);
+    format!("{} > rancher-db-backup.sql", dump.display(Reveal::Plain))
 }
 
 /// What a rollback runs when the old container is gone: `create` of the old server as it was,

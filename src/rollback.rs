@@ -7,9 +7,9 @@ use crate::argv::Argv;
 use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
-    Action, Plan, PlanKind, Step, StepId, probe, recreate_old, remove_new_step,
-    restore_restart_step, restore_step, start_old_step, step, stop_new_step, unpark_step,
-    verify_backup_step,
+    Action, Plan, PlanKind, Step, StepId, backup_content, database_restore_step, probe,
+    recreate_old, remove_new_step, restore_restart_step, restore_step, start_old_step, step,
+    stop_new_step, unpark_step, verify_backup_step,
 };
 use crate::server::{DbMode, Discovery};
 use crate::state::UpgradeRecord;
@@ -44,10 +44,27 @@ pub fn plan(
     let old_image = ImageRef::parse(&record.from_image)
         .map_err(|why| Refusal::Preflight(vec![format!("the recorded old image: {why}")]))?;
     let embedded = server.mode == DbMode::Embedded;
-    if embedded && options.archive.is_none() {
-        refusals.push(format!(
+    let database = server.carried.external_database();
+    let expected = backup_content(server.mode);
+    let mut warnings = Vec::new();
+    match &options.archive {
+        None if embedded => refusals.push(format!(
             "no backup of {name} is recorded: the old version would meet the migrated schema; pass --backup FILE with the archive taken before the upgrade"
-        ));
+        )),
+        None => warnings.push(format!(
+            "no dump of the external database of {name} is recorded (an upgrade with --no-backup): the old version starts on the database as the new one left it, and may refuse a migrated schema; restore a dump taken before the upgrade first, or pass --backup FILE with it"
+        )),
+        Some(archive) if archive.content != expected => refusals.push(format!(
+            "{} is {}, and {name} needs {}: pass --backup FILE with the one taken before the upgrade ({}*)",
+            archive.path.display(),
+            archive.content.describe(),
+            expected.describe(),
+            expected.prefix()
+        )),
+        Some(archive) => warnings.push(format!(
+            "the data goes back to {}: changes made since the upgrade are lost",
+            archive.path.display()
+        )),
     }
     let stop_timeout = server
         .carried
@@ -57,16 +74,26 @@ pub fn plan(
 
     let mut steps = Vec::new();
     // A bad archive must fail before the running server is stopped.
-    if let (true, Some(archive)) = (embedded, &options.archive) {
+    if let Some(archive) = &options.archive {
         steps.push(verify_backup_step(archive));
     }
     steps.extend([
         stop_new_step(engine, name, &stop_timeout),
         remove_new_step(engine, name),
     ]);
-    if let (true, Some(archive), Some(data)) = (embedded, &options.archive, &record.data_container)
-    {
-        steps.push(restore_step(engine, data, archive, &record.from_image_id));
+    // Before the old server starts: it must meet the data as it left it.
+    match (&options.archive, &database, &record.data_container) {
+        (Some(archive), Some(database), _) => steps.push(database_restore_step(
+            engine,
+            server,
+            database,
+            archive,
+            &record.from_image_id,
+        )),
+        (Some(archive), None, Some(data)) => {
+            steps.push(restore_step(engine, data, archive, &record.from_image_id))
+        }
+        _ => {}
     }
     if options.old_container_exists {
         steps.push(unpark_step(engine, &record.parked_name, name));
@@ -142,16 +169,7 @@ pub fn plan(
         mode: server.mode,
         data_container: record.data_container.clone(),
         backup_archive: options.archive.clone(),
-        warnings: options
-            .archive
-            .iter()
-            .map(|archive| {
-                format!(
-                    "the data goes back to {}: changes made since the upgrade are lost",
-                    archive.path.display()
-                )
-            })
-            .collect(),
+        warnings,
         steps,
         done_earlier: Vec::new(),
         nodes: Vec::new(),
@@ -200,16 +218,32 @@ mod tests {
 
     fn options(old_container_exists: bool) -> RollbackOptions {
         RollbackOptions {
-            archive: Some(Archive {
-                path: "/backups/rancher-data-backup-v1.6.10-T0.tar.zst".into(),
-                format: crate::archive::ArchiveFormat::Zstd,
-            }),
+            archive: Some(Archive::new(
+                std::path::Path::new("/backups"),
+                "v1.6.10",
+                "T0",
+                crate::archive::ArchiveContent::DataVolumes,
+                crate::archive::ArchiveFormat::Zstd,
+            )),
             old_container_exists,
             health_url: None,
             health_timeout_seconds: 900,
             stop_timeout_seconds: 60,
         }
     }
+
+    /// A rollback's steps while the old container is parked: the backup checked, the new server
+    /// gone, the data back, then the old server.
+    const BACK_TO_THE_PARKED_SERVER: [StepId; 8] = [
+        StepId::VerifyBackup,
+        StepId::StopNew,
+        StepId::RemoveNew,
+        StepId::RestoreData,
+        StepId::UnparkOld,
+        StepId::RestoreRestart,
+        StepId::StartOld,
+        StepId::WaitOldHealthy,
+    ];
 
     fn ids(plan: &Plan) -> Vec<StepId> {
         plan.steps.iter().map(|s| s.id).collect()
@@ -219,19 +253,7 @@ mod tests {
     fn with_the_old_container_parked_it_restores_the_data_and_unparks_it() {
         let current = discovery(server("v1.6.20", "sha256:new"));
         let plan = plan(&current, &record(), &options(true)).unwrap();
-        assert_eq!(
-            ids(&plan),
-            [
-                StepId::VerifyBackup,
-                StepId::StopNew,
-                StepId::RemoveNew,
-                StepId::RestoreData,
-                StepId::UnparkOld,
-                StepId::RestoreRestart,
-                StepId::StartOld,
-                StepId::WaitOldHealthy
-            ]
-        );
+        assert_eq!(ids(&plan), BACK_TO_THE_PARKED_SERVER);
         assert_eq!(plan.kind, PlanKind::Rollback);
         assert_eq!(plan.to.to_string(), "rancher/server:v1.6.10");
         let Action::Transfer(restore) = &plan.steps[3].action else {
@@ -280,6 +302,101 @@ mod tests {
             panic!("a rollback without the data's backup must be refused");
         };
         assert!(reasons[0].contains("--backup FILE"), "{reasons:?}");
+    }
+
+    /// The upgrade of an external-database server from v1.6.10 to v1.6.20, its record, and the
+    /// server running v1.6.20 now.
+    fn external() -> (UpgradeRecord, Discovery) {
+        let on_db = |tag: &str, id: &str| {
+            let mut server = server(tag, id);
+            server.mode = DbMode::External;
+            server.carried.args = ["--db-host", "db", "--db-pass", "pa ss"]
+                .map(String::from)
+                .to_vec();
+            server
+        };
+        let old = on_db("v1.6.10", "sha256:old");
+        let options = crate::plan::fixture::options("v1.6.20", "/backups", "T0");
+        let plan = crate::plan::plan(&discovery(old.clone()), &options).unwrap();
+        let record = UpgradeRecord::new(
+            &old,
+            &plan,
+            &recreate_old(&crate::engine::fixture::docker(), &old, "rancher-data"),
+            Some("T0".into()),
+        );
+        (record, discovery(on_db("v1.6.20", "sha256:new")))
+    }
+
+    fn dump() -> Archive {
+        Archive::new(
+            std::path::Path::new("/backups"),
+            "v1.6.10",
+            "T0",
+            crate::archive::ArchiveContent::DatabaseDump,
+            crate::archive::ArchiveFormat::Zstd,
+        )
+    }
+
+    #[test]
+    fn an_external_database_gets_its_dump_back_before_the_old_server_starts() {
+        let (record, current) = external();
+        let with_dump = RollbackOptions {
+            archive: Some(dump()),
+            ..options(true)
+        };
+        let plan = plan(&current, &record, &with_dump).unwrap();
+        assert_eq!(ids(&plan), BACK_TO_THE_PARKED_SERVER);
+        let Action::Transfer(restore) = &plan.steps[3].action else {
+            panic!("the restore streams the dump: {:?}", plan.steps[3]);
+        };
+        assert_eq!(
+            restore.argv.display(Reveal::Masked),
+            "MYSQL_PWD='********' docker run --rm -i --log-driver none -e MYSQL_PWD --entrypoint mysql sha256:old -h db -P 3306 -u cattle --protocol=TCP"
+        );
+        assert_eq!(restore.archive, dump());
+    }
+
+    #[test]
+    fn an_archive_of_the_other_kind_is_refused() {
+        let (upgraded, current) = external();
+        let Err(Refusal::Preflight(reasons)) = plan(&current, &upgraded, &options(true)) else {
+            panic!("an archive of volumes can't restore an external database");
+        };
+        assert_eq!(
+            reasons,
+            [
+                "/backups/rancher-data-backup-v1.6.10-T0.tar.zst is an archive of the data volumes, and rancher needs a dump of the external database: pass --backup FILE with the one taken before the upgrade (rancher-db-backup-*)"
+            ]
+        );
+        let embedded = discovery(server("v1.6.20", "sha256:new"));
+        let with_dump = RollbackOptions {
+            archive: Some(dump()),
+            ..options(true)
+        };
+        let Err(Refusal::Preflight(reasons)) = plan(&embedded, &record(), &with_dump) else {
+            panic!("a dump can't restore data volumes");
+        };
+        assert!(
+            reasons[0].contains("needs an archive of the data volumes"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_dump_an_external_database_is_left_as_it_is_and_the_warning_says_so() {
+        let (record, current) = external();
+        let without = RollbackOptions {
+            archive: None,
+            ..options(true)
+        };
+        let plan = plan(&current, &record, &without).unwrap();
+        assert!(!ids(&plan).contains(&StepId::RestoreData));
+        assert!(!ids(&plan).contains(&StepId::VerifyBackup));
+        assert!(
+            plan.warnings[0].starts_with("no dump of the external database of rancher is recorded"),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]

@@ -48,6 +48,20 @@ pub fn db_password_secret() -> Secret {
     }
 }
 
+/// The env var MySQL's clients (`mysql`, `mysqldump`, 5.5 to 8) read their password from.
+pub const CLIENT_PASSWORD_ENV: &str = "MYSQL_PWD";
+
+/// The secret of a `MYSQL_PWD=value` word for a one-shot client container: the value travels in
+/// docker's environment (`-e MYSQL_PWD`), and a shell runbook reads it from the variable of the
+/// server's own password secret, `password`, so one export serves both.
+pub fn client_password_secret(password: &Secret) -> Secret {
+    Secret {
+        visible_prefix: CLIENT_PASSWORD_ENV.len() + 1,
+        shell_var: password.shell_var.clone(),
+        via_environment: true,
+    }
+}
+
 /// Whether the server's own arguments hold the database password (`--db-pass VALUE` or
 /// `--db-pass=VALUE`): docker takes them on its command line only.
 pub fn password_in_arguments(args: &[String]) -> bool {

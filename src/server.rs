@@ -1,7 +1,9 @@
 //! The typed description of a running Rancher server, as discovery finds it.
 
+use crate::argv::Secret;
 use crate::engine::EngineTarget;
 use crate::image::ImageRef;
+use crate::secrets::{DB_PASSWORD_FLAG, db_password_secret, env_assignment_secret};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -15,6 +17,15 @@ pub const DATA_PARENT: &str = "/var";
 pub fn data_paths_relative() -> impl Iterator<Item = &'static str> {
     DATA_PATHS.iter().map(|p| p.trim_start_matches('/'))
 }
+
+/// Each setting of an external database: the server's flag, the env var the entry script maps
+/// it to (`server/bin/entry`), and the entry script's default. The host has none: a server
+/// that names no host runs its embedded database.
+const DB_HOST: (&str, &str) = ("--db-host", "CATTLE_DB_CATTLE_MYSQL_HOST");
+const DB_PORT: (&str, &str, &str) = ("--db-port", "CATTLE_DB_CATTLE_MYSQL_PORT", "3306");
+const DB_USER: (&str, &str, &str) = ("--db-user", "CATTLE_DB_CATTLE_USERNAME", "cattle");
+const DB_NAME: (&str, &str, &str) = ("--db-name", "CATTLE_DB_CATTLE_MYSQL_NAME", "cattle");
+const DB_PASSWORD: (&str, &str, &str) = (DB_PASSWORD_FLAG, "CATTLE_DB_CATTLE_PASSWORD", "cattle");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -170,31 +181,82 @@ pub struct Server {
     pub not_carried: Vec<String>,
 }
 
+/// The external database a server uses, as its entry script reads it: each `--db-*` flag
+/// (`--db-user U` or `--db-user=U`), else its `CATTLE_DB_CATTLE_*` env var, else the default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalDatabase {
+    pub host: String,
+    pub port: String,
+    pub user: String,
+    pub name: String,
+    pub password: String,
+    /// The secret the password is, as the server's settings hold it (`--db-pass` or
+    /// `CATTLE_DB_CATTLE_PASSWORD`); `None` for the entry script's default, which is no secret.
+    pub password_secret: Option<Secret>,
+}
+
+impl CarriedSettings {
+    /// The last value of `flag` among the arguments after the image (`--db-host X` or
+    /// `--db-host=X`).
+    fn argument(&self, flag: &str) -> Option<String> {
+        let inline = format!("{flag}=");
+        self.args
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, arg)| match arg {
+                _ if arg == flag => self.args.get(i + 1).cloned(),
+                _ => arg.strip_prefix(&inline).map(str::to_string),
+            })
+    }
+
+    fn env_value(&self, name: &str) -> Option<String> {
+        let assignment = format!("{name}=");
+        self.env
+            .iter()
+            .find_map(|e| e.strip_prefix(&assignment).map(str::to_string))
+    }
+
+    /// A setting the server's entry script reads: the argument `flag`, else the variable `env`
+    /// (`--db-host`, else `CATTLE_DB_CATTLE_MYSQL_HOST`).
+    pub fn setting(&self, flag: &str, env: &str) -> Option<String> {
+        self.argument(flag).or_else(|| self.env_value(env))
+    }
+
+    /// The external database the settings name (what puts a server in [`DbMode::External`]);
+    /// `None` for a server on its embedded one.
+    pub fn external_database(&self) -> Option<ExternalDatabase> {
+        let argument = |flag: &str| self.argument(flag);
+        let env = |name: &str| self.env_value(name);
+        let setting = |(flag, name, default): (&str, &str, &str)| {
+            self.setting(flag, name)
+                .unwrap_or_else(|| default.to_string())
+        };
+        let (flag, name) = DB_HOST;
+        let host = argument(flag).or_else(|| env(name))?;
+        let (flag, name, _) = DB_PASSWORD;
+        let password_secret = if argument(flag).is_some() {
+            Some(db_password_secret())
+        } else {
+            env(name).and_then(|value| env_assignment_secret(&format!("{name}={value}")))
+        };
+        Some(ExternalDatabase {
+            host,
+            port: setting(DB_PORT),
+            user: setting(DB_USER),
+            name: setting(DB_NAME),
+            password: setting(DB_PASSWORD),
+            password_secret,
+        })
+    }
+}
+
 impl Server {
     /// The release the server runs: its version env, else its image tag.
     pub fn release(&self) -> &str {
         self.version
             .as_deref()
             .unwrap_or_else(|| self.image.effective_tag())
-    }
-
-    /// A setting the server's entry script reads, from the arguments after the image
-    /// (`--db-host X` or `--db-host=X`), else from its environment (`CATTLE_DB_CATTLE_MYSQL_HOST`).
-    pub fn setting(&self, flag: &str, env: &str) -> Option<String> {
-        let args = &self.carried.args;
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-            .or_else(|| {
-                args.iter()
-                    .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_string))
-            })
-            .or_else(|| {
-                self.carried
-                    .env
-                    .iter()
-                    .find_map(|e| e.strip_prefix(&format!("{env}=")).map(str::to_string))
-            })
     }
 
     /// The name the old container is parked under while the new one takes its name.
@@ -294,5 +356,82 @@ pub(crate) mod fixture {
             data_container: None,
             parked_name_taken: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str], env: &[&str]) -> Option<ExternalDatabase> {
+        CarriedSettings {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.iter().map(|e| e.to_string()).collect(),
+            ..CarriedSettings::default()
+        }
+        .external_database()
+    }
+
+    #[test]
+    fn without_a_host_the_database_is_the_embedded_one() {
+        assert_eq!(
+            settings(&["--db-user", "u"], &["CATTLE_DB_CATTLE_USERNAME=u"]),
+            None
+        );
+    }
+
+    #[test]
+    fn each_setting_is_its_flag_else_its_env_else_the_entry_scripts_default() {
+        let database = settings(
+            &[
+                "--db-host",
+                "db",
+                "--db-user=flag-user",
+                "--db-user",
+                "last-user",
+            ],
+            &[
+                "CATTLE_DB_CATTLE_MYSQL_HOST=env-host",
+                "CATTLE_DB_CATTLE_USERNAME=env-user",
+                "CATTLE_DB_CATTLE_MYSQL_NAME=env-name",
+            ],
+        )
+        .unwrap();
+        // The entry script exports each flag over the env, the last one last.
+        assert_eq!(
+            (database.host.as_str(), database.user.as_str()),
+            ("db", "last-user")
+        );
+        assert_eq!(
+            (database.port.as_str(), database.name.as_str()),
+            ("3306", "env-name")
+        );
+        assert_eq!(
+            (database.password.as_str(), database.password_secret),
+            ("cattle", None)
+        );
+    }
+
+    #[test]
+    fn the_password_is_the_secret_of_where_the_server_has_it() {
+        let by_flag = settings(&["--db-host", "db", "--db-pass=p w"], &[]).unwrap();
+        assert_eq!(by_flag.password, "p w");
+        assert_eq!(
+            by_flag.password_secret.unwrap().shell_var,
+            "RANCHER_DB_PASS"
+        );
+        let by_env = settings(
+            &[],
+            &[
+                "CATTLE_DB_CATTLE_MYSQL_HOST=db",
+                "CATTLE_DB_CATTLE_PASSWORD=e",
+            ],
+        )
+        .unwrap();
+        assert_eq!(by_env.password, "e");
+        assert_eq!(
+            by_env.password_secret.unwrap().shell_var,
+            "CATTLE_DB_CATTLE_PASSWORD"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! backup archives) beside what the engine runs now, and the one command to run next. It only
 //! reads: files, and the engine through discovery's `docker inspect`.
 
-use crate::archive::{self, ArchiveFormat, Checksum};
+use crate::archive::{self, Checksum};
 use crate::argv::{Argv, Reveal};
 use crate::cli::DEFAULT_DATA_CONTAINER;
 use crate::discover;
@@ -16,10 +16,6 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// How the upgrades' archives are named: `rancher-data-backup-<old version>-<UTC time>.tar.zst`
-/// (or `.tar.gz`), each with its `.sha256` beside it.
-const ARCHIVE_PREFIX: &str = "rancher-data-backup-";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -261,20 +257,13 @@ pub fn next_command(record: &UpgradeRecord, backup_dir: &Path) -> Option<Argv> {
     )
 }
 
-/// The archives in `dir` (not their checksum files, nor what an interrupted backup left), in
-/// name order, with their sizes and what their checksum files say of them.
+/// The backup archives in `dir`, of the data volumes and of external databases (not their
+/// checksum files, nor what an interrupted backup left), in name order, with their sizes and what their checksum files say of them.
 fn archives(dir: &Path, records: &[UpgradeRecord]) -> Result<Vec<Archive>> {
     let mut found: Vec<archive::Archive> = std::fs::read_dir(dir)
         .with_context(|| format!("can't read {}", dir.display()))?
         .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let format = ArchiveFormat::of_name(&name).filter(|_| name.starts_with(ARCHIVE_PREFIX));
-            format.map(|format| archive::Archive {
-                path: entry.path(),
-                format,
-            })
-        })
+        .filter_map(|entry| archive::Archive::backup_named(entry.path()))
         .collect();
     found.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found

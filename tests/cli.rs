@@ -6,6 +6,7 @@ mod common;
 
 use common::{FakeDocker, Ran, fixture_container, pong_server};
 use serde_json::{Value, json};
+use std::path::Path;
 
 const OLD_IMAGE: &str = "127.0.0.1:5599/rancher/server:v1.6.10";
 const NEW_IMAGE: &str = "127.0.0.1:5599/rancher/server:v1.6.20";
@@ -499,14 +500,8 @@ fn external_db_flags_are_carried_after_the_image_without_a_data_container() {
     assert!(plan["data_container"].is_null());
     let ids = step_ids(&plan);
     assert!(
-        !ids.contains(&"create-data-container") && !ids.contains(&"backup"),
+        !ids.contains(&"create-data-container") && !ids.contains(&"check-room"),
         "no volume holds the database: {ids:?}"
-    );
-    let ask = step(&plan, "confirm-database-backup");
-    let manual = ask["manual"].as_str().unwrap_or_else(|| panic!("{ask:#}"));
-    assert!(
-        manual.starts_with("mysqldump -h db.example -P 3306 -u cattle -p cattle"),
-        "{manual}"
     );
     let run_new = words(&step(&plan, "create-new")["argv"]);
     assert!(
@@ -536,6 +531,102 @@ fn external_db_flags_are_carried_after_the_image_without_a_data_container() {
     let shown = dry_run_json(&fake, "v1.6.20", &["--show-secrets"]);
     let run_new = words(&step(&shown, "create-new")["argv"]);
     assert_eq!(run_new[run_new.len() - old_args.len()..], old_args[..]);
+}
+
+#[test]
+fn external_db_is_dumped_by_the_old_images_mysqldump_with_the_password_in_no_argv() {
+    for fixture in ["external-flags", "external-env"] {
+        let fake = FakeDocker::new(fixture);
+        let plan = dry_run_json(&fake, "v1.6.20", &["--show-secrets"]);
+        let ids = step_ids(&plan);
+        let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+        assert!(
+            at("stop") < at("backup") && at("backup") < at("run-new"),
+            "{fixture}: {ids:?}"
+        );
+        assert!(!ids.contains(&"confirm-database-backup"), "{fixture}");
+        let backup = step(&plan, "backup");
+        let archive = &backup["transfer"]["archive"];
+        assert_eq!(archive["content"], "database-dump", "{fixture}");
+        assert_eq!(archive["path"], plan["backup_archive"], "{fixture}");
+        let file = archive["path"].as_str().unwrap();
+        assert!(
+            Path::new(file)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("rancher-db-backup-v1.6.10-")
+                && file.ends_with(".sql.zst"),
+            "{fixture}: {file}"
+        );
+        let argv = words(&backup["argv"]);
+        assert_eq!(
+            argv[..9],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--log-driver",
+                "none",
+                "-e",
+                "MYSQL_PWD",
+                "--entrypoint",
+                "mysqldump"
+            ],
+            "{fixture}"
+        );
+        assert_eq!(argv[9], OLD_IMAGE, "{fixture}");
+        let secret = if fixture == "external-flags" {
+            "pw-MARKER with space"
+        } else {
+            "pw-MARKER"
+        };
+        for shown in [backup, &backup["undo"][0]] {
+            // Even shown with its secrets, the command line holds none: it goes in docker's
+            // environment.
+            assert!(!shown["argv"].to_string().contains("MARKER"), "{shown:#}");
+            assert_eq!(
+                words(&shown["environment"]),
+                [format!("MYSQL_PWD={secret}")],
+                "{fixture}"
+            );
+        }
+        assert_eq!(backup["undo"][0]["id"], "restore-data");
+        assert_eq!(words(&backup["undo"][0]["argv"])[9], "mysql", "after -i");
+        assert_eq!(
+            plan["way_back"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            [
+                "stop-new",
+                "remove-new",
+                "restore-data",
+                "start-old",
+                "unpark-old",
+                "restore-restart",
+                "wait-old-healthy"
+            ],
+            "{fixture}: the dump goes back before the old server starts"
+        );
+    }
+}
+
+#[test]
+fn external_db_with_no_backup_asks_to_confirm_a_dump_of_your_own() {
+    let fake = FakeDocker::new("external-flags");
+    let plan = dry_run_json(&fake, "v1.6.20", &["--no-backup"]);
+    assert!(!step_ids(&plan).contains(&"backup"));
+    assert!(plan["backup_archive"].is_null());
+    let ask = step(&plan, "confirm-database-backup");
+    let manual = ask["manual"].as_str().unwrap_or_else(|| panic!("{ask:#}"));
+    assert!(
+        manual.starts_with("mysqldump -h db.example -P 3306 -u cattle -p --single-transaction"),
+        "{manual}"
+    );
 }
 
 #[test]
@@ -1118,49 +1209,115 @@ fn the_shell_runbook_of_every_plannable_fixture_is_valid_bash() {
     }
 }
 
-#[test]
-fn the_shell_runbook_run_by_bash_issues_exactly_the_planned_commands() {
-    let fake = FakeDocker::new("embedded");
-    let ping = pong_server();
-    let options = [
+/// The upgrade of `rancher` to v1.6.20 that a runbook shows, waiting for `ping`.
+fn runbook_options(ping: &str) -> [&str; 6] {
+    [
         "--container",
         "rancher",
         "--to",
         "v1.6.20",
         "--health-url",
-        &ping,
-    ];
+        ping,
+    ]
+}
+
+/// Runs the shell runbook of the upgrade of the server of `fake` to v1.6.20 with bash, its
+/// secrets exported: whether it succeeded, and what bash printed.
+fn run_shell_runbook(fake: &FakeDocker, ping: &str, secrets: &[(&str, &str)]) -> (bool, String) {
+    let options = runbook_options(ping);
     let script = run(
-        &fake,
+        fake,
         &[&["runbook", "--format", "shell"], &options[..]].concat(),
     )
     .expect_code(0)
     .stdout;
+    let file = fake.state_dir().join("runbook.sh");
+    std::fs::write(&file, &script).unwrap();
+    let bash = fake
+        .process("bash")
+        .arg(&file)
+        .envs(secrets.iter().copied())
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&bash.stdout),
+        String::from_utf8_lossy(&bash.stderr)
+    );
+    (bash.status.success(), shown)
+}
+
+#[test]
+fn the_shell_runbook_dumps_an_external_database_by_hand_and_checks_it_is_whole() {
+    for (fixture, password_var, password) in [
+        ("external-flags", "RANCHER_DB_PASS", "pw-MARKER with space"),
+        ("external-env", "CATTLE_DB_CATTLE_PASSWORD", "pw-MARKER"),
+    ] {
+        let secrets = [("API_TOKEN", "tok-MARKER"), (password_var, password)];
+        let fake = FakeDocker::new(fixture);
+        let (ok, shown) = run_shell_runbook(&fake, &pong_server(), &secrets);
+        assert!(ok, "{fixture}: the runbook failed:\n{shown}");
+        assert!(
+            shown.contains("\n-- Dump completed on "),
+            "grep shows the line:\n{shown}"
+        );
+        let files = fake.work_files();
+        let [dump, checksum] = &files[..] else {
+            panic!("{fixture}: the dump and its checksum: {files:?}");
+        };
+        assert!(dump.starts_with("rancher-db-backup-v1.6.10-") && dump.ends_with(".sql.zst"));
+        let checked = std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg(checksum)
+            .current_dir(fake.work_dir())
+            .output()
+            .unwrap();
+        assert!(checked.status.success(), "{checked:?}");
+        let served: Vec<String> = fake
+            .database_clients()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(
+            served,
+            ["mysqldump"],
+            "{fixture}: the database accepted the password"
+        );
+        assert_eq!(fake.container("rancher")["Config"]["Image"], NEW_IMAGE);
+
+        // A dump cut short stops the runbook before its checksum, and before the new version.
+        let mut cut = FakeDocker::new(fixture);
+        cut.set_env("FAKE_DOCKER_DUMP_CUT", "1");
+        let (ok, shown) = run_shell_runbook(&cut, &pong_server(), &secrets);
+        assert!(!ok, "{fixture}: a cut dump went on:\n{shown}");
+        assert!(
+            !cut.work_files().iter().any(|f| f.ends_with(".sha256")),
+            "{:?}",
+            cut.work_files()
+        );
+        assert!(
+            !cut.mutating_calls()
+                .contains(&strings(&["start", "rancher"]))
+        );
+    }
+}
+
+#[test]
+fn the_shell_runbook_run_by_bash_issues_exactly_the_planned_commands() {
+    let fake = FakeDocker::new("embedded");
+    let ping = pong_server();
     let plan = run(
         &fake,
         &[
             &["upgrade", "--dry-run", "--format", "json", "--show-secrets"],
-            &options[..],
+            &runbook_options(&ping)[..],
         ]
         .concat(),
     )
     .expect_code(0)
     .json();
-    let file = fake.state_dir().join("runbook.sh");
-    std::fs::write(&file, &script).unwrap();
-
-    let bash = fake
-        .process("bash")
-        .arg(&file)
-        .env("API_TOKEN", "tok-MARKER")
-        .output()
-        .unwrap();
-    assert!(
-        bash.status.success(),
-        "the runbook failed:\n{}\n{}",
-        String::from_utf8_lossy(&bash.stdout),
-        String::from_utf8_lossy(&bash.stderr)
-    );
+    let (ok, shown) = run_shell_runbook(&fake, &ping, &[("API_TOKEN", "tok-MARKER")]);
+    assert!(ok, "the runbook failed:\n{shown}");
 
     // The fake records docker's calls; the runbook's other commands, the host's `zstd` and
     // `sha256sum` writing the archive and its checksum, must have passed for bash to succeed.

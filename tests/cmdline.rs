@@ -12,29 +12,9 @@
 #[path = "e2e/engine.rs"]
 mod engine;
 
-use engine::{ServerOptions, free_port};
+use engine::{ServerOptions, command_lines, free_port};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// Every process's command line now, its words joined by spaces, by pid.
-fn command_lines() -> Vec<(u32, String)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let words: Vec<String> = raw
-                .split(|b| *b == 0)
-                .filter(|w| !w.is_empty())
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect();
-            Some((pid, words.join(" ")))
-        })
-        .collect()
-}
 
 #[test]
 fn no_secret_env_value_is_on_any_command_line_while_the_upgrade_runs() {

@@ -20,6 +20,7 @@ use engine::{
     data_mounts, docker_ok, env_value, exists, free_port, inspect, inspect_existing, mounts,
     now_seconds, record_before, strings, text, way_back_commands,
 };
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -336,20 +337,7 @@ fn external_db_arguments_are_carried_and_the_password_never_shown() {
         ServerOptions {
             port: Some(free_port()),
             restart: Some("always".into()),
-            args: [
-                "--db-host",
-                &db.bed.host,
-                "--db-port",
-                &db.bed.port.to_string(),
-                "--db-user",
-                "rancher",
-                "--db-pass",
-                password,
-                "--db-name",
-                &db.name,
-            ]
-            .map(String::from)
-            .to_vec(),
+            args: database_args(&db, "rancher", Some(password)),
             ..ServerOptions::default()
         },
     );
@@ -363,6 +351,25 @@ fn external_db_arguments_are_carried_and_the_password_never_shown() {
     );
     assert!(strings(&new, "/Config/Cmd").contains(&password.to_string()));
     assert_eq!(text(&new, "/HostConfig/RestartPolicy/Name"), "always");
+}
+
+/// The `--db-*` arguments of a server on `db` as `user`, with `--db-pass` when `password` is
+/// given (else the server takes it from its env).
+fn database_args(db: &db::TestDb, user: &str, password: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "--db-host".to_string(),
+        db.bed.host.clone(),
+        "--db-port".into(),
+        db.bed.port.to_string(),
+        "--db-user".into(),
+        user.into(),
+        "--db-name".into(),
+        db.name.clone(),
+    ];
+    if let Some(password) = password {
+        args.extend(["--db-pass".into(), password.into()]);
+    }
+    args
 }
 
 /// Scenario 3b: external database given by `CATTLE_DB_*` env (the test bed's database
@@ -459,6 +466,293 @@ fn upgrade_external_db(
         "containers left"
     );
     (old, new)
+}
+
+/// Scenario 3c: the external database's dump and its restore. A v1.6.10 server on the test
+/// bed's database stand-in is upgraded to v1.6.20, the old image's mysqldump dumping the
+/// database once the old server has left it; then the crash release (v1.6.31-crash migrates
+/// the schema to 31 and exits 3) rolls back by itself, the old image's mysql restoring its
+/// dump before v1.6.20, which refuses a newer schema, starts again and answers. While both
+/// run, no process's command line shows the password.
+#[test]
+fn external_db_is_dumped_and_restored_before_the_old_server_starts_again() {
+    let scope = scope!("extdump");
+    let Some(db) = db::TestDb::for_test(&scope.prefix) else {
+        return;
+    };
+    // Unique, so that no other process on this machine shows it; in the environment, where
+    // the docs' --db-pass would show on the new server's `docker create` (the plan warns).
+    let password = format!("Quagga{}-{} it's $HOME", std::process::id(), now_seconds());
+    db.grant("rancher", &password);
+    let server = scope.start_server(
+        "v1.6.10",
+        ServerOptions {
+            port: Some(free_port()),
+            restart: Some("unless-stopped".into()),
+            env: vec![format!("CATTLE_DB_CATTLE_PASSWORD={password}")],
+            args: database_args(&db, "rancher", None),
+            ..ServerOptions::default()
+        },
+    );
+    assert_eq!(db.schema(), Some(10));
+    // Rows enough for a dump of some size, of hex digits that compress as little as real data
+    // would: what each restore must bring back.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let rows: Vec<String> = (0..DUMP_ROWS)
+        .map(|i| {
+            let value: String = (0..6)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    format!("{seed:016x}")
+                })
+                .collect();
+            format!(
+                "({},{})",
+                db::sql_string(&format!("row-{i}")),
+                db::sql_string(&value)
+            )
+        })
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO `setting` VALUES {};\n",
+        rows.join(",")
+    ));
+
+    let (upgrade, result) = run_watching_command_lines(&scope, "v1.6.20", &password, "mysqldump");
+    upgrade.expect_code(0);
+    assert_never_shown(&scope, &upgrade, &password);
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(db.schema(), Some(20));
+    let dump = dump_taken(&scope, &db, "v1.6.10", 10);
+    assert_eq!(dump.content_bytes, dump.sql.len() as u64);
+    assert_dump_between_the_servers(&db, "v1.6.10", "v1.6.20");
+    let _ = writeln!(
+        std::io::stderr(),
+        "external database dump: {} bytes of SQL ({} tables, {DUMP_ROWS} rows added) into {} bytes of {} in {:.2} s",
+        dump.sql.len(),
+        dump.tables,
+        dump.archive_bytes,
+        dump.path.file_name().unwrap().to_string_lossy(),
+        step_seconds(&result, "backup"),
+    );
+
+    // Written on v1.6.20: the next dump holds it, and its restore brings it back.
+    db.put_setting("written-on", "v1.6.20");
+    let settings = db.settings();
+    let (crash, result) = run_watching_command_lines(&scope, "v1.6.31-crash", &password, "mysql");
+    crash
+        .expect_code(1)
+        .expect_mention(&["exit code 3", "Rolled back.", "data restored from "]);
+    assert_never_shown(&scope, &crash, &password);
+    assert_eq!(server.version(), "v1.6.20", "the old server answers again");
+    assert_eq!(db.schema(), Some(20), "the migrated schema is gone");
+    assert_eq!(
+        db.settings(),
+        settings,
+        "every row as it was before the crash release"
+    );
+    let restores = db.events_of("exec");
+    let restore = restores.last().expect("the restore changed the database");
+    assert_eq!(
+        (
+            &restore["kind"],
+            &restore["schema_before"],
+            &restore["schema_after"]
+        ),
+        (&"mysql".into(), &31.into(), &20.into()),
+        "{restore}"
+    );
+    let crashed = dump_taken(&scope, &db, "v1.6.20", 20);
+    assert_dump_between_the_servers(&db, "v1.6.20", "v1.6.31-crash");
+    // The restore came after the crash release left, and before v1.6.20 came back.
+    let connections = db.connections();
+    let at = |kind: &str, version: Option<&str>| {
+        connections
+            .iter()
+            .rposition(|c| c.kind == kind && c.version.as_deref() == version)
+            .unwrap_or_else(|| panic!("no {kind} {version:?} in {connections:?}"))
+    };
+    let (crash_server, mysql, back) = (
+        &connections[at("server", Some("v1.6.31-crash"))],
+        &connections[at("mysql", None)],
+        &connections[at("server", Some("v1.6.20"))],
+    );
+    assert!(
+        crash_server.disconnected_at.unwrap() <= mysql.connected_at
+            && mysql.disconnected_at.unwrap() <= back.connected_at,
+        "crash release {crash_server:?}, restore {mysql:?}, v1.6.20 again {back:?}"
+    );
+    assert!(
+        db::overlapping_servers(&connections).is_empty(),
+        "two servers on the database at once: {:?}",
+        db::overlapping_servers(&connections)
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "external database dump before the crash release: {} bytes of SQL into {} bytes in {:.2} s; restored in {:.2} s",
+        crashed.sql.len(),
+        crashed.archive_bytes,
+        step_seconds(&result, "backup"),
+        step_seconds(&result, "restore-data"),
+    );
+}
+
+/// Rows the dump scenario adds to the `setting` table, about 110 bytes each.
+const DUMP_ROWS: usize = 20_000;
+
+/// `upgrade --yes --to TO` with its `--result`, reading every process's command line while it
+/// runs: none may hold `secret`, and the sampling must see the database client `client` go by
+/// (the dump's `mysqldump`, the restore's `mysql`), or it proved nothing.
+fn run_watching_command_lines(
+    scope: &Scope,
+    to: &str,
+    secret: &str,
+    client: &str,
+) -> (engine::Run, serde_json::Value) {
+    let result = scope.dir().join(format!("result-{to}.json"));
+    let result_arg = result.display().to_string();
+    let (args, transcript) = scope.upgrade_args(to, &["--result", &result_arg]);
+    let mut run = scope.spawn_tool(&args, Some(&transcript));
+    let entrypoint = format!("--entrypoint {client} ");
+    let (mut samples, mut seen, mut leaks) = (0_u64, 0_u64, Vec::new());
+    while run.is_running() {
+        for (pid, line) in engine::command_lines() {
+            if line.contains(secret) {
+                leaks.push(format!("{pid}: {line}"));
+            }
+            seen += u64::from(line.contains(&entrypoint));
+        }
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        leaks.is_empty(),
+        "the password on a command line:\n{}",
+        leaks.join("\n")
+    );
+    assert!(seen > 0, "{samples} samples never saw `{entrypoint}` go by");
+    let run = run.wait();
+    let result = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    (run, result)
+}
+
+/// How long the step `id` of a `--result` took, in the phase it ran last.
+fn step_seconds(result: &serde_json::Value, id: &str) -> f64 {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|s| s["id"] == id)
+        .and_then(|s| s["duration_seconds"].as_f64())
+        .unwrap_or_else(|| panic!("no step {id} in {result:#}"))
+}
+
+/// A dump the upgrade wrote, read back.
+struct Dump {
+    path: PathBuf,
+    sql: String,
+    tables: u64,
+    content_bytes: u64,
+    archive_bytes: u64,
+}
+
+/// The dump of `db` taken before the upgrade from `version` (schema `schema`): whole, private,
+/// its checksum right, recorded in the state file, holding the database as that version left
+/// it.
+fn dump_taken(scope: &Scope, db: &db::TestDb, version: &str, schema: u32) -> Dump {
+    use std::os::unix::fs::PermissionsExt;
+    let backups = scope.subdir("backups");
+    let prefix = format!("rancher-db-backup-{version}-");
+    let dumps: Vec<PathBuf> = std::fs::read_dir(&backups)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(".sql.zst")
+        })
+        .collect();
+    let [path] = &dumps[..] else {
+        panic!("one dump of {version} in {}: {dumps:?}", backups.display());
+    };
+    let checksum = PathBuf::from(format!("{}.sha256", path.display()));
+    for file in [path, &checksum] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    let checked = Command::new("sha256sum")
+        .arg("-c")
+        .arg(&checksum)
+        .current_dir(&backups)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "sha256sum -c: {checked:?}");
+    let sql = Command::new("zstd")
+        .args(["-q", "-dc"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(sql.status.success(), "zstd -dc {}: {sql:?}", path.display());
+    let sql = String::from_utf8(sql.stdout).unwrap();
+    assert!(
+        sql.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("-- Dump completed on "),
+        "the dump is whole"
+    );
+    for holds in [
+        format!("CREATE DATABASE /*!32312 IF NOT EXISTS*/ `{}`;", db.name),
+        format!("-- Schema: {schema}"),
+        format!("'row-{}'", DUMP_ROWS - 1),
+    ] {
+        assert!(sql.contains(&holds), "the dump lacks {holds:?}");
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(backups.join(format!(
+            "rancher-upgrade-{}.state.json",
+            scope.server_name()
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let recorded = &state["backup_summary"];
+    Dump {
+        path: path.clone(),
+        tables: recorded["entries"].as_u64().unwrap(),
+        content_bytes: recorded["content_bytes"].as_u64().unwrap(),
+        archive_bytes: std::fs::metadata(path).unwrap().len(),
+        sql,
+    }
+}
+
+/// The last dump of `db` ran with no server on the database: after an `old` server left it,
+/// before a `new` one came.
+fn assert_dump_between_the_servers(db: &db::TestDb, old: &str, new: &str) {
+    let connections = db.connections();
+    let dump = connections
+        .iter()
+        .rfind(|c| c.kind == "mysqldump")
+        .unwrap_or_else(|| panic!("no dump in {connections:?}"));
+    let servers = || connections.iter().filter(|c| c.is_server());
+    let on_it: Vec<_> = servers().filter(|c| c.overlaps(dump)).collect();
+    assert!(
+        on_it.is_empty(),
+        "servers on the database during the dump: {on_it:?}"
+    );
+    let (before, after) = (
+        servers().rfind(|c| c.connected_at < dump.connected_at),
+        servers().find(|c| c.connected_at > dump.connected_at),
+    );
+    assert_eq!(
+        (
+            before.and_then(|c| c.version.as_deref()),
+            after.and_then(|c| c.version.as_deref())
+        ),
+        (Some(old), Some(new)),
+        "the servers around the dump {dump:?}"
+    );
 }
 
 /// Scenario 4: /var/lib/mysql bind-mounted from the host: the host's data survives and the

@@ -643,3 +643,229 @@ fn a_resumed_run_sees_on_the_engine_the_new_container_created_and_connected() {
         .collect();
     assert_eq!(resumed, ["stop", "start", "rm"], "{stderr}");
 }
+
+// ---------------------------------------------------------- an external database --
+
+/// An upgrade of `rancher` to v1.6.20 with its backup: for an external database, its dump.
+fn upgrade_with_backup(health_url: &str) -> Vec<String> {
+    let mut args = upgrade_args(health_url);
+    args.retain(|a| a != "--no-backup");
+    args
+}
+
+/// Runs the upgrade with its backup, which fails: what the tool printed.
+fn failed_upgrade_with_backup(fake: &FakeDocker) -> String {
+    let output = fake
+        .command()
+        .args(upgrade_with_backup(&pong_server()))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+/// The old server runs under its name, on its image.
+fn assert_old_server_runs(fake: &FakeDocker) {
+    let old = fake.container("rancher");
+    assert_eq!(
+        old["Config"]["Image"],
+        "127.0.0.1:5599/rancher/server:v1.6.10"
+    );
+    assert_eq!(old["State"]["Running"], true);
+}
+
+/// Where in the docker calls the first one that starts with `words` is.
+fn position_of(calls: &[Vec<String>], words: &[&str]) -> usize {
+    calls
+        .iter()
+        .position(|c| c.starts_with(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>()))
+        .unwrap_or_else(|| panic!("no {words:?} in {calls:?}"))
+}
+
+/// The docker call that runs the database client `program`, where it is in `calls`.
+fn client_call(calls: &[Vec<String>], program: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c[0] == "run" && c.windows(2).any(|w| w == ["--entrypoint", program]))
+        .unwrap_or_else(|| panic!("no {program} in {calls:?}"))
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+#[test]
+fn an_external_database_is_dumped_after_the_stop_and_before_the_start_and_recorded() {
+    use std::os::unix::fs::PermissionsExt;
+    for fixture in ["external-flags", "external-env"] {
+        let fake = FakeDocker::new(fixture);
+        let args = upgrade_with_backup(&pong_server());
+        let planned = planned_commands(&fake, &args);
+        fake.command().args(&args).arg("--yes").assert().success();
+        let calls = fake.mutating_calls();
+        assert_eq!(calls, planned, "{fixture}");
+        let dump = client_call(&calls, "mysqldump");
+        assert!(
+            position_of(&calls, &["stop"]) < dump && dump < position_of(&calls, &["start"]),
+            "{fixture}: {calls:?}"
+        );
+
+        let files = fake.work_files();
+        let archive = files
+            .iter()
+            .find(|f| f.starts_with("rancher-db-backup-v1.6.10-") && f.ends_with(".sql.zst"))
+            .unwrap_or_else(|| panic!("{fixture}: no dump in {files:?}"));
+        let path = fake.work_dir().join(archive);
+        let checksum = fake.work_dir().join(format!("{archive}.sha256"));
+        for file in [&path, &checksum] {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        let checked = std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg(&checksum)
+            .current_dir(fake.work_dir())
+            .output()
+            .unwrap();
+        assert!(checked.status.success(), "{checked:?}");
+        let sql = std::process::Command::new("zstd")
+            .args(["-q", "-dc"])
+            .arg(&path)
+            .output()
+            .unwrap()
+            .stdout;
+        assert_eq!(
+            fake.database_clients(),
+            [("mysqldump".to_string(), sha256_of(&sql))],
+            "{fixture}: the archive holds the dump the database gave"
+        );
+        assert!(
+            String::from_utf8_lossy(&sql)
+                .trim_end()
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("-- Dump completed")
+        );
+
+        let state: Value = serde_json::from_str(
+            &std::fs::read_to_string(fake.work_dir().join("rancher-upgrade-rancher.state.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state["backup_archive"], path.to_str().unwrap(), "{fixture}");
+        let summary = &state["backup_summary"];
+        assert_eq!(summary["entries"], 1, "{fixture}: one table, `setting`");
+        assert_eq!(summary["content_bytes"], sql.len(), "{fixture}");
+        assert_eq!(
+            summary["archive_bytes"],
+            std::fs::metadata(&path).unwrap().len(),
+            "{fixture}"
+        );
+    }
+}
+
+#[test]
+fn a_dump_cut_short_is_no_backup_and_the_old_server_answers_again() {
+    let mut fake = FakeDocker::new("external-flags");
+    fake.set_env("FAKE_DOCKER_DUMP_CUT", "1");
+    let stderr = failed_upgrade_with_backup(&fake);
+    let failed = stderr
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "Stopped. Step 6/9 failed (Back up the database cattle on db.example:3306 to ",
+            )
+        })
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        failed.contains("exit status: 0"),
+        "docker said nothing: {failed}"
+    );
+    assert!(
+        stderr.contains("rancher-upgrade: the dump ends without mysqldump's last line (`-- Dump completed on ...`): it was cut short"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Rolled back."), "{stderr}");
+    assert!(
+        !fake
+            .work_files()
+            .iter()
+            .any(|f| f.ends_with(".sql.zst") || f.ends_with(".sha256")),
+        "{:?}",
+        fake.work_files()
+    );
+    let calls = fake.mutating_calls();
+    assert!(
+        !calls.contains(&vec!["start".to_string(), "rancher".to_string()]),
+        "the new version never ran: {calls:?}"
+    );
+    assert_old_server_runs(&fake);
+}
+
+#[test]
+fn a_new_version_that_dies_gets_the_dump_back_before_the_old_server_starts() {
+    let mut fake = FakeDocker::new("external-env");
+    fake.set_env("FAKE_DOCKER_RUN_EXITS", "3");
+    let stderr = failed_upgrade_with_backup(&fake);
+    assert!(
+        stderr.contains("Restore the database cattle from rancher-db-backup-v1.6.10-"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; rolled back to v1.6.10, data restored from ")
+            && stderr.contains(".sql.zst."),
+        "{stderr}"
+    );
+    let served = fake.database_clients();
+    assert_eq!(
+        served
+            .iter()
+            .map(|(client, _)| client.as_str())
+            .collect::<Vec<_>>(),
+        ["mysqldump", "mysql"]
+    );
+    assert_eq!(served[0].1, served[1].1, "the very dump went back");
+    let calls = fake.mutating_calls();
+    assert!(
+        client_call(&calls, "mysql") < position_of(&calls, &["start", "rancher-v1.6.10"]),
+        "the restore runs before the old server starts: {calls:?}"
+    );
+    assert_old_server_runs(&fake);
+}
+
+#[test]
+fn a_resumed_external_database_upgrade_dumps_the_database_once() {
+    let mut fake = FakeDocker::new("external-flags");
+    let mut args = upgrade_with_backup(&pong_server());
+    args.push("--yes".into());
+    // Ctrl-C twice during the new server's start: the dump was written whole before it.
+    fake.stop_halfway_at("start", &args);
+    assert_eq!(fake.database_clients().len(), 1);
+
+    let before = fake.mutating_calls().len();
+    let output = fake.command().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Back up the database cattle on db.example:3306 to ")
+            && stderr.contains("(skipped: done by the run of "),
+        "{stderr}"
+    );
+    let resumed: Vec<String> = fake.mutating_calls()[before..]
+        .iter()
+        .map(|c| c[0].clone())
+        .collect();
+    assert_eq!(resumed, ["start", "rm"], "{stderr}");
+    assert_eq!(fake.database_clients().len(), 1, "no second dump");
+}

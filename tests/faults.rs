@@ -10,9 +10,11 @@
 //!   old server under its own name, running, on its old image, with its restart policy, its
 //!   settings (secrets included) and its very data volumes.
 //!
-//! The plans: an embedded-database upgrade (with its backup), an external-database upgrade, the
-//! `rollback` command after a finished upgrade, and the way back an upgrade takes by itself
-//! when the new version dies (`FAKE_DOCKER_RUN_EXITS`). The faults: docker exits 1 with a
+//! The plans: an embedded-database upgrade (with its backup), an external-database upgrade (with
+//! its dump), the `rollback` command after a finished upgrade, and the way back an upgrade takes
+//! by itself when the new version dies (`FAKE_DOCKER_RUN_EXITS`), of either. Once the new
+//! version ran, back also means the external database restored from the dump, before the old
+//! server started; before it ran, the database is left alone. The faults: docker exits 1 with a
 //! message, docker hangs (`--step-timeout 2` must stop it), docker is killed by a signal, and
 //! the operator presses Ctrl-C while the step runs (the step is slow and succeeds: the tool
 //! lets it finish, then stops).
@@ -116,7 +118,7 @@ struct Plan {
     docker_steps: &'static [DockerStep],
 }
 
-const PLANS: [Plan; 4] = [
+const PLANS: [Plan; 5] = [
     Plan {
         name: "embedded upgrade",
         fixture: "embedded",
@@ -144,10 +146,11 @@ const PLANS: [Plan; 4] = [
         run_new: 7,
         docker_steps: &[
             step(1, "pull", 1, "pull the new image"),
-            step(3, "update", 1, "set its restart policy to no"),
-            step(4, "rename", 1, "park the old server"),
-            step(5, "create", 1, "create the new server"),
-            step(6, "stop", 1, "stop the old server"),
+            step(2, "update", 1, "set its restart policy to no"),
+            step(3, "rename", 1, "park the old server"),
+            step(4, "create", 1, "create the new server"),
+            step(5, "stop", 1, "stop the old server"),
+            step(6, "run", 1, "dump the external database"),
             step(7, "start", 1, "start the new server"),
             step(9, "rm", 1, "remove the old server"),
         ],
@@ -180,6 +183,23 @@ const PLANS: [Plan; 4] = [
             step(1, "stop", 2, "stop the new server"),
             step(2, "rm", 1, "remove the new server"),
             step(3, "run", 2, "stream the backup back into the volumes"),
+            step(4, "start", 2, "start the old server"),
+            step(5, "rename", 2, "give the old server its name back"),
+            step(6, "update", 2, "restore the restart policy"),
+        ],
+    },
+    Plan {
+        name: "automatic rollback of an external-database upgrade",
+        fixture: "external-flags",
+        kind: Kind::AutomaticRollback,
+        total: 7,
+        run_new: 0,
+        // Counted from the start of the upgrade: its own update, rename, stop, the dump (a run)
+        // and the new server's start come first.
+        docker_steps: &[
+            step(1, "stop", 2, "stop the new server"),
+            step(2, "rm", 1, "remove the new server"),
+            step(3, "run", 2, "stream the dump back into the database"),
             step(4, "start", 2, "start the old server"),
             step(5, "rename", 2, "give the old server its name back"),
             step(6, "update", 2, "restore the restart policy"),
@@ -299,7 +319,7 @@ fn every_fault_at_every_docker_step_keeps_the_data_and_leaves_a_way_back() {
     );
     assert_eq!(
         cases.len(),
-        4 * (10 + 7 + 5 + 6),
+        4 * (10 + 8 + 5 + 6 + 6),
         "every docker step of every plan, four ways"
     );
     assert!(
@@ -447,7 +467,7 @@ fn check_case(case: &Case, ping: &str) {
         Ending::NotDoneFinishesIt => {
             if plan.kind == Kind::AutomaticRollback {
                 for said in [
-                    "Step 10/11 failed (Wait until rancher answers /ping)",
+                    " failed (Wait until rancher answers /ping)",
                     "Rolling back to v1.6.10",
                     "The rollback stopped too",
                 ] {
@@ -478,6 +498,46 @@ fn check_case(case: &Case, ping: &str) {
     }
     assert_old_server_is_back(&fake, &original, data_expected, &context("at the end"));
     assert_data_kept(&fake, &original, data_expected, &context("at the end"));
+    // The new server ran when one of its starts took effect: a start the fault did not stop
+    // before it began.
+    let new_ran = fake
+        .calls_of("start")
+        .iter()
+        .enumerate()
+        .any(|(i, c)| c[1..] == ["rancher"] && !failed_here("start", i + 1));
+    assert_database_back(&fake, new_ran, &context("at the end"));
+}
+
+/// An external database is as the old server left it: restored from the dump when the new
+/// version ran on it, untouched when it did not.
+fn assert_database_back(fake: &FakeDocker, new_ran: bool, context: &str) {
+    let served = fake.database_clients();
+    let Some((_, dumped)) = served.iter().find(|(client, _)| client == "mysqldump") else {
+        return;
+    };
+    let restored: Vec<&String> = served
+        .iter()
+        .filter(|(client, _)| client == "mysql")
+        .map(|(_, sha256)| sha256)
+        .collect();
+    if new_ran {
+        assert_eq!(restored, [dumped], "the dump restored once\n{context}");
+        // The last of each is the one that did it: a call the fault stopped came before.
+        let calls = fake.mutating_calls();
+        let restore = calls
+            .iter()
+            .rposition(|c| c[0] == "run" && c.contains(&"mysql".to_string()));
+        let old_started = calls.iter().rposition(|c| c[..] == ["start", PARKED]);
+        assert!(
+            restore < old_started,
+            "the restore ran before the old server started: {calls:?}\n{context}"
+        );
+    } else {
+        assert!(
+            restored.is_empty(),
+            "a restore before the new version ran\n{context}"
+        );
+    }
 }
 
 /// The new release runs under the server's name.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::archive::ArchiveContent;
 use crate::server::fixture::{self, discovery, volumes};
 use crate::server::{CreateOption, DataContainer, MountSource, NetworkAttachment, RestartPolicy};
 use std::collections::BTreeMap;
@@ -42,6 +43,18 @@ fn external_server() -> Server {
     .to_vec();
     server
 }
+
+/// The way back once the new version ran, whatever holds the database: the new server stopped
+/// and removed, the data back, then the old server as it was.
+const WAY_BACK_ONCE_THE_NEW_VERSION_RAN: [StepId; 7] = [
+    StepId::StopNew,
+    StepId::RemoveNew,
+    StepId::RestoreData,
+    StepId::StartOld,
+    StepId::UnparkOld,
+    StepId::RestoreRestart,
+    StepId::WaitOldHealthy,
+];
 
 fn options(to: &str) -> PlanOptions {
     super::fixture::options(to, "/backups", "20261127T000000Z")
@@ -212,11 +225,206 @@ fn no_step_removes_volumes() {
 fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image() {
     let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
     assert!(!ids(&plan).contains(&StepId::CreateDataContainer));
-    assert!(
-        !ids(&plan).contains(&StepId::Backup),
-        "no volume holds an external database"
-    );
     assert_eq!(plan.data_container, None);
+    let run = create_new(&plan);
+    assert!(!run.contains("--volumes-from"), "{run}");
+    assert!(
+        run.ends_with("rancher/server:v1.6.20 --db-host db --db-user cattle --db-pass 'pa ss'"),
+        "{run}"
+    );
+}
+
+/// The dump of the external database `plan` takes, and its restore.
+fn database_transfers(plan: &Plan) -> (&Step, &Transfer, &Transfer) {
+    let backup = plan.steps.iter().find(|s| s.id == StepId::Backup).unwrap();
+    let [restore] = &backup.undo[..] else {
+        panic!("one undo, the restore: {backup:?}");
+    };
+    match (&backup.action, &restore.action) {
+        (Action::Transfer(dump), Action::Transfer(back)) => (backup, dump, back),
+        other => panic!("the dump and its restore stream: {other:?}"),
+    }
+}
+
+#[test]
+fn external_db_is_dumped_once_the_old_server_stopped_and_before_the_new_version_starts() {
+    let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
+    let embedded = super::plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
+    let of_volumes = [StepId::CheckRoom, StepId::CreateDataContainer];
+    assert_eq!(
+        ids(&plan),
+        ids(&embedded)
+            .into_iter()
+            .filter(|id| !of_volumes.contains(id))
+            .collect::<Vec<_>>(),
+        "the embedded plan without the steps of its volumes, the backup in the same place"
+    );
+    let (backup, dump, restore) = database_transfers(&plan);
+    assert_eq!(
+        backup.title,
+        "Back up the database cattle on db:3306 to /backups/rancher-db-backup-v1.6.10-20261127T000000Z.sql.zst"
+    );
+    let archive = plan.backup_archive.as_ref().unwrap();
+    assert_eq!(*archive, dump.archive);
+    assert_eq!(archive.content, ArchiveContent::DatabaseDump);
+    assert_eq!(
+        (dump.direction, restore.direction),
+        (Direction::Backup, Direction::Restore)
+    );
+    assert_eq!(restore.archive, dump.archive);
+    assert_eq!(
+        dump.argv.display(Reveal::Plain),
+        "MYSQL_PWD='pa ss' docker run --rm --log-driver none -e MYSQL_PWD --entrypoint mysqldump \
+         127.0.0.1:5000/rancher/server:v1.6.10 -h db -P 3306 -u cattle --protocol=TCP \
+         --single-transaction --hex-blob --add-drop-database --databases cattle"
+    );
+    assert_eq!(
+        restore.argv.display(Reveal::Plain),
+        "MYSQL_PWD='pa ss' docker run --rm -i --log-driver none -e MYSQL_PWD --entrypoint mysql \
+         127.0.0.1:5000/rancher/server:v1.6.10 -h db -P 3306 -u cattle --protocol=TCP"
+    );
+    for argv in [&dump.argv, &restore.argv] {
+        // The password travels in docker's environment only: no command line shows it.
+        assert!(!argv.real().iter().any(|w| w.contains("pa ss")), "{argv:?}");
+        assert_eq!(
+            argv.environment(),
+            [("MYSQL_PWD".to_string(), "pa ss".to_string())]
+        );
+        assert!(!argv.display(Reveal::Masked).contains("pa ss"));
+        // One export of the server's own variable serves the shell runbook.
+        assert_eq!(
+            argv.display(Reveal::ShellVariables),
+            argv.display(Reveal::Plain)
+                .replace("'pa ss'", "\"${RANCHER_DB_PASS}\"")
+        );
+    }
+}
+
+#[test]
+fn the_way_back_restores_the_dump_before_the_old_server_starts_once_the_new_version_ran() {
+    let plan = plan(&discovery(external_server()), &options("v1.6.20")).unwrap();
+    let upto = |id: StepId| {
+        let at = plan.steps.iter().position(|s| s.id == id).unwrap();
+        plan.way_back(&plan.steps[..=at])
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>()
+    };
+    // Until the new version ran, the database is as the old one left it.
+    assert_eq!(
+        upto(StepId::Backup),
+        [
+            StepId::StartOld,
+            StepId::RemoveNew,
+            StepId::UnparkOld,
+            StepId::RestoreRestart,
+            StepId::WaitOldHealthy
+        ]
+    );
+    assert_eq!(upto(StepId::RunNew), WAY_BACK_ONCE_THE_NEW_VERSION_RAN);
+}
+
+#[test]
+fn the_database_backup_step_is_one_a_plan_of_several_servers_can_take() {
+    let server = external_server();
+    let options = options("v1.6.20");
+    let plan = plan(&discovery(server.clone()), &options).unwrap();
+    let database = server.carried.external_database().unwrap();
+    let step = database_backup_step(
+        &crate::engine::fixture::docker(),
+        &server,
+        &database,
+        options.backup.as_ref().unwrap(),
+    );
+    assert_eq!(
+        Some(&step),
+        plan.steps.iter().find(|s| s.id == StepId::Backup)
+    );
+}
+
+#[test]
+fn the_database_settings_come_from_the_env_where_no_flag_names_them() {
+    let mut server = external_server();
+    server.carried.args = vec!["--db-port=3307".into()];
+    server.carried.env.extend(
+        [
+            "CATTLE_DB_CATTLE_MYSQL_HOST=mysql.internal",
+            "CATTLE_DB_CATTLE_MYSQL_PORT=3310",
+            "CATTLE_DB_CATTLE_USERNAME=rancher",
+            "CATTLE_DB_CATTLE_PASSWORD=s3cr3t",
+            "CATTLE_DB_CATTLE_MYSQL_NAME=rancher1",
+        ]
+        .map(String::from),
+    );
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let (_, dump, _) = database_transfers(&plan);
+    let shown = dump.argv.display(Reveal::ShellVariables);
+    assert!(
+        shown.starts_with(r#"MYSQL_PWD="${CATTLE_DB_CATTLE_PASSWORD}" docker run "#),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with(
+            "-h mysql.internal -P 3307 -u rancher --protocol=TCP --single-transaction --hex-blob --add-drop-database --databases rancher1"
+        ),
+        "the flag's port, the env's other settings: {shown}"
+    );
+}
+
+#[test]
+fn the_entry_scripts_default_password_is_no_secret() {
+    let mut server = external_server();
+    server.carried.args = vec!["--db-host".into(), "db".into()];
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let (_, dump, _) = database_transfers(&plan);
+    assert!(dump.argv.environment().is_empty());
+    assert!(
+        dump.argv
+            .display(Reveal::Masked)
+            .contains(" -e MYSQL_PWD=cattle --entrypoint mysqldump "),
+        "{}",
+        dump.argv.display(Reveal::Masked)
+    );
+}
+
+#[test]
+fn the_dump_reaches_the_database_the_way_the_server_does() {
+    let mut server = external_server();
+    server.carried.network = Some("rancher-net".into());
+    server.carried.options.extend([
+        CreateOption {
+            flag: "--add-host",
+            value: Some("db:10.0.0.5".into()),
+        },
+        CreateOption {
+            flag: "--dns-search",
+            value: Some("example.internal".into()),
+        },
+        CreateOption {
+            flag: "--memory",
+            value: Some("2g".into()),
+        },
+    ]);
+    let plan = plan(&discovery(server), &options("v1.6.20")).unwrap();
+    let (_, dump, restore) = database_transfers(&plan);
+    for argv in [&dump.argv, &restore.argv] {
+        let shown = argv.display(Reveal::Masked);
+        assert!(
+            shown.contains(
+                " --log-driver none --network rancher-net --add-host=db:10.0.0.5 --dns-search=example.internal -e MYSQL_PWD "
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("--memory"), "{shown}");
+    }
+}
+
+#[test]
+fn with_no_backup_an_external_db_upgrade_asks_to_confirm_a_dump_of_your_own() {
+    let mut options = options("v1.6.20");
+    options.backup = None;
+    let plan = plan(&discovery(external_server()), &options).unwrap();
+    assert!(!ids(&plan).contains(&StepId::Backup));
     assert_eq!(plan.backup_archive, None);
     let Action::Manual(instruction) = &plan.steps[1].action else {
         panic!(
@@ -226,15 +434,15 @@ fn external_db_has_no_data_container_and_keeps_the_db_arguments_after_the_image(
     };
     assert_eq!(
         instruction,
-        "mysqldump -h db -P 3306 -u cattle -p cattle > rancher-db-backup.sql"
+        "mysqldump -h db -P 3306 -u cattle -p --single-transaction --hex-blob --add-drop-database --databases cattle > rancher-db-backup.sql"
     );
-    let run = create_new(&plan);
-    assert!(!run.contains("--volumes-from"), "{run}");
     assert!(
-        run.ends_with("rancher/server:v1.6.20 --db-host db --db-user cattle --db-pass 'pa ss'"),
-        "{run}"
+        plan.warnings
+            .iter()
+            .any(|w| w.starts_with("--no-backup: the external database is not dumped")),
+        "{:?}",
+        plan.warnings
     );
-    assert!(plan.warnings.iter().any(|w| w.contains("mysqldump")));
 }
 
 #[test]
@@ -459,15 +667,7 @@ fn the_way_back_undoes_the_done_steps_in_reverse_and_each_only_once() {
     // its stop, before anything gives the old one its data back.
     assert_eq!(
         way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [
-            StepId::StopNew,
-            StepId::RemoveNew,
-            StepId::RestoreData,
-            StepId::StartOld,
-            StepId::UnparkOld,
-            StepId::RestoreRestart,
-            StepId::WaitOldHealthy,
-        ]
+        WAY_BACK_ONCE_THE_NEW_VERSION_RAN
     );
     let commands: Vec<String> = way_back
         .iter()

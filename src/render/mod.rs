@@ -6,7 +6,7 @@ mod markdown;
 mod shell;
 pub mod text;
 
-use crate::archive::Archive;
+use crate::archive::{Archive, ArchiveContent};
 use crate::argv::{Reveal, quote};
 use crate::plan::{Action, Direction, Expect, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::room::RoomCheck;
@@ -70,7 +70,17 @@ fn database_line(plan: &Plan) -> String {
         (DbMode::Embedded, Some(data)) => {
             format!("embedded, kept in the data container {data}")
         }
-        _ => "external: the new server uses the same database settings".to_string(),
+        _ => match (&plan.backup_archive, plan.kind) {
+            (Some(archive), PlanKind::Upgrade) => format!(
+                "external: the new server uses the same database settings; the old image's mysqldump dumps it into {} once the old server is stopped",
+                archive.file_name()
+            ),
+            (Some(archive), PlanKind::Rollback) => format!(
+                "external: restored from {} by the old image's mysql before the old server starts",
+                archive.file_name()
+            ),
+            (None, _) => "external: the new server uses the same database settings".to_string(),
+        },
     }
 }
 
@@ -189,16 +199,24 @@ pub fn probe_summary(probe: &Probe) -> String {
 /// `sha256sum` doing what the tool does in between, in a subshell. The backup needs bash's
 /// pipefail, so a failing engine command fails the line; the restore is POSIX (the way back
 /// may be run by any sh): the checksum guards the decompression, and the engine command's
-/// status is the pipeline's.
+/// status is the pipeline's. A dump is checked for mysqldump's last line before its checksum is
+/// written (grep shows the line): without it, it was cut short.
 fn transfer_script(transfer: &Transfer, reveal: Reveal) -> String {
     let archive = &transfer.archive;
     let dir = quote(&archive.directory().display().to_string());
     let file = quote(&archive.file_name());
     let checksum = quote(&format!("{}.sha256", archive.file_name()));
     let command = transfer.argv.display(reveal);
+    let whole = match archive.content {
+        ArchiveContent::DataVolumes => String::new(),
+        ArchiveContent::DatabaseDump => format!(
+            " && {} {file} | tail -n 1 | grep '^-- Dump completed'",
+            archive.format.decompress_command()
+        ),
+    };
     match transfer.direction {
         Direction::Backup => format!(
-            "( set -o pipefail; umask 077; cd {dir} && {command} | {} > {file} && sha256sum {file} > {checksum} )",
+            "( set -o pipefail; umask 077; cd {dir} && {command} | {} > {file}{whole} && sha256sum {file} > {checksum} )",
             archive.format.compress_command()
         ),
         Direction::Restore => format!(

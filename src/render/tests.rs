@@ -12,8 +12,25 @@ fn hostile_plan() -> Plan {
     hostile_plan_backing_up_to("/var/backups/rancher upgrades")
 }
 
+/// The same server on an external database: its password is the dump's and the restore's.
+fn hostile_external_plan() -> Plan {
+    let mut server = hostile_server();
+    server.mode = crate::server::DbMode::External;
+    server
+        .carried
+        .args
+        .splice(0..0, ["--db-host".into(), "db.example".into()]);
+    let options = crate::plan::fixture::options("v1.6.20", "/var/backups/r u", "20261127T000000Z");
+    plan(&fixture::discovery(server), &options).unwrap()
+}
+
 fn hostile_plan_backing_up_to(backup_dir: &str) -> Plan {
-    let server = Server {
+    let options = crate::plan::fixture::options("v1.6.20", backup_dir, "20261127T000000Z");
+    plan(&fixture::discovery(hostile_server()), &options).unwrap()
+}
+
+fn hostile_server() -> Server {
+    Server {
         not_carried: vec!["HostConfig.Privileged = true is not carried over".into()],
         ..fixture::server(
             "127.0.0.1:5000/rancher/server:v1.6.10",
@@ -32,9 +49,7 @@ fn hostile_plan_backing_up_to(backup_dir: &str) -> Plan {
                 ..CarriedSettings::default()
             },
         )
-    };
-    let options = crate::plan::fixture::options("v1.6.20", backup_dir, "20261127T000000Z");
-    plan(&fixture::discovery(server), &options).unwrap()
+    }
 }
 
 /// What each docker step runs: the secrets it puts in docker's environment, as `NAME=value`
@@ -67,15 +82,17 @@ fn parsed_commands(rendered: &str, prefix: &str) -> Vec<Vec<String>> {
             let assignments = words[..docker]
                 .iter()
                 .rev()
+                // `need=$(` opens a command substitution: no assignment of the command's.
                 .take_while(|w| {
-                    w.split_once('=')
-                        .is_some_and(|(name, _)| crate::argv::is_shell_identifier(name))
+                    !w.ends_with("$(")
+                        && w.split_once('=')
+                            .is_some_and(|(name, _)| crate::argv::is_shell_identifier(name))
                 })
                 .count();
             // A command with secrets in its environment starts with their assignments; a
-            // pipeline's command stands after its `(` and what it sets up.
+            // pipeline's command (its assignments too) stands after its `(` and what it sets up.
             let start = match words[0] == "(" {
-                true => docker,
+                true => docker - assignments,
                 false => (docker == assignments).then_some(0)?,
             };
             Some((words, start))
@@ -108,6 +125,33 @@ fn markdown_with_shown_secrets_parses_back_to_the_executed_argv() {
     assert!(shown.contains("```bash"));
     assert!(shown.contains("## Rolling back by hand"));
     assert!(shown.contains("HostConfig.Privileged"));
+}
+
+#[test]
+fn an_external_databases_dump_and_restore_parse_back_to_the_executed_argv() {
+    let plan = hostile_external_plan();
+    let executed = docker_argvs(&plan);
+    let dump = executed
+        .iter()
+        .find(|argv| argv.contains(&"mysqldump".to_string()))
+        .unwrap();
+    assert_eq!(dump[0], format!("MYSQL_PWD={PASSWORD}"));
+    for (format, prefix) in [(Format::Text, "$ "), (Format::Markdown, "")] {
+        let shown = console::strip_ansi_codes(&render(&plan, format, true)).into_owned();
+        let parsed = parsed_commands(&shown, prefix);
+        assert_eq!(parsed[..executed.len()], executed[..], "{format:?}");
+        // The way back: the restore streams the dump into the old image's mysql.
+        let restore = parsed[executed.len()..]
+            .iter()
+            .find(|argv| argv.contains(&"mysql".to_string()))
+            .unwrap_or_else(|| panic!("{format:?}: no restore in {shown}"));
+        assert_eq!(restore[0], format!("MYSQL_PWD={PASSWORD}"));
+        assert!(
+            shown.contains("| tail -n 1 | grep '^-- Dump completed' && sha256sum "),
+            "{shown}"
+        );
+        assert!(shown.contains("Database: external: the new server uses the same database settings; the old image's mysqldump dumps it into rancher-db-backup-v1.6.10-20261127T000000Z.sql.zst once the old server is stopped"), "{shown}");
+    }
 }
 
 #[test]

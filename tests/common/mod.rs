@@ -308,6 +308,20 @@ impl FakeDocker {
         stderr
     }
 
+    /// What the fake's external databases served, in order: (client, SHA-256 of the dump), a
+    /// `mysqldump` for a dump and a `mysql` for a restore.
+    #[allow(dead_code)] // not every test binary upgrades an external database
+    pub fn database_clients(&self) -> Vec<(String, String)> {
+        read_lines(&self.state_dir().join("databases.jsonl"))
+            .iter()
+            .map(|line| {
+                let served: Value = serde_json::from_str(line).expect("databases.jsonl holds JSON");
+                let text = |key: &str| served[key].as_str().unwrap_or_default().to_string();
+                (text("client"), text("sha256"))
+            })
+            .collect()
+    }
+
     pub fn calls_of(&self, subcommand: &str) -> Vec<Vec<String>> {
         self.calls()
             .into_iter()

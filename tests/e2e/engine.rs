@@ -1216,6 +1216,26 @@ fn is_anonymous(volume: &str) -> bool {
     volume.len() == 64 && volume.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// Every process's command line now, its words joined by spaces, by pid.
+pub fn command_lines() -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let words: Vec<String> = raw
+                .split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            Some((pid, words.join(" ")))
+        })
+        .collect()
+}
+
 /// Seconds since the epoch, with the fraction.
 pub fn now_seconds() -> f64 {
     SystemTime::now()
