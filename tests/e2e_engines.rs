@@ -176,8 +176,10 @@ on_engines!(ctrl_c_goes_back_by_itself:
     ctrl_c_goes_back_by_itself_on_another_host_over_ssh => TestEngine::HostSsh,
     ctrl_c_goes_back_by_itself_on_podman => TestEngine::Podman,
 );
-// Not on podman yet: a podman CLI killed by the second Ctrl-C during the backup leaves its
-// `run --rm` container behind, holding the data volumes (docker removes it server-side).
+// Not on podman yet: a `podman create` killed by the second Ctrl-C can leave a container in
+// podman's storage that its database does not know, holding the name, so the resumed create
+// fails (and goes back to the old server by itself) until `podman rm --storage NAME`; a killed
+// `podman run --rm` likewise leaves its container (docker removes both server-side).
 on_engines!(resume_after_ctrl_c_twice:
     resume_after_ctrl_c_twice_on_another_host_by_unix_socket => TestEngine::HostUnix,
     resume_after_ctrl_c_twice_on_another_host_over_ssh => TestEngine::HostSsh,
