@@ -301,3 +301,32 @@ fn a_loopback_advertised_address_is_refused_before_anything_changes() {
     );
     assert_eq!(bed.servers(), before, "nothing changed");
 }
+
+#[test]
+fn a_node_that_cannot_be_reached_is_named_before_anything_changes() {
+    let bed = Bed::new(cluster!("ha-unreachable"));
+    bed.start("v1.6.10", |_| None);
+    let before = bed.servers();
+    let gone = "unix:///run/rancher-upgrade-e2e-no-such-engine.sock";
+
+    let run = Command::new(TOOL)
+        .args(["upgrade", "--yes", "--to", "v1.6.20"])
+        .args([
+            "--node",
+            &format!("{}={}", address_of(bed.cluster.node(1)), bed.server()),
+        ])
+        .args(["--node", &format!("{gone}={}", bed.server())])
+        .arg("--backup-dir")
+        .arg(bed.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the tool runs");
+    let said = stderr(&run);
+    assert_ne!(run.status.code(), Some(0), "{said}");
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    assert!(
+        said.starts_with(&format!("rancher-upgrade: node {gone}: ")),
+        "{said}"
+    );
+    assert_eq!(bed.servers(), before, "nothing changed");
+}
