@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const VERSION_ENV: &str = "CATTLE_RANCHER_SERVER_VERSION";
 
-/// The one running container of a `rancher/server` image, for when `--container` is left out.
-pub fn find_server_container(engine: &Engine) -> Result<String> {
+/// The one running container of a `rancher/server` image, for when `--container` is left out;
+/// `naming` says how the operator names one instead (`--container NAME`).
+pub fn find_server_container(engine: &Engine, naming: &str) -> Result<String> {
     let listing = engine.read_ok(&engine.command().args([
         "ps",
         "--no-trunc",
@@ -33,11 +34,11 @@ pub fn find_server_container(engine: &Engine) -> Result<String> {
         .collect();
     match candidates.as_slice() {
         [one] => Ok(one.to_string()),
-        [] => Err(bad_input(
-            "no running container uses a rancher/server image; name the server with --container NAME",
-        )),
+        [] => Err(bad_input(format!(
+            "no running container uses a rancher/server image; name the server with {naming}"
+        ))),
         many => Err(bad_input(format!(
-            "{} running containers use a rancher/server image ({}); choose one with --container NAME",
+            "{} running containers use a rancher/server image ({}); choose one with {naming}",
             many.len(),
             many.join(", ")
         ))),

@@ -67,7 +67,7 @@ fn container(config: &Config, engine: &Engine) -> Result<String> {
     if let Some(name) = &config.container {
         return Ok(name.clone());
     }
-    let running = discover::find_server_container(engine);
+    let running = discover::find_server_container(engine, "--container NAME");
     if running.is_ok() {
         return running;
     }
@@ -208,7 +208,7 @@ fn roll_back_cluster(config: &Config, backup: Option<Archive>, engine: &Engine) 
     let first = &config.nodes[0];
     let container = match &first.container {
         Some(name) => name.clone(),
-        None => discover::find_server_container(&on(first))?,
+        None => discover::find_server_container(&on(first), "--node ENGINE=CONTAINER")?,
     };
     let record_path = cluster_record_path(config, &container);
     let record = UpgradeRecord::load(&record_path)?.ok_or_else(|| {

@@ -83,7 +83,8 @@ pub fn discover_nodes(
                     let named = || format!("node {}", spec.engine);
                     let container = match &spec.container {
                         Some(name) => name.clone(),
-                        None => find_server_container(&on).with_context(named)?,
+                        None => find_server_container(&on, "--node ENGINE=CONTAINER")
+                            .with_context(named)?,
                     };
                     let discovery =
                         discover(&on, &container, data_container, None).with_context(named)?;

@@ -137,7 +137,7 @@ pub fn report(query: &Query, engine: &Engine) -> Result<Report> {
         let name = match &query.container {
             Some(name) => Some(name.clone()),
             None => noted(
-                discover::find_server_container(engine).map(Some),
+                discover::find_server_container(engine, "--container NAME").map(Some),
                 &mut engine_errors,
             ),
         };
