@@ -287,13 +287,15 @@ impl FakeDocker {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Close together, as the real-engine harness: a way back begun by the first Ctrl-C
+        // must not finish before the second, which must not merge with it either.
         for _ in 0..2 {
             let sent = std::process::Command::new("kill")
                 .args(["-INT", &child.id().to_string()])
                 .status()
                 .unwrap();
             assert!(sent.success(), "kill -INT failed");
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(5));
         }
         let status = child.wait().unwrap();
         let stderr = fs::read_to_string(&log).unwrap_or_default();

@@ -930,13 +930,16 @@ impl Scope {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Close together: the first Ctrl-C starts the way back, and one of a single quick command
+        // (a restart policy) could finish before a second pressed 50 ms later; 5 ms still lets
+        // the first be handled, so the two are not merged into one signal.
         for _ in 0..2 {
             let sent = Command::new("kill")
                 .args(["-INT", &running.pid().to_string()])
                 .status()
                 .expect("kill");
             assert!(sent.success(), "kill -INT failed");
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(5));
         }
         let run = running.wait();
         self.remember_volumes();
