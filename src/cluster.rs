@@ -65,7 +65,7 @@ fn phase(id: StepId) -> Phase {
 }
 
 /// Each node's own plan, or the refusals of all of them, each naming its node.
-pub fn each_node<T>(
+fn each_node<T>(
     nodes: &[T],
     name: impl Fn(&T) -> &str,
     plan_of: impl Fn(&T) -> Result<Plan, Refusal>,

@@ -213,6 +213,11 @@ impl Engine {
         }
     }
 
+    /// The same binary, addressing the engine `--node` names (a context or an address).
+    pub fn addressing(&self, engine: &str) -> Engine {
+        self.on(&self.target.addressing(engine))
+    }
+
     pub fn kind(&self) -> EngineKind {
         self.target.kind
     }

@@ -31,7 +31,7 @@ fn run(cli: cli::Cli) -> Result<()> {
                 (Task::Rollback { backup }, []) => roll_back(&config, backup.clone(), &engine),
                 // One node: one server, on that engine.
                 (task, [node]) => {
-                    let engine = engine.on(&engine.target().addressing(&node.engine));
+                    let engine = engine.addressing(&node.engine);
                     let config = Config {
                         container: node.container.clone(),
                         ..(*config).clone()
@@ -204,7 +204,7 @@ fn cluster_record_path(config: &Config, container: &str) -> std::path::PathBuf {
 /// The rollback of a cluster whose upgrade finished: each node's own rollback, by the record
 /// the upgrade kept of it, composed the way the upgrade was.
 fn roll_back_cluster(config: &Config, backup: Option<Archive>, engine: &Engine) -> Result<()> {
-    let on = |spec: &node::NodeSpec| engine.on(&engine.target().addressing(&spec.engine));
+    let on = |spec: &node::NodeSpec| engine.addressing(&spec.engine);
     let first = &config.nodes[0];
     let container = match &first.container {
         Some(name) => name.clone(),

@@ -79,7 +79,7 @@ pub fn discover_nodes(
             .iter()
             .map(|spec| {
                 scope.spawn(move || -> Result<Node> {
-                    let on = engine.on(&engine.target().addressing(&spec.engine));
+                    let on = engine.addressing(&spec.engine);
                     let named = || format!("node {}", spec.engine);
                     let container = match &spec.container {
                         Some(name) => name.clone(),
