@@ -1,5 +1,5 @@
 //! Ctrl-C. The first press asks the run to stop after the current step; a second one also
-//! stops the docker command that is running. Docker commands run in their own process group,
+//! asks the docker command that is running to stop, and a third kills it. Docker commands run in their own process group,
 //! so the terminal's SIGINT reaches only this process and it decides.
 
 use anyhow::{Context, Result};
@@ -30,4 +30,9 @@ pub fn answer() {
 /// Whether the operator asked twice: stop the running command too.
 pub fn insisted() -> bool {
     PRESSES.load(Ordering::SeqCst) > 1
+}
+
+/// Whether the operator asked three times: kill the running command, don't wait for it.
+pub fn pressed_thrice() -> bool {
+    PRESSES.load(Ordering::SeqCst) > 2
 }
