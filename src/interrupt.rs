@@ -1,6 +1,7 @@
 //! Ctrl-C. The first press asks the run to stop after the current step; a second one also
-//! asks the docker command that is running to stop, and a third kills it. Docker commands run in their own process group,
-//! so the terminal's SIGINT reaches only this process and it decides.
+//! asks the docker command that is running to stop, and a third kills it. Docker commands run
+//! in their own process group, so the terminal's SIGINT reaches only this process and it
+//! decides.
 
 use anyhow::{Context, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -166,7 +166,7 @@ impl Runner<'_> {
         let mut last_heartbeat = started;
         let mut stdout = String::new();
         let mut stopped_because = None;
-        let mut asked_to_stop: Option<Instant> = None;
+        let mut stopping = Stopping::No;
         let mut warned_of_interrupt = false;
         loop {
             match lines.recv_timeout(POLL) {
@@ -192,16 +192,15 @@ impl Runner<'_> {
             }
             if interrupt::requested() && !warned_of_interrupt {
                 warned_of_interrupt = true;
-                let note = format!(
-                    "Ctrl-C: stopping once `{shown}` finishes; press Ctrl-C again to stop it now"
+                tell(
+                    &progress,
+                    format!(
+                        "Ctrl-C: stopping once `{shown}` finishes; press Ctrl-C again to stop it now"
+                    ),
                 );
-                match &progress {
-                    Some(bar) => bar.println(note),
-                    None => eprintln!("{note}"),
-                }
             }
-            match asked_to_stop {
-                None => {
+            match stopping {
+                Stopping::No => {
                     if interrupt::insisted() {
                         stopped_because = Some("stopped by a second Ctrl-C".to_string());
                     } else if let Some(limit) = self.step_timeout.filter(|l| started.elapsed() > *l)
@@ -212,25 +211,28 @@ impl Runner<'_> {
                         ));
                     }
                     if let Some(why) = &stopped_because {
-                        let note = format!(
-                            "{why}: asking `{shown}` to stop; it gets {} s (a third Ctrl-C stops it at once)",
-                            STOP_GRACE.as_secs()
+                        tell(
+                            &progress,
+                            format!(
+                                "{why}: asking `{shown}` to stop; it gets {} s (a third Ctrl-C stops it at once)",
+                                STOP_GRACE.as_secs()
+                            ),
                         );
-                        match &progress {
-                            Some(bar) => bar.println(note),
-                            None => eprintln!("{note}"),
-                        }
                         signal_group(handle, Signal::TERM);
-                        asked_to_stop = Some(Instant::now());
+                        stopping = Stopping::Asked(Instant::now());
                     }
                 }
-                Some(asked) if asked.elapsed() > STOP_GRACE || interrupt::pressed_thrice() => {
+                Stopping::Asked(asked)
+                    if asked.elapsed() > STOP_GRACE || interrupt::pressed_thrice() =>
+                {
                     signal_group(handle, Signal::KILL);
+                    // duct's own kill also waits for the child, so the loop sees it end.
                     handle
                         .kill()
                         .with_context(|| format!("could not stop `{shown}`"))?;
+                    stopping = Stopping::Killed;
                 }
-                Some(_) => {}
+                Stopping::Asked(_) | Stopping::Killed => {}
             }
             if progress.is_none()
                 && display == Display::Progress
@@ -332,6 +334,23 @@ pub fn spinner(message: String) -> ProgressBar {
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// Where the runner is in stopping a command it must stop.
+#[derive(Clone, Copy)]
+enum Stopping {
+    No,
+    /// SIGTERM sent at that instant; a SIGKILL follows after [`STOP_GRACE`].
+    Asked(Instant),
+    Killed,
+}
+
+/// A note for the operator, above the progress bar when there is one.
+fn tell(progress: &Option<ProgressBar>, note: String) {
+    match progress {
+        Some(bar) => bar.println(note),
+        None => eprintln!("{note}"),
+    }
 }
 
 /// Signals the command's process group (its own, see `run_streaming`), so that what the CLI
