@@ -254,13 +254,14 @@ fn the_shell_runbook_passes_the_exact_argv_with_secrets_from_the_environment() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\ncase \" $* \" in *' API_TOKEN '*) printf 'API_TOKEN=%s\\0' \"$API_TOKEN\" >> '{0}';; esac\nprintf '%s\\0' \"$(basename \"$0\")\" >> '{0}'\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> '{0}'; done\nprintf '\\n' >> '{0}'\n",
+            "#!/bin/sh\nrun=$(mktemp)\ncase \" $* \" in *' API_TOKEN '*) printf 'API_TOKEN=%s\\0' \"$API_TOKEN\" >> \"$run\";; esac\nprintf '%s\\0' \"$(basename \"$0\")\" >> \"$run\"\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> \"$run\"; done\nprintf '\\n' >> \"$run\"\ncat \"$run\" >> '{0}'\nrm -f \"$run\"\n",
             record.display()
         ),
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // The backup compresses with the host's zstd: the recorder stands in for it too.
+    // The backup compresses with the host's zstd: the recorder stands in for it too. The two
+    // sides of that pipe run at once, so each run's record is appended whole, in one write.
     std::os::unix::fs::symlink(&fake, dir.path().join("zstd")).unwrap();
     let path = format!(
         "{}:{}",
