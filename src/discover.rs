@@ -1,14 +1,15 @@
 //! Read-only discovery: `docker inspect` of the server, its image and the names the plan uses,
-//! turned into a [`Discovery`]. Four typed inspects in two rounds of two at a time, whatever the
-//! server looks like; on an engine that writes settings of its own into every container
-//! (podman), a throwaway container of the old image shows which those are.
+//! turned into a [`Discovery`]. Four typed inspects and a `ps` of the tool's own leftovers, in
+//! two rounds run two or three at a time, whatever the server looks like; on an engine that
+//! writes settings of its own into every container (podman), a throwaway container of the old
+//! image shows which those are.
 
 use crate::engine::Engine;
 use crate::error::bad_input;
 use crate::image::ImageRef;
 use crate::server::{
-    CarriedSettings, DATA_PATHS, DataContainer, DbMode, Discovery, MountSource, PortBinding,
-    RestartPolicy, Server,
+    CarriedSettings, DATA_PATHS, DataContainer, DbMode, Discovery, MountSource, ONE_SHOT_LABEL,
+    PortBinding, RestartPolicy, Server,
 };
 use crate::settings::{self, Reference, Section, is_anonymous_volume};
 use anyhow::{Context, Result, anyhow};
@@ -79,9 +80,17 @@ pub fn discover(
     }
     let image_id = str_at(&container_json, &["Image"]).unwrap_or_default();
     let parked_name = provisional_parked_name(&container_json);
-    let (image, parked) = both(
+    let server_name = str_at(&container_json, &["Name"])
+        .unwrap_or(container)
+        .trim_start_matches('/');
+    let (image, (parked, leftovers)) = both(
         || engine.read(&inspect_as("image", engine, image_id)),
-        || engine.read(&inspect_as("container", engine, &parked_name)),
+        || {
+            both(
+                || engine.read(&inspect_as("container", engine, &parked_name)),
+                || engine.read_ok(&one_shots_of(engine, server_name)),
+            )
+        },
     );
     let image = image?;
     let image_json = first_object(&image.stdout).map_err(|_| {
@@ -114,8 +123,17 @@ pub fn discover(
         parked_name_taken: parked_json
             .as_ref()
             .is_some_and(|o| str_at(o, &["Id"]) != Some(server.id.as_str())),
+        leftovers: leftovers?.split_whitespace().map(str::to_string).collect(),
         server,
     })
+}
+
+/// `ps` of every one-shot container of the server `name`, running or not, by id.
+fn one_shots_of(engine: &Engine, name: &str) -> crate::argv::Argv {
+    engine
+        .command()
+        .args(["ps", "-a", "-q", "--filter"])
+        .arg(format!("label={ONE_SHOT_LABEL}={name}"))
 }
 
 /// `inspect --type KIND -- NAME`.

@@ -13,7 +13,7 @@ use crate::secrets::{
 };
 use crate::server::{
     CarriedSettings, DATA_PARENT, DATA_PATHS, DbMode, Discovery, ExternalDatabase,
-    NetworkAttachment, PortBinding, Server, data_paths_relative,
+    NetworkAttachment, ONE_SHOT_LABEL, PortBinding, Server, data_paths_relative,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -48,6 +48,8 @@ pub struct BackupTarget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
+    /// `rm -f` of one-shot containers an earlier, cut-off run left.
+    RemoveLeftovers,
     Pull,
     CheckRoom,
     ConfirmDatabaseBackup,
@@ -404,13 +406,16 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
             server.parked_name()
         ));
     }
-    let steps = build_steps(
-        &discovery.engine,
-        server,
-        &target,
-        options,
-        reuse_data_container,
-    );
+    let steps: Vec<Step> = remove_leftovers_step(discovery)
+        .into_iter()
+        .chain(build_steps(
+            &discovery.engine,
+            server,
+            &target,
+            options,
+            reuse_data_container,
+        ))
+        .collect();
     // A value several steps pass (the password: the create's argument, the dump's and the
     // restore's environment) is named once, at its first step.
     let mut refused_values = BTreeSet::new();
@@ -782,6 +787,31 @@ fn build_steps(
     steps
 }
 
+/// `rm -f` of the one-shot containers an earlier run left for the server, when there are any:
+/// one cut off between its create and its start still holds the data volumes, and stays.
+pub fn remove_leftovers_step(discovery: &Discovery) -> Option<Step> {
+    let leftovers = &discovery.leftovers;
+    (!leftovers.is_empty()).then(|| {
+        step(
+            StepId::RemoveLeftovers,
+            format!(
+                "Remove {} one-shot container{} an earlier run left",
+                leftovers.len(),
+                if leftovers.len() == 1 { "" } else { "s" }
+            ),
+            format!(
+                "A run cut off while a backup, restore or check of {} was starting leaves its container, on the data volumes; the volumes stay (no -v).",
+                discovery.server.name
+            ),
+            discovery
+                .engine
+                .command()
+                .args(["rm", "-f", "--"])
+                .args(leftovers),
+        )
+    })
+}
+
 // The steps of a way back to the old server: an upgrade's undo, and the rollback plan.
 
 pub fn stop_new_step(engine: &EngineTarget, name: &str, stop_timeout: &str) -> Step {
@@ -847,24 +877,29 @@ fn restore_script() -> String {
     )
 }
 
-/// `run` of a one-shot container, with no log: the json-file driver would copy the whole stream.
-/// `stdin`: it reads the tool's stream. Its program is the old image's own (the image is on the
-/// engine's host already), so no other image is needed.
-fn one_shot(engine: &EngineTarget, stdin: bool) -> Argv {
+/// `run` of a one-shot container for the server `server_name`, labelled so that a later run
+/// finds it if this one is cut off before it is gone, with no log: the json-file driver would
+/// copy the whole stream. `stdin`: it reads the tool's stream. Its program is the old image's
+/// own (the image is on the engine's host already), so no other image is needed.
+fn one_shot(engine: &EngineTarget, server_name: &str, stdin: bool) -> Argv {
     let argv = engine.command().args(["run", "--rm"]);
     let argv = if stdin { argv.arg("-i") } else { argv };
-    argv.args(["--log-driver", "none"])
+    argv.arg("--label")
+        .arg(format!("{ONE_SHOT_LABEL}={server_name}"))
+        .args(["--log-driver", "none"])
 }
 
-/// A one-shot container on the volumes of `holder` running `program` of `image`.
+/// A one-shot container for the server `server_name` on the volumes of `holder`, running
+/// `program` of `image`.
 fn on_data_volumes(
     engine: &EngineTarget,
+    server_name: &str,
     holder: &str,
     image: &str,
     program: &str,
     stdin: bool,
 ) -> Argv {
-    one_shot(engine, stdin)
+    one_shot(engine, server_name, stdin)
         .arg("--volumes-from")
         .arg(holder)
         .arg("--entrypoint")
@@ -876,7 +911,12 @@ fn on_data_volumes(
 /// [`DATA_PARENT`], the engine's own copy with no container to start (faster than a stream out
 /// of a container, BENCHMARKS.md part 3; the archive keeps only the data paths of it). Where
 /// the engine's `cp` loses the owners (podman), the old image's own tar in a one-shot container.
-fn volumes_stream(engine: &EngineTarget, data_container: &str, image: &str) -> Argv {
+fn volumes_stream(
+    engine: &EngineTarget,
+    server_name: &str,
+    data_container: &str,
+    image: &str,
+) -> Argv {
     if engine.kind.copies_with_owners() {
         return engine
             .command()
@@ -884,7 +924,7 @@ fn volumes_stream(engine: &EngineTarget, data_container: &str, image: &str) -> A
             .arg(format!("{data_container}:{DATA_PARENT}"))
             .arg("-");
     }
-    on_data_volumes(engine, data_container, image, "tar", false)
+    on_data_volumes(engine, server_name, data_container, image, "tar", false)
         .args(["-cf", "-", "-C", "/"])
         .args(data_paths_relative())
 }
@@ -894,7 +934,7 @@ fn volumes_stream(engine: &EngineTarget, data_container: &str, image: &str) -> A
 fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
     let archive = backup_archive(names.server, backup, ArchiveContent::DataVolumes);
     let old_image = old_image(names.server);
-    let restore = restore_step(names.engine, names.data, &archive, &old_image);
+    let restore = restore_step(names.engine, names.name, names.data, &archive, &old_image);
     let title = format!("Back up the data volumes to {}", archive.path.display());
     Step {
         undo: vec![restore],
@@ -903,7 +943,7 @@ fn backup_step(names: &Names, backup: &BackupTarget) -> Step {
             title,
             "Rancher's migrations only go forward: the way back after the new version starts is this archive. The engine streams the volumes to this machine, which keeps the data paths, compresses and checks them as they arrive.",
             Action::Transfer(Transfer {
-                argv: volumes_stream(names.engine, names.data, &old_image),
+                argv: volumes_stream(names.engine, names.name, names.data, &old_image),
                 direction: Direction::Backup,
                 archive,
             }),
@@ -922,7 +962,7 @@ fn room_step(engine: &EngineTarget, server: &Server, dir: &Path) -> Step {
             format!("Check that {} has room for the backup", dir.display()),
             "A backup that runs out of room fails while the server is down; the data's size, uncompressed, is what the archive may take at most.",
             Action::CheckRoom(RoomCheck {
-                measure: with_data_mounts(one_shot(engine, false), server)
+                measure: with_data_mounts(one_shot(engine, &server.name, false), server)
                     .args(["--entrypoint", "du"])
                     .arg(old_image(server))
                     .arg("-sk")
@@ -948,9 +988,10 @@ pub fn verify_backup_step(archive: &Archive) -> Step {
 }
 
 /// Empties the data volumes of `data_container` and streams `archive` back into them through
-/// the engine, with `image`'s shell and tar.
+/// the engine, with `image`'s shell and tar, in a one-shot container for `server_name`.
 pub fn restore_step(
     engine: &EngineTarget,
+    server_name: &str,
     data_container: &str,
     archive: &Archive,
     image: &str,
@@ -960,7 +1001,7 @@ pub fn restore_step(
         format!("Restore the data from {}", archive.file_name()),
         "The old version can't read a schema the new one migrated: the data goes back to what it was before the upgrade (changes made since are lost).",
         Action::Transfer(Transfer {
-            argv: on_data_volumes(engine, data_container, image, "sh", true)
+            argv: on_data_volumes(engine, server_name, data_container, image, "sh", true)
                 .arg("-c")
                 .arg(restore_script())
                 .arg("restore"),
@@ -997,7 +1038,7 @@ fn database_client(
     program: &str,
     stdin: bool,
 ) -> Argv {
-    let mut argv = one_shot(engine, stdin);
+    let mut argv = one_shot(engine, &server.name, stdin);
     if let Some(network) = &server.carried.network {
         argv = argv.arg("--network").arg(network);
     }

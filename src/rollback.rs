@@ -8,8 +8,8 @@ use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
     Action, Plan, PlanKind, Step, StepId, backup_content, database_restore_step, probe,
-    recreate_old, remove_new_step, restore_restart_step, restore_step, start_old_step, step,
-    stop_new_step, unpark_step, verify_backup_step,
+    recreate_old, remove_leftovers_step, remove_new_step, restore_restart_step, restore_step,
+    start_old_step, step, stop_new_step, unpark_step, verify_backup_step,
 };
 use crate::server::{DbMode, Discovery};
 use crate::state::UpgradeRecord;
@@ -72,7 +72,7 @@ pub fn plan(
         .unwrap_or(options.stop_timeout_seconds)
         .to_string();
 
-    let mut steps = Vec::new();
+    let mut steps: Vec<Step> = remove_leftovers_step(current).into_iter().collect();
     // A bad archive must fail before the running server is stopped.
     if let Some(archive) = &options.archive {
         steps.push(verify_backup_step(archive));
@@ -90,9 +90,13 @@ pub fn plan(
             archive,
             &record.from_image_id,
         )),
-        (Some(archive), None, Some(data)) => {
-            steps.push(restore_step(engine, data, archive, &record.from_image_id))
-        }
+        (Some(archive), None, Some(data)) => steps.push(restore_step(
+            engine,
+            name,
+            data,
+            archive,
+            &record.from_image_id,
+        )),
         _ => {}
     }
     if options.old_container_exists {
@@ -260,11 +264,25 @@ mod tests {
             panic!("the restore streams the archive: {:?}", plan.steps[3]);
         };
         let shown = restore.argv.display(Reveal::Plain);
-        assert!(shown.contains("run --rm -i --log-driver none --volumes-from rancher-data --entrypoint sh sha256:old"), "{shown}");
+        assert!(shown.contains("run --rm -i --label rancher-upgrade.one-shot-for=rancher --log-driver none --volumes-from rancher-data --entrypoint sh sha256:old"), "{shown}");
         assert!(shown.ends_with("tar -xf - -C /' restore"), "{shown}");
         assert_eq!(
             restore.archive.path,
             std::path::Path::new("/backups/rancher-data-backup-v1.6.10-T0.tar.zst")
+        );
+    }
+
+    #[test]
+    fn a_one_shot_container_an_earlier_run_left_is_removed_before_anything_else() {
+        let mut current = discovery(server("v1.6.20", "sha256:new"));
+        current.leftovers = vec!["0123456789ab".into()];
+        let plan = plan(&current, &record(), &options(true)).unwrap();
+        let ids = ids(&plan);
+        assert_eq!(ids[0], StepId::RemoveLeftovers);
+        assert_eq!(ids[1..], BACK_TO_THE_PARKED_SERVER);
+        assert_eq!(
+            plan.steps[0].argv().unwrap().display(Reveal::Plain),
+            "docker rm -f -- 0123456789ab"
         );
     }
 
@@ -351,7 +369,7 @@ mod tests {
         };
         assert_eq!(
             restore.argv.display(Reveal::Masked),
-            "MYSQL_PWD='********' docker run --rm -i --log-driver none -e MYSQL_PWD --entrypoint mysql sha256:old -h db -P 3306 -u cattle --protocol=TCP"
+            "MYSQL_PWD='********' docker run --rm -i --label rancher-upgrade.one-shot-for=rancher --log-driver none -e MYSQL_PWD --entrypoint mysql sha256:old -h db -P 3306 -u cattle --protocol=TCP"
         );
         assert_eq!(restore.archive, dump());
     }

@@ -10,6 +10,12 @@ use std::collections::BTreeMap;
 /// Where Rancher 1.x keeps its database, its logs and its state: the image's VOLUMEs.
 pub const DATA_PATHS: [&str; 3] = ["/var/lib/mysql", "/var/lib/cattle", "/var/log/mysql"];
 
+/// The label of every one-shot container the tool runs (the room check, the backup, the
+/// restore, the dump), valued with the server's name: a run cut off between a one-shot's
+/// create and its start leaves it behind (podman removes a `--rm` container only after a
+/// start), and the next run finds it by this label, apart from other servers' one-shots.
+pub const ONE_SHOT_LABEL: &str = "rancher-upgrade.one-shot-for";
+
 /// The directory above every data path.
 pub const DATA_PARENT: &str = "/var";
 
@@ -310,6 +316,8 @@ pub struct Discovery {
     pub data_container: Option<DataContainer>,
     /// Whether a container already has the name the old server would be parked under.
     pub parked_name_taken: bool,
+    /// The ids of one-shot containers an earlier run left for this server ([`ONE_SHOT_LABEL`]).
+    pub leftovers: Vec<String>,
 }
 
 /// A server, and what discovery finds around it, for the unit tests of the plans and the
@@ -355,6 +363,7 @@ pub(crate) mod fixture {
             server,
             data_container: None,
             parked_name_taken: false,
+            leftovers: vec![],
         }
     }
 }

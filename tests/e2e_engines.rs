@@ -8,8 +8,8 @@
 //! - rootful podman on this machine (`--docker podman`).
 //!
 //! On each: an upgrade keeps the data, the crashing release rolls back with the restore,
-//! `rollback` after a good upgrade, Ctrl-C going back by itself, and (on the other host) a
-//! resume after Ctrl-C pressed twice. On the other host also the
+//! `rollback` after a good upgrade, Ctrl-C going back by itself, a resume after Ctrl-C pressed
+//! twice, and the removal of a one-shot container a cut-off run left. On the other host also the
 //! decoy: a `pong` answered on this machine's 127.0.0.1 at the server's port must not make a
 //! crashed upgrade there look healthy.
 //!
@@ -137,6 +137,48 @@ fn resume_after_ctrl_c_twice(test: &str, engine: TestEngine) {
     assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
 }
 
+/// A run cut off while a one-shot container was starting left it "Created" on the server's
+/// data volumes (podman removes a `--rm` container only after a start). The next upgrade
+/// removes it first; a one-shot left for another server stays.
+fn a_one_shot_an_earlier_run_left_is_removed(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    let name = scope.server_name();
+    let left_for = |server_name: &str, container: &str, holding: &str| {
+        engine::docker_ok(&[
+            "create",
+            "--name",
+            container,
+            "--label",
+            &format!("rancher-upgrade.one-shot-for={server_name}"),
+            "--volumes-from",
+            holding,
+            "--entrypoint",
+            "tar",
+            &engine::image("v1.6.10"),
+            "-cf",
+            "-",
+            "var/lib/mysql",
+        ]);
+    };
+    let ours = format!("{name}-left");
+    let theirs = format!("{name}-other-left");
+    left_for(&name, &ours, &name);
+    left_for(&format!("{name}-other"), &theirs, &name);
+    scope
+        .upgrade("v1.6.20", &[])
+        .expect_code(0)
+        .expect_mention(&["Remove 1 one-shot container an earlier run left"]);
+    assert!(!engine::exists(&ours), "{ours} is left");
+    assert!(
+        engine::exists(&theirs),
+        "the other server's one-shot was removed"
+    );
+    engine::docker_ok(&["rm", &theirs]);
+    assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
+}
+
 /// Something on this machine answers `pong` at 127.0.0.1:PORT, the port the server publishes
 /// on its own host. The crashing release there must still fail and roll back.
 fn a_pong_on_this_machine_is_not_the_remote_server(test: &str, engine: TestEngine) {
@@ -176,15 +218,18 @@ on_engines!(ctrl_c_goes_back_by_itself:
     ctrl_c_goes_back_by_itself_on_another_host_over_ssh => TestEngine::HostSsh,
     ctrl_c_goes_back_by_itself_on_podman => TestEngine::Podman,
 );
-// Not on podman yet. The second Ctrl-C used to SIGKILL a `podman create` halfway, leaving a
-// container in podman's storage that held the name (16 kills in 100); the runner now sends
-// SIGTERM, which podman lets finish the create (none in 100). What is left: a SIGTERM that
-// reaches `podman run --rm` between its create and its start leaves that one-shot container
-// "Created" on the data volumes (1 run in 10 of these tests, measured). Fix: label one-shots
-// with the server's name, and have discovery find them and the plan remove them.
+// On podman, the second Ctrl-C's SIGTERM lets a `podman create` finish (a SIGKILL left a
+// container in podman's storage that held the name, 16 kills in 100). One that reaches
+// `podman run --rm` between its create and its start leaves that one-shot "Created" on the data
+// volumes: the resumed run removes it (a_one_shot_an_earlier_run_left_is_removed).
 on_engines!(resume_after_ctrl_c_twice:
     resume_after_ctrl_c_twice_on_another_host_by_unix_socket => TestEngine::HostUnix,
     resume_after_ctrl_c_twice_on_another_host_over_ssh => TestEngine::HostSsh,
+    resume_after_ctrl_c_twice_on_podman => TestEngine::Podman,
+);
+on_engines!(a_one_shot_an_earlier_run_left_is_removed:
+    a_one_shot_an_earlier_run_left_is_removed_on_another_host_by_unix_socket => TestEngine::HostUnix,
+    a_one_shot_an_earlier_run_left_is_removed_on_podman => TestEngine::Podman,
 );
 on_engines!(a_pong_on_this_machine_is_not_the_remote_server:
     a_pong_on_this_machine_is_not_the_remote_server_by_unix_socket => TestEngine::HostUnix,

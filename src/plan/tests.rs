@@ -126,6 +126,37 @@ fn the_data_container_names_each_volume_and_no_container() {
 }
 
 #[test]
+fn one_shot_containers_an_earlier_run_left_are_removed_first_and_their_volumes_kept() {
+    let mut found = discovery(embedded_server());
+    found.leftovers = vec!["0123456789ab".into(), "ba9876543210".into()];
+    let plan = plan(&found, &options("v1.6.20")).unwrap();
+    let first = &plan.steps[0];
+    assert_eq!(first.id, StepId::RemoveLeftovers);
+    assert_eq!(
+        first.title,
+        "Remove 2 one-shot containers an earlier run left"
+    );
+    assert!(first.changes && first.skipped.is_none() && first.undo.is_empty());
+    assert_eq!(
+        command_of(&plan, StepId::RemoveLeftovers),
+        "docker rm -f -- 0123456789ab ba9876543210"
+    );
+    assert_eq!(plan.steps[1].id, StepId::Pull);
+    // Each one-shot of the plan is labelled, so that the next run finds it if this one is cut
+    // off while it starts.
+    let backup = plan.steps.iter().find(|s| s.id == StepId::Backup).unwrap();
+    for one_shot in [
+        command_of(&plan, StepId::CheckRoom),
+        backup.undo[0].argv().unwrap().display(Reveal::Plain),
+    ] {
+        assert!(
+            one_shot.contains(" --label rancher-upgrade.one-shot-for=rancher --log-driver none "),
+            "{one_shot}"
+        );
+    }
+}
+
+#[test]
 fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
     let plan = plan(&discovery(embedded_server()), &options("v1.6.20")).unwrap();
     // Everything that doesn't need the server down runs before the stop, the new server's
@@ -150,7 +181,7 @@ fn embedded_upgrade_pulls_first_and_runs_the_documented_commands_in_order() {
         commands(&plan),
         [
             "docker pull 127.0.0.1:5000/rancher/server:v1.6.20",
-            "docker run --rm --log-driver none -v live-var-lib-cattle:/var/lib/cattle \
+            "docker run --rm --label rancher-upgrade.one-shot-for=rancher --log-driver none -v live-var-lib-cattle:/var/lib/cattle \
              -v live-var-lib-mysql:/var/lib/mysql -v live-var-log-mysql:/var/log/mysql \
              --entrypoint du 127.0.0.1:5000/rancher/server:v1.6.10 -sk /var/lib/mysql /var/lib/cattle /var/log/mysql",
             "docker update --restart=no rancher",
@@ -274,13 +305,13 @@ fn external_db_is_dumped_once_the_old_server_stopped_and_before_the_new_version_
     assert_eq!(restore.archive, dump.archive);
     assert_eq!(
         dump.argv.display(Reveal::Plain),
-        "MYSQL_PWD='pa ss' docker run --rm --log-driver none -e MYSQL_PWD --entrypoint mysqldump \
+        "MYSQL_PWD='pa ss' docker run --rm --label rancher-upgrade.one-shot-for=rancher --log-driver none -e MYSQL_PWD --entrypoint mysqldump \
          127.0.0.1:5000/rancher/server:v1.6.10 -h db -P 3306 -u cattle --protocol=TCP \
          --single-transaction --hex-blob --add-drop-database --databases cattle"
     );
     assert_eq!(
         restore.argv.display(Reveal::Plain),
-        "MYSQL_PWD='pa ss' docker run --rm -i --log-driver none -e MYSQL_PWD --entrypoint mysql \
+        "MYSQL_PWD='pa ss' docker run --rm -i --label rancher-upgrade.one-shot-for=rancher --log-driver none -e MYSQL_PWD --entrypoint mysql \
          127.0.0.1:5000/rancher/server:v1.6.10 -h db -P 3306 -u cattle --protocol=TCP"
     );
     for argv in [&dump.argv, &restore.argv] {
@@ -678,7 +709,7 @@ fn the_way_back_undoes_the_done_steps_in_reverse_and_each_only_once() {
         commands[..2],
         ["docker stop -t 60 rancher", "docker rm rancher"]
     );
-    assert!(commands[2].starts_with("docker run --rm -i --log-driver none --volumes-from rancher-data --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[2]);
+    assert!(commands[2].starts_with("docker run --rm -i --label rancher-upgrade.one-shot-for=rancher --log-driver none --volumes-from rancher-data --entrypoint sh 127.0.0.1:5000/rancher/server:v1.6.10 -c "), "{}", commands[2]);
     assert!(
         commands[2].ends_with("tar -xf - -C /' restore"),
         "{}",
@@ -783,7 +814,7 @@ fn podman_streams_the_volumes_with_the_old_image_tar_because_its_cp_loses_the_ow
     let backup = plan.steps.iter().find(|s| s.id == StepId::Backup).unwrap();
     assert_eq!(
         backup.argv().unwrap().display(Reveal::Plain),
-        "podman run --rm --log-driver none --volumes-from rancher-data --entrypoint tar \
+        "podman run --rm --label rancher-upgrade.one-shot-for=rancher --log-driver none --volumes-from rancher-data --entrypoint tar \
          127.0.0.1:5000/rancher/server:v1.6.10 -cf - -C / var/lib/mysql var/lib/cattle var/log/mysql"
     );
 }
