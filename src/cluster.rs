@@ -50,7 +50,7 @@ fn phase(id: StepId) -> Phase {
     match id {
         StepId::Pull => Phase::Pull,
         StepId::ConfirmDatabaseBackup | StepId::VerifyBackup => Phase::Check,
-        StepId::Stop | StepId::StopNew | StepId::RemoveNew => Phase::Stop,
+        StepId::Stop | StepId::StopNew | StepId::RemoveNew | StepId::RemoveParked => Phase::Stop,
         StepId::Backup | StepId::RestoreData => Phase::Data,
         StepId::RunNew
         | StepId::WaitHealthy
@@ -62,6 +62,18 @@ fn phase(id: StepId) -> Phase {
         StepId::RemoveOld => Phase::Remove,
         _ => Phase::Prepare,
     }
+}
+
+/// A node's steps, each with the phase it runs in: its own, but never before the removal of the
+/// stopped old server that comes before it in the node's plan (podman's way to keep an `always`
+/// server down: the new server is created only once the old one is gone).
+fn node_steps(plan: &Plan) -> impl Iterator<Item = (&Step, Phase)> {
+    let mut removed = false;
+    plan.steps.iter().map(move |step| {
+        removed |= step.id == StepId::RemoveParked;
+        let own = phase(step.id);
+        (step, if removed { own.max(Phase::Stop) } else { own })
+    })
 }
 
 /// Each node's own plan, or the refusals of all of them, each naming its node.
@@ -131,8 +143,8 @@ fn compose(names: &[String], plans: &[Plan], after_start: impl Fn(usize) -> Vec<
             if index > 0 && phase_now.once_for_the_cluster() {
                 continue;
             }
-            for step in node_plan.steps.iter().filter(|s| phase(s.id) == phase_now) {
-                steps.push(on_node(step, index, &names[index]));
+            for step in node_steps(node_plan).filter(|(_, p)| *p == phase_now) {
+                steps.push(on_node(step.0, index, &names[index]));
             }
             if phase_now == Phase::Start {
                 steps.extend(after_start(index));
@@ -269,6 +281,40 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn an_always_node_on_podman_gets_its_new_server_only_once_its_old_one_is_removed() {
+        let mut nodes = cluster();
+        nodes[1].discovery.engine.kind = crate::engine::EngineKind::Podman;
+        nodes[1].discovery.server.carried.restart = Some(crate::server::RestartPolicy {
+            name: "always".into(),
+            maximum_retry_count: 0,
+        });
+        let plan = plan(&nodes, &options(), 0).unwrap();
+        let prepared_and_stopped: Vec<String> = outline(&plan.steps)
+            .into_iter()
+            .skip_while(|s| s != "1 disable-restart")
+            .take_while(|s| s != "1 backup")
+            .collect();
+        assert_eq!(
+            prepared_and_stopped,
+            [
+                "1 disable-restart",
+                "1 park-old",
+                "1 create-new",
+                "2 disable-restart",
+                "2 park-old",
+                "3 disable-restart",
+                "3 park-old",
+                "3 create-new",
+                "1 stop",
+                "2 stop",
+                "2 remove-parked",
+                "2 create-new",
+                "3 stop",
+            ]
+        );
     }
 
     #[test]

@@ -759,14 +759,21 @@ fn left_state(plan: &Plan, done: &[usize]) -> String {
         (Some(parked), true) => format!("the old server is parked as {parked}"),
         _ => format!("the old server is {}", plan.container),
     };
-    state.push(format!(
-        "{old}, {}",
-        if ran(StepId::Stop) {
-            "STOPPED"
-        } else {
-            "running"
-        }
-    ));
+    if ran(StepId::RemoveParked) {
+        state.push(format!(
+            "the old server's container {} is REMOVED, its volumes kept",
+            parked.unwrap_or_default()
+        ));
+    } else {
+        state.push(format!(
+            "{old}, {}",
+            if ran(StepId::Stop) {
+                "STOPPED"
+            } else {
+                "running"
+            }
+        ));
+    }
     if ran(StepId::DisableRestart) {
         state.push("its restart policy is no".to_string());
     }

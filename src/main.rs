@@ -3,7 +3,7 @@ use rancher_upgrade::archive::Archive;
 use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::engine::Engine;
 use rancher_upgrade::error::{self, bad_input};
-use rancher_upgrade::plan::{self, Plan, PlanOptions};
+use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
 use rancher_upgrade::state::{self, NodeRecord, Status, UpgradeRecord};
 use rancher_upgrade::{
     cluster, color, discover, execute, manual, node, render, resume, rollback, status, transcript,
@@ -110,7 +110,16 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
             if let (Some(backup), Some(stamp)) = (&mut options.backup, &record.backup_stamp) {
                 backup.stamp = stamp.clone();
             }
-            if resume::container_id(engine, &record.old_container_id)?.is_none() {
+            let old_gone = resume::container_id(engine, &record.old_container_id)?.is_none();
+            if old_gone && record.steps_done.contains(&StepId::RemoveParked) {
+                return Err(bad_input(format!(
+                    "{} records an upgrade of {container} that removed its stopped old container {} to keep it down after a reboot, so it can't resume; run `rancher-upgrade rollback --container {container} --backup-dir {}` to make the old server again from the record on the data from before, or pass --fresh to set the record aside and upgrade {container} as it is now",
+                    record_path.display(),
+                    record.parked_name,
+                    config.backup_dir.display()
+                )));
+            }
+            if old_gone {
                 return Err(bad_input(format!(
                     "{} records an upgrade of {container} from the container {}, which is gone (re-created, renamed or removed since); pass --fresh to set that record aside and upgrade {container} as it is now, or run `rancher-upgrade rollback --container {container} --backup-dir {}` to return to what it recorded",
                     record_path.display(),
@@ -148,8 +157,12 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
             record
         }
         None => {
-            let recreate =
-                plan::recreate_old(engine.target(), &discovery.server, &config.data_container);
+            let recreate = plan::recreate_old(
+                engine.target(),
+                &discovery.server,
+                &config.data_container,
+                &discovery.server.name,
+            );
             let stamp = options.backup.as_ref().map(|b| b.stamp.clone());
             UpgradeRecord::new(&discovery.server, &plan, &recreate, stamp)
         }
@@ -179,7 +192,8 @@ fn upgrade_cluster(config: &Config, options: &PlanOptions, engine: &Engine) -> R
         .iter()
         .map(|node| {
             let server = node.server();
-            let recreate = plan::recreate_old(node.engine(), server, &config.data_container);
+            let recreate =
+                plan::recreate_old(node.engine(), server, &config.data_container, &server.name);
             NodeRecord {
                 name: node.name.clone(),
                 record: UpgradeRecord {

@@ -72,6 +72,9 @@ pub enum StepId {
     /// In a cluster: the pause after a node answers, before the next one starts.
     Settle,
     RemoveOld,
+    /// On an engine that can't change a restart policy, once the old server has stopped: its
+    /// removal keeps it down after a reboot, and its undo makes it again.
+    RemoveParked,
     // The way back, step by step.
     StopNew,
     RemoveNew,
@@ -80,7 +83,8 @@ pub enum StepId {
     RestoreRestart,
     StartOld,
     WaitOldHealthy,
-    /// Rollback after the old container was removed: it is created again.
+    /// Rollback after the old container was removed, or the way back after
+    /// [`StepId::RemoveParked`]: it is created again.
     RecreateOld,
 }
 
@@ -393,19 +397,6 @@ pub fn plan(discovery: &Discovery, options: &PlanOptions) -> Result<Plan, Refusa
         ));
     }
 
-    if !discovery.engine.kind.updates_restart_policy()
-        && server
-            .carried
-            .restart
-            .as_ref()
-            .is_some_and(|r| r.name == "always")
-    {
-        warnings.push(format!(
-            "{} can't change a restart policy: until step \"Remove the old container\", a reboot with podman-restart.service enabled starts {} (restart policy always) as well",
-            discovery.engine.program,
-            server.parked_name()
-        ));
-    }
     let steps: Vec<Step> = remove_leftovers_step(discovery)
         .into_iter()
         .chain(build_steps(
@@ -649,8 +640,15 @@ fn build_steps(
         });
     }
     let restart = server.carried.restart.as_ref();
+    let removed_to_keep_down = removal_keeps_down(engine, server);
     let keep_down_skipped = match restart {
         None => Some(format!("{name} has no restart policy")),
+        Some(_) if removed_to_keep_down => Some(format!(
+            "{} can't change a restart policy; once stopped, {} is removed instead (step \"{}\")",
+            engine.program,
+            names.parked,
+            remove_parked_title(&names.parked)
+        )),
         Some(_) if !engine.kind.updates_restart_policy() => Some(format!(
             "{} can't change a restart policy; it starts a stopped container at boot only through podman-restart.service, and only one whose policy is always",
             engine.program
@@ -703,19 +701,26 @@ fn build_steps(
     } else {
         "the same external database".to_string()
     };
-    steps.push(Step {
+    let when_made = match removed_to_keep_down {
+        false => "It is made while the old one still runs: a setting the engine refuses stops the upgrade before any downtime.".to_string(),
+        true => format!(
+            "It is made only once {} is gone: podman-restart.service would start a created container whose policy is always at boot, beside the old one.",
+            names.parked
+        ),
+    };
+    let mut create_steps = vec![Step {
         undo: vec![remove_new_step(engine, name)],
         ..step(
             StepId::CreateNew,
             format!("Create {name} from {target}"),
             format!(
-                "The new server gets every setting of the old one and {data_reason} (doc step 4). It is made while the old one still runs: a setting the engine refuses stops the upgrade before any downtime."
+                "The new server gets every setting of the old one and {data_reason} (doc step 4). {when_made}"
             ),
-            create_new(engine, server, target, embedded.then_some(names.data)),
+            create_new(engine, server, name, target, embedded.then_some(names.data)),
         )
-    });
+    }];
     for (index, network) in server.carried.connected_networks().enumerate() {
-        steps.push(step(
+        create_steps.push(step(
             StepId::ConnectNetwork(index),
             format!("Connect {name} to the network {}", network.name),
             format!(
@@ -724,6 +729,9 @@ fn build_steps(
             ),
             connect_network(engine, network, name),
         ));
+    }
+    if !removed_to_keep_down {
+        steps.append(&mut create_steps);
     }
     // Only now does the server go down: everything above runs while it still answers.
     steps.push(Step {
@@ -750,6 +758,10 @@ fn build_steps(
             steps.push(database_backup_step(engine, server, database, backup))
         }
         (_, None) => {}
+    }
+    if removed_to_keep_down {
+        steps.push(remove_parked_step(&names));
+        steps.append(&mut create_steps);
     }
     steps.push(Step {
         undo: vec![
@@ -778,13 +790,62 @@ fn build_steps(
         undo: vec![],
         node: None,
     });
-    steps.push(step(
-        StepId::RemoveOld,
-        format!("Remove the old container {}", names.parked),
-        "A stopped old server with a restart policy comes back after a reboot (doc step 5); its volumes stay, without -v.",
-        engine.command().arg("rm").arg(&names.parked),
-    ));
+    steps.push(Step {
+        skipped: removed_to_keep_down.then(|| {
+            format!(
+                "{} is gone already (step \"{}\")",
+                names.parked,
+                remove_parked_title(&names.parked)
+            )
+        }),
+        ..step(
+            StepId::RemoveOld,
+            format!("Remove the old container {}", names.parked),
+            "A stopped old server with a restart policy comes back after a reboot (doc step 5); its volumes stay, without -v.",
+            engine.command().arg("rm").arg(&names.parked),
+        )
+    });
     steps
+}
+
+/// Whether the old server is kept down after a reboot by its removal, once stopped: on an
+/// engine that can't change a restart policy (podman 4.3), when the policy is `always`, the one
+/// podman-restart.service starts at boot.
+fn removal_keeps_down(engine: &EngineTarget, server: &Server) -> bool {
+    !engine.kind.updates_restart_policy()
+        && server
+            .carried
+            .restart
+            .as_ref()
+            .is_some_and(|policy| policy.name == "always")
+}
+
+fn remove_parked_title(parked: &str) -> String {
+    format!("Remove the stopped {parked}, to keep it down after a reboot")
+}
+
+/// `rm` of the stopped old server (its volumes stay), whose undo creates it again under the
+/// parked name, with every setting, on the same data.
+fn remove_parked_step(names: &Names) -> Step {
+    let engine = names.engine;
+    let undo = recreate_steps(
+        &names.parked,
+        format!("Create {} again", names.parked),
+        "The way back needs the old server, removed to keep it down after a reboot: it comes back with every setting, on the same data.",
+        recreate_old(engine, names.server, names.data, &names.parked),
+    );
+    Step {
+        undo,
+        ..step(
+            StepId::RemoveParked,
+            remove_parked_title(&names.parked),
+            format!(
+                "{} can't change a restart policy, and podman-restart.service starts every container whose policy is always at boot, which would run the old version on the data. Its volumes stay (no -v); the way back creates it again.",
+                engine.program
+            ),
+            engine.command().arg("rm").arg(&names.parked),
+        )
+    }
 }
 
 /// `rm -f` of the one-shot containers an earlier run left for the server, when there are any:
@@ -1213,20 +1274,51 @@ fn mysqldump_line(database: &ExternalDatabase) -> String {
 }
 
 /// What a rollback runs when the old container is gone: `create` of the old server as it was,
-/// on the data container, then a `network connect` for each of its other networks. A release
+/// named `name`, on the data container, then a `network connect` for each of its other networks. A release
 /// tag names the image; a moving tag (`stable`) would name another release by then, so the
 /// image id does.
-pub fn recreate_old(engine: &EngineTarget, server: &Server, data_container: &str) -> Vec<Argv> {
+pub fn recreate_old(
+    engine: &EngineTarget,
+    server: &Server,
+    data_container: &str,
+    name: &str,
+) -> Vec<Argv> {
     let image = ImageRef::parse(&old_image(server)).unwrap_or_else(|_| server.image.clone());
     let data = (server.mode == DbMode::Embedded).then_some(data_container);
-    std::iter::once(create_new(engine, server, &image, data))
+    std::iter::once(create_new(engine, server, name, &image, data))
         .chain(
             server
                 .carried
                 .connected_networks()
-                .map(|network| connect_network(engine, network, &server.name)),
+                .map(|network| connect_network(engine, network, name)),
         )
         .collect()
+}
+
+/// The steps that make the old server `container` again from `argvs`, its `create` (under
+/// `title`, for `reason`) and then a `network connect` to each of its other networks.
+pub fn recreate_steps(container: &str, title: String, reason: &str, argvs: Vec<Argv>) -> Vec<Step> {
+    let mut argvs = argvs.into_iter();
+    let create = argvs
+        .next()
+        .map(|create| step(StepId::RecreateOld, title, reason, create));
+    let connects = argvs.enumerate().map(|(index, connect)| {
+        // `network connect ... NETWORK CONTAINER`.
+        let network = connect
+            .real()
+            .iter()
+            .rev()
+            .nth(1)
+            .cloned()
+            .unwrap_or_default();
+        step(
+            StepId::ConnectNetwork(index),
+            format!("Connect {container} to the network {network}"),
+            "The old server was on this network as well, with what it had there.",
+            connect,
+        )
+    });
+    create.into_iter().chain(connects).collect()
 }
 
 /// The old server's image, named so that it stays that image: by its release tag when it has
@@ -1260,19 +1352,17 @@ fn with_data_mounts(mut argv: Argv, server: &Server) -> Argv {
     argv
 }
 
-/// `create` of the new server: the old one's settings, the data container in place of its own
-/// `--volumes-from`, its first network, and its arguments after the image.
+/// `create` of a server named `name` on `target`: the old one's settings, the data container in
+/// place of its own `--volumes-from`, its first network, and its arguments after the image.
 fn create_new(
     engine: &EngineTarget,
     server: &Server,
+    name: &str,
     target: &ImageRef,
     data_container: Option<&str>,
 ) -> Argv {
     let carried: &CarriedSettings = &server.carried;
-    let mut argv = engine
-        .command()
-        .args(["create", "--name"])
-        .arg(&server.name);
+    let mut argv = engine.command().args(["create", "--name"]).arg(name);
     match data_container {
         Some(data) => argv = argv.arg("--volumes-from").arg(data),
         None => {

@@ -8,8 +8,8 @@ use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::plan::{
     Action, Plan, PlanKind, Step, StepId, backup_content, database_restore_step, probe,
-    recreate_old, remove_leftovers_step, remove_new_step, restore_restart_step, restore_step,
-    start_old_step, step, stop_new_step, unpark_step, verify_backup_step,
+    recreate_old, recreate_steps, remove_leftovers_step, remove_new_step, restore_restart_step,
+    restore_step, start_old_step, stop_new_step, unpark_step, verify_backup_step,
 };
 use crate::server::{DbMode, Discovery};
 use crate::state::UpgradeRecord;
@@ -113,33 +113,19 @@ pub fn plan(
     } else {
         // The secrets the old server had are the new one's: the upgrade carried them over.
         let data = record.data_container.as_deref().unwrap_or_default();
-        let live: BTreeMap<String, String> = recreate_old(engine, server, data)
+        let live: BTreeMap<String, String> = recreate_old(engine, server, data, name)
             .iter()
             .flat_map(Argv::shell_variables)
             .map(|(var, value)| (var.to_string(), value.to_string()))
             .collect();
         match record.recreate_old(&live) {
             Ok(argvs) => {
-                let mut argvs = argvs.into_iter();
-                if let Some(create) = argvs.next() {
-                    steps.push(step(
-                        StepId::RecreateOld,
-                        format!("Recreate {name} from {}", record.from_image),
-                        "The old container was removed after the upgrade; it comes back with the settings the upgrade recorded.",
-                        create,
-                    ));
-                }
-                for (index, connect) in argvs.enumerate() {
-                    // `network connect ... NETWORK CONTAINER`.
-                    let words = connect.real();
-                    let network = words.iter().rev().nth(1).cloned().unwrap_or_default();
-                    steps.push(step(
-                        StepId::ConnectNetwork(index),
-                        format!("Connect {name} to the network {network}"),
-                        "The old server was on this network as well, with what it had there.",
-                        connect,
-                    ));
-                }
+                steps.extend(recreate_steps(
+                    name,
+                    format!("Recreate {name} from {}", record.from_image),
+                    "The old container was removed after the upgrade; it comes back with the settings the upgrade recorded.",
+                    argvs,
+                ));
                 steps.push(start_old_step(engine, name));
             }
             Err(why) => refusals.push(why),
@@ -215,7 +201,12 @@ mod tests {
         UpgradeRecord::new(
             &old,
             &plan,
-            &recreate_old(&crate::engine::fixture::docker(), &old, "rancher-data"),
+            &recreate_old(
+                &crate::engine::fixture::docker(),
+                &old,
+                "rancher-data",
+                &old.name,
+            ),
             Some("T0".into()),
         )
     }
@@ -339,7 +330,12 @@ mod tests {
         let record = UpgradeRecord::new(
             &old,
             &plan,
-            &recreate_old(&crate::engine::fixture::docker(), &old, "rancher-data"),
+            &recreate_old(
+                &crate::engine::fixture::docker(),
+                &old,
+                "rancher-data",
+                &old.name,
+            ),
             Some("T0".into()),
         );
         (record, discovery(on_db("v1.6.20", "sha256:new")))

@@ -179,6 +179,66 @@ fn a_one_shot_an_earlier_run_left_is_removed(test: &str, engine: TestEngine) {
     assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
 }
 
+/// A server whose policy is `always`, on podman, which can't change a policy and whose
+/// podman-restart.service starts every `always` container at boot. A "reboot" (that service's
+/// own command) just before the new server's start must not start the stopped old server: it is
+/// gone by then, its volumes kept.
+fn an_always_server_stays_down_through_a_reboot_mid_upgrade(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", always_server_options());
+    let before = record_before(&scope, &server);
+    let rebooted = scope.dir().join("reboot.log");
+    let wrapper = engine::write_script(
+        &scope,
+        "podman-rebooting-before-the-new-server-starts",
+        &format!(
+            "if [ \"$1 $2\" = 'start {name}' ] && [ ! -e {log} ]; then\n  {podman} start --all --filter restart-policy=always > {log} 2>&1\nfi\nexec {podman} \"$@\"\n",
+            name = scope.server_name(),
+            log = engine::sh_quote(&rebooted),
+            podman = engine.program(),
+        ),
+    );
+    let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
+    let args = with_docker(args, &wrapper);
+    scope
+        .spawn_tool(&args, Some(&transcript))
+        .wait()
+        .expect_code(0);
+    let started = std::fs::read_to_string(&rebooted).expect("the reboot ran");
+    let parked = format!("{}-v1.6.10", scope.server_name());
+    assert!(
+        !started.contains(&parked) && !started.contains(&before.id[..12]),
+        "the reboot started the old server: {started}"
+    );
+    let new = server.inspect();
+    assert_ne!(text(&new, "/Id"), before.id);
+    assert_eq!(text(&new, "/HostConfig/RestartPolicy/Name"), "always");
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(server.schema(), "20");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    assert!(!engine::exists(&parked), "{parked} is left");
+}
+
+/// The crashing release dies after the old `always` server was removed: the way back makes it
+/// again under its parked name with its policy, restores the data and gives it its name back.
+fn the_way_back_makes_a_removed_always_server_again(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", always_server_options());
+    let before = record_before(&scope, &server);
+    scope
+        .upgrade("v1.6.31-crash", &[])
+        .expect_code(1)
+        .expect_mention(&["Create", "again", "Rolled back", "data restored from"]);
+    let old = server.inspect();
+    assert_ne!(text(&old, "/Id"), before.id, "made again, so a new id");
+    assert_eq!(text(&old, "/HostConfig/RestartPolicy/Name"), "always");
+    engine::assert_back_on_the_data_from_before(&server, &before);
+    assert_eq!(text(&state(&scope), "/status"), "rolled-back");
+}
+
 /// Something on this machine answers `pong` at 127.0.0.1:PORT, the port the server publishes
 /// on its own host. The crashing release there must still fail and roll back.
 fn a_pong_on_this_machine_is_not_the_remote_server(test: &str, engine: TestEngine) {
@@ -231,12 +291,36 @@ on_engines!(a_one_shot_an_earlier_run_left_is_removed:
     a_one_shot_an_earlier_run_left_is_removed_on_another_host_by_unix_socket => TestEngine::HostUnix,
     a_one_shot_an_earlier_run_left_is_removed_on_podman => TestEngine::Podman,
 );
+on_engines!(an_always_server_stays_down_through_a_reboot_mid_upgrade:
+    an_always_server_stays_down_through_a_reboot_mid_upgrade_on_podman => TestEngine::Podman,
+);
+on_engines!(the_way_back_makes_a_removed_always_server_again:
+    the_way_back_makes_a_removed_always_server_again_on_podman => TestEngine::Podman,
+);
 on_engines!(a_pong_on_this_machine_is_not_the_remote_server:
     a_pong_on_this_machine_is_not_the_remote_server_by_unix_socket => TestEngine::HostUnix,
     a_pong_on_this_machine_is_not_the_remote_server_over_ssh => TestEngine::HostSsh,
 );
 
 // ----------------------------------------------------------------------- helpers --
+
+/// The usual test server, with restart policy `always`.
+fn always_server_options() -> engine::ServerOptions {
+    engine::ServerOptions {
+        restart: Some("always".into()),
+        ..server_options()
+    }
+}
+
+/// `args` with the engine's binary replaced by `wrapper`.
+fn with_docker(mut args: Vec<String>, wrapper: &std::path::Path) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|a| a == "--docker")
+        .expect("the engine's --docker");
+    args[at + 1] = wrapper.display().to_string();
+    args
+}
 
 /// A scope name from a test name: the scenario's initials and the engine, short enough for
 /// container names.
@@ -251,23 +335,11 @@ fn assert_old_release_answers(scope: &Scope, server: &engine::Server, before: &e
     assert_eq!(text(&old, "/Id"), before.id, "the old container is back");
     assert_eq!(
         text(&old, "/HostConfig/RestartPolicy/Name"),
-        "unless-stopped"
-    );
-    assert!(
-        server.answers_ping(),
-        "{} does not answer",
+        "unless-stopped",
+        "{}",
         scope.server_name()
     );
-    assert_eq!(server.version(), "v1.6.10");
-    assert_eq!(
-        server.schema(),
-        "10",
-        "the migrated schema was not restored"
-    );
-    assert_eq!(
-        server.read_data(PROBE_FILE).as_deref(),
-        Some(before.probe.as_str())
-    );
+    engine::assert_back_on_the_data_from_before(server, before);
 }
 
 fn assert_checksum_holds(archive: &std::path::Path) {

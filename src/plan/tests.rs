@@ -856,3 +856,112 @@ fn podman_which_cant_change_a_restart_policy_skips_the_step_and_its_undo() {
         "{way_back:?}"
     );
 }
+
+/// An embedded server with restart policy `always` on podman, which can't change it, and
+/// whose podman-restart.service starts every `always` container at boot.
+fn always_on_podman() -> Discovery {
+    let mut server = embedded_server();
+    server.carried.restart = Some(RestartPolicy {
+        name: "always".into(),
+        maximum_retry_count: 0,
+    });
+    server.carried.network = Some("frontend".into());
+    server.carried.networks = vec![
+        NetworkAttachment {
+            name: "frontend".into(),
+            ..NetworkAttachment::default()
+        },
+        NetworkAttachment {
+            name: "backend".into(),
+            ..NetworkAttachment::default()
+        },
+    ];
+    let mut found = discovery(server);
+    found.engine = crate::engine::fixture::podman();
+    found
+}
+
+#[test]
+fn an_always_server_on_podman_is_removed_once_stopped_and_the_new_one_made_only_then() {
+    let plan = plan(&always_on_podman(), &options("v1.6.20")).unwrap();
+    assert_eq!(
+        ids(&plan),
+        [
+            StepId::Pull,
+            StepId::CheckRoom,
+            StepId::DisableRestart,
+            StepId::CreateDataContainer,
+            StepId::ParkOld,
+            StepId::Stop,
+            StepId::Backup,
+            StepId::RemoveParked,
+            StepId::CreateNew,
+            StepId::ConnectNetwork(0),
+            StepId::RunNew,
+            StepId::WaitHealthy,
+            StepId::RemoveOld
+        ]
+    );
+    let skipped = |id| {
+        plan.steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .skipped
+            .clone()
+    };
+    assert!(
+        skipped(StepId::DisableRestart)
+            .is_some_and(|why| why.contains("rancher-v1.6.10 is removed instead")),
+        "{:?}",
+        skipped(StepId::DisableRestart)
+    );
+    assert!(skipped(StepId::RemoveOld).is_some());
+    assert_eq!(
+        command_of(&plan, StepId::RemoveParked),
+        "podman rm rancher-v1.6.10"
+    );
+    // The way back from a finished run: the new server goes, the old one is made again under
+    // its parked name with its own policy and networks, the data restored, then it starts and
+    // gets its name back.
+    let way_back = plan.way_back(plan.steps_before_removal());
+    let shown: Vec<String> = way_back
+        .iter()
+        .filter_map(Step::argv)
+        .map(|argv| argv.display(Reveal::Plain))
+        .collect();
+    assert_eq!(
+        way_back.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [
+            StepId::StopNew,
+            StepId::RemoveNew,
+            StepId::RecreateOld,
+            StepId::ConnectNetwork(0),
+            StepId::RestoreData,
+            StepId::StartOld,
+            StepId::UnparkOld,
+            StepId::WaitOldHealthy
+        ]
+    );
+    assert!(
+        shown[2].starts_with(
+            "API_TOKEN='tok$en' podman create --name rancher-v1.6.10 --volumes-from rancher-data --restart=always "
+        ) && shown[2].contains(" --network frontend ")
+            && shown[2].contains(" 127.0.0.1:5000/rancher/server:v1.6.10"),
+        "{}",
+        shown[2]
+    );
+    assert_eq!(shown[3], "podman network connect backend rancher-v1.6.10");
+    assert_eq!(shown[5], "podman start rancher-v1.6.10");
+}
+
+#[test]
+fn on_docker_an_always_server_keeps_its_policy_step_and_its_container_until_the_end() {
+    let mut found = always_on_podman();
+    found.engine = crate::engine::fixture::docker();
+    let plan = plan(&found, &options("v1.6.20")).unwrap();
+    assert!(!ids(&plan).contains(&StepId::RemoveParked));
+    let position = |id| ids(&plan).iter().position(|i| *i == id).unwrap();
+    assert!(position(StepId::CreateNew) < position(StepId::Stop));
+    assert!(plan.steps.iter().all(|s| s.skipped.is_none()));
+}

@@ -97,11 +97,25 @@ fn step_number(plan: &Plan, id: StepId) -> usize {
 
 /// The downtime note: pulling first is what keeps the download out of it.
 fn downtime_note(plan: &Plan) -> Option<String> {
+    let created = match removes_parked(plan) {
+        None => "and the new server's creation with its networks, so a setting the engine refuses fails before anything is down.".to_string(),
+        Some(removal) => format!(
+            "but not the new server's creation: it comes after step {removal} removes the stopped old container, because podman-restart.service starts a created container whose policy is always at boot, beside the old one."
+        ),
+    };
     (plan.kind == PlanKind::Upgrade).then(|| format!(
-        "Rancher is unreachable from step {} (stop) until step {} sees /ping answer. Every step before the stop runs while the old server still answers: the pull (the documented procedure pulls after stopping, so its downtime includes the download), the restart policy, the data container, the rename, and the new server's creation with its networks, so a setting the engine refuses fails before anything is down.",
+        "Rancher is unreachable from step {} (stop) until step {} sees /ping answer. Every step before the stop runs while the old server still answers: the pull (the documented procedure pulls after stopping, so its downtime includes the download), the restart policy, the data container, the rename, {created}",
         step_number(plan, StepId::Stop),
         step_number(plan, StepId::WaitHealthy),
     ))
+}
+
+/// The number of the step that removes the stopped old server to keep it down after a reboot,
+/// when the plan has one (podman, policy `always`).
+fn removes_parked(plan: &Plan) -> Option<usize> {
+    numbered(plan)
+        .find(|(_, s)| s.id == StepId::RemoveParked)
+        .map(|(n, _)| n)
 }
 
 pub fn way_back(plan: &Plan) -> Vec<Step> {
@@ -110,9 +124,17 @@ pub fn way_back(plan: &Plan) -> Vec<Step> {
 
 /// The way back by hand, for an upgrade; a rollback is the way back itself.
 fn way_back_note(plan: &Plan) -> Option<String> {
+    let until = match removes_parked(plan) {
+        None => format!(
+            "Until step {} removes the old container, these commands",
+            step_number(plan, StepId::RemoveOld)
+        ),
+        Some(removal) => format!(
+            "Step {removal} removes the stopped old container to keep it down after a reboot; these commands make it again from its settings and"
+        ),
+    };
     (plan.kind == PlanKind::Upgrade).then(|| format!(
-        "Until step {} removes the old container, these commands return to the old server from a finished run (from an interrupted run, the ones that undo the steps done). {}",
-        step_number(plan, StepId::RemoveOld),
+        "{until} return to the old server from a finished run (from an interrupted run, the ones that undo the steps done). {}",
         match &plan.backup_archive {
             Some(archive) => format!(
                 "They restore the data from {}: the old version can't read a schema the new one migrated. Changes made since the upgrade are lost.",
