@@ -64,15 +64,19 @@ fn phase(id: StepId) -> Phase {
     }
 }
 
-/// A node's steps, each with the phase it runs in: its own, but never before the removal of the
-/// stopped old server that comes before it in the node's plan (podman's way to keep an `always`
-/// server down: the new server is created only once the old one is gone).
+/// A node's steps, each with the phase it runs in: its own, but never before the Stop phase
+/// once the node's own plan has stopped its old server (podman's way to keep an `always` server
+/// down creates the new server only then, right before removing the old one).
 fn node_steps(plan: &Plan) -> impl Iterator<Item = (&Step, Phase)> {
-    let mut removed = false;
+    let mut stopped = false;
     plan.steps.iter().map(move |step| {
-        removed |= step.id == StepId::RemoveParked;
         let own = phase(step.id);
-        (step, if removed { own.max(Phase::Stop) } else { own })
+        let runs_in = match stopped && !own.once_for_the_cluster() {
+            true => own.max(Phase::Stop),
+            false => own,
+        };
+        stopped |= step.id == StepId::Stop;
+        (step, runs_in)
     })
 }
 
@@ -284,7 +288,8 @@ mod tests {
     }
 
     #[test]
-    fn an_always_node_on_podman_gets_its_new_server_only_once_its_old_one_is_removed() {
+    fn an_always_node_on_podman_gets_its_new_server_only_once_its_old_one_is_stopped_then_removed()
+    {
         let mut nodes = cluster();
         nodes[1].discovery.engine.kind = crate::engine::EngineKind::Podman;
         nodes[1].discovery.server.carried.restart = Some(crate::server::RestartPolicy {
@@ -310,8 +315,8 @@ mod tests {
                 "3 create-new",
                 "1 stop",
                 "2 stop",
-                "2 remove-parked",
                 "2 create-new",
+                "2 remove-parked",
                 "3 stop",
             ]
         );

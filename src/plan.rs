@@ -704,7 +704,7 @@ fn build_steps(
     let when_made = match removed_to_keep_down {
         false => "It is made while the old one still runs: a setting the engine refuses stops the upgrade before any downtime.".to_string(),
         true => format!(
-            "It is made only once {} is gone: podman-restart.service would start a created container whose policy is always at boot, beside the old one.",
+            "It is made only once {} has stopped, right before that container's removal: podman-restart.service starts every created container whose policy is always at boot, so the two are never both there but for that moment, both down, and one of them always holds every setting.",
             names.parked
         ),
     };
@@ -760,8 +760,8 @@ fn build_steps(
         (_, None) => {}
     }
     if removed_to_keep_down {
-        steps.push(remove_parked_step(&names));
         steps.append(&mut create_steps);
+        steps.push(remove_parked_step(&names));
     }
     steps.push(Step {
         undo: vec![

@@ -231,12 +231,79 @@ fn the_way_back_makes_a_removed_always_server_again(test: &str, engine: TestEngi
     scope
         .upgrade("v1.6.31-crash", &[])
         .expect_code(1)
-        .expect_mention(&["Create", "again", "Rolled back", "data restored from"]);
+        .expect_mention(&["Rolled back"]);
     let old = server.inspect();
     assert_ne!(text(&old, "/Id"), before.id, "made again, so a new id");
     assert_eq!(text(&old, "/HostConfig/RestartPolicy/Name"), "always");
     engine::assert_back_on_the_data_from_before(&server, &before);
     assert_eq!(text(&state(&scope), "/status"), "rolled-back");
+}
+
+/// The tool is killed after it removed the stopped `always` server and created the new one,
+/// as it starts it. The same command can't resume without the old container: it says so in one
+/// line and changes nothing; `rollback` makes the old server again from the record.
+fn a_run_killed_after_the_removal_is_refused_and_rollback_makes_the_old_server_again(
+    test: &str,
+    engine: TestEngine,
+) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", always_server_options());
+    let before = record_before(&scope, &server);
+    let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
+    kill_the_tool_at(
+        &scope,
+        engine,
+        &args,
+        &format!("start {}", scope.server_name()),
+    );
+    let parked = format!("{}-v1.6.10", scope.server_name());
+    assert!(!engine::exists(&parked), "{parked} was not removed");
+
+    let containers = scope.container_names();
+    let refused = scope.spawn_tool(&args, Some(&transcript)).wait();
+    refused.expect_code(2);
+    let said = refused.stderr.trim();
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    for needle in ["to keep it down after a reboot", "rancher-upgrade rollback"] {
+        assert!(said.contains(needle), "{needle}: {said}");
+    }
+    assert_eq!(
+        scope.container_names(),
+        containers,
+        "the refusal changed nothing"
+    );
+
+    scope.rollback(&[]).expect_code(0);
+    let old = server.inspect();
+    assert_eq!(text(&old, "/HostConfig/RestartPolicy/Name"), "always");
+    assert_ne!(text(&old, "/Id"), before.id, "made again, so a new id");
+    engine::assert_back_on_the_data_from_before(&server, &before);
+}
+
+/// The tool is killed after it created the new server, as it removes the stopped `always` one:
+/// both containers are there, both down. The same command resumes and finishes.
+fn a_run_killed_before_the_removal_resumes(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", always_server_options());
+    let before = record_before(&scope, &server);
+    let (args, transcript) = scope.upgrade_args("v1.6.20", &[]);
+    let parked = format!("{}-v1.6.10", scope.server_name());
+    kill_the_tool_at(&scope, engine, &args, &format!("rm {parked}"));
+    assert!(engine::exists(&parked), "{parked} was removed");
+    scope
+        .spawn_tool(&args, Some(&transcript))
+        .wait()
+        .expect_code(0)
+        .expect_mention(&["Resuming the upgrade"]);
+    let new = server.inspect();
+    assert_ne!(text(&new, "/Id"), before.id);
+    assert_eq!(text(&new, "/HostConfig/RestartPolicy/Name"), "always");
+    assert_eq!(server.version(), "v1.6.20");
+    assert_eq!(
+        server.read_data(PROBE_FILE).as_deref(),
+        Some(before.probe.as_str())
+    );
+    assert!(!engine::exists(&parked), "{parked} is left");
 }
 
 /// Something on this machine answers `pong` at 127.0.0.1:PORT, the port the server publishes
@@ -297,6 +364,12 @@ on_engines!(an_always_server_stays_down_through_a_reboot_mid_upgrade:
 on_engines!(the_way_back_makes_a_removed_always_server_again:
     the_way_back_makes_a_removed_always_server_again_on_podman => TestEngine::Podman,
 );
+on_engines!(a_run_killed_after_the_removal_is_refused_and_rollback_makes_the_old_server_again:
+    a_run_killed_after_the_removal_is_refused_and_rollback_makes_the_old_server_again_on_podman => TestEngine::Podman,
+);
+on_engines!(a_run_killed_before_the_removal_resumes:
+    a_run_killed_before_the_removal_resumes_on_podman => TestEngine::Podman,
+);
 on_engines!(a_pong_on_this_machine_is_not_the_remote_server:
     a_pong_on_this_machine_is_not_the_remote_server_by_unix_socket => TestEngine::HostUnix,
     a_pong_on_this_machine_is_not_the_remote_server_over_ssh => TestEngine::HostSsh,
@@ -310,6 +383,24 @@ fn always_server_options() -> engine::ServerOptions {
         restart: Some("always".into()),
         ..server_options()
     }
+}
+
+/// Runs the tool with `args` through a wrapper of the engine that kills it (SIGKILL, as a
+/// closed terminal would) when it runs the command that starts with `words`.
+fn kill_the_tool_at(scope: &Scope, engine: TestEngine, args: &[String], words: &str) {
+    let wrapper = engine::write_script(
+        scope,
+        "engine-killing-the-tool",
+        &format!(
+            "case \"$*\" in\n  {pattern}) kill -KILL $PPID; exit 1;;\nesac\nexec {program} \"$@\"\n",
+            pattern = engine::sh_quote(std::path::Path::new(words)).to_string() + "*",
+            program = engine.program(),
+        ),
+    );
+    let killed = scope
+        .spawn_tool(&with_docker(args.to_vec(), &wrapper), None)
+        .wait();
+    assert_eq!(killed.code, None, "the tool was not killed at `{words}`");
 }
 
 /// `args` with the engine's binary replaced by `wrapper`.

@@ -882,7 +882,7 @@ fn always_on_podman() -> Discovery {
 }
 
 #[test]
-fn an_always_server_on_podman_is_removed_once_stopped_and_the_new_one_made_only_then() {
+fn an_always_server_on_podman_is_removed_once_stopped_and_the_new_one_made_only_then_just_before() {
     let plan = plan(&always_on_podman(), &options("v1.6.20")).unwrap();
     assert_eq!(
         ids(&plan),
@@ -894,9 +894,9 @@ fn an_always_server_on_podman_is_removed_once_stopped_and_the_new_one_made_only_
             StepId::ParkOld,
             StepId::Stop,
             StepId::Backup,
-            StepId::RemoveParked,
             StepId::CreateNew,
             StepId::ConnectNetwork(0),
+            StepId::RemoveParked,
             StepId::RunNew,
             StepId::WaitHealthy,
             StepId::RemoveOld

@@ -100,7 +100,7 @@ fn downtime_note(plan: &Plan) -> Option<String> {
     let created = match removes_parked(plan) {
         None => "and the new server's creation with its networks, so a setting the engine refuses fails before anything is down.".to_string(),
         Some(removal) => format!(
-            "but not the new server's creation: it comes after step {removal} removes the stopped old container, because podman-restart.service starts a created container whose policy is always at boot, beside the old one."
+            "but not the new server's creation: it comes after the stop, right before step {removal} removes the stopped old container, because podman-restart.service starts every created container whose policy is always at boot, beside the old one."
         ),
     };
     (plan.kind == PlanKind::Upgrade).then(|| format!(
