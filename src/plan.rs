@@ -704,7 +704,7 @@ fn build_steps(
     let when_made = match removed_to_keep_down {
         false => "It is made while the old one still runs: a setting the engine refuses stops the upgrade before any downtime.".to_string(),
         true => format!(
-            "It is made only once {} has stopped, right before that container's removal: podman-restart.service starts every created container whose policy is always at boot, so the two are never both there but for that moment, both down, and one of them always holds every setting.",
+            "It is made only once {} has stopped, right before that container's removal: podman-restart.service starts every created container whose policy is always at boot, and at every moment one of the two holds every setting.",
             names.parked
         ),
     };
@@ -1274,9 +1274,9 @@ fn mysqldump_line(database: &ExternalDatabase) -> String {
 }
 
 /// What a rollback runs when the old container is gone: `create` of the old server as it was,
-/// named `name`, on the data container, then a `network connect` for each of its other networks. A release
-/// tag names the image; a moving tag (`stable`) would name another release by then, so the
-/// image id does.
+/// named `name`, on the data container, then a `network connect` for each of its other
+/// networks. A release tag names the image; a moving tag (`stable`) would name another release
+/// by then, so the image id does.
 pub fn recreate_old(
     engine: &EngineTarget,
     server: &Server,
