@@ -644,7 +644,7 @@ fn build_steps(
     let keep_down_skipped = match restart {
         None => Some(format!("{name} has no restart policy")),
         Some(_) if removed_to_keep_down => Some(format!(
-            "{} can't change a restart policy; once stopped, {} is removed instead (step \"{}\")",
+            "{} can't change a restart policy; once stopped, {} is removed instead, at step \"{}\"",
             engine.program,
             names.parked,
             remove_parked_title(&names.parked)
@@ -793,7 +793,7 @@ fn build_steps(
     steps.push(Step {
         skipped: removed_to_keep_down.then(|| {
             format!(
-                "{} is gone already (step \"{}\")",
+                "{} is gone already, since step \"{}\"",
                 names.parked,
                 remove_parked_title(&names.parked)
             )
