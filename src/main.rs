@@ -3,7 +3,7 @@ use rancher_upgrade::archive::Archive;
 use rancher_upgrade::cli::{self, Action, Config, Request, Task};
 use rancher_upgrade::engine::Engine;
 use rancher_upgrade::error::{self, bad_input};
-use rancher_upgrade::plan::{self, Plan, PlanOptions, StepId};
+use rancher_upgrade::plan::{self, Plan, PlanOptions};
 use rancher_upgrade::state::{self, NodeRecord, Status, UpgradeRecord};
 use rancher_upgrade::{
     cluster, color, discover, execute, manual, node, render, resume, rollback, status, transcript,
@@ -111,7 +111,7 @@ fn upgrade(config: &Config, options: &PlanOptions, engine: &Engine) -> Result<()
                 backup.stamp = stamp.clone();
             }
             let old_gone = resume::container_id(engine, &record.old_container_id)?.is_none();
-            if old_gone && record.steps_done.contains(&StepId::RemoveParked) {
+            if old_gone && record.removed_old_container() {
                 return Err(bad_input(format!(
                     "{} records an upgrade of {container} that removed its stopped old container {} to keep it down after a reboot, so it can't resume; run `rancher-upgrade rollback --container {container} --backup-dir {}` to make the old server again from the record on the data from before, or pass --fresh to set the record aside and upgrade {container} as it is now",
                     record_path.display(),

@@ -132,6 +132,12 @@ fn record_words(argv: &Argv) -> Vec<RecordedWord> {
 }
 
 impl UpgradeRecord {
+    /// Whether the upgrade removed the stopped old container (podman's way to keep an `always`
+    /// server down): it can't be resumed from that container, only rolled back from the record.
+    pub fn removed_old_container(&self) -> bool {
+        self.steps_done.contains(&StepId::RemoveParked)
+    }
+
     /// `recreate_old`: the commands that make the old server again ([`crate::plan::recreate_old`]).
     pub fn new(
         server: &Server,

@@ -223,12 +223,13 @@ fn inspect(engine: &Engine, name: &str, data_container: Option<&str>) -> Result<
 }
 
 /// What carries a recorded upgrade on: the same upgrade again for one that stopped halfway,
-/// `rollback` for one whose way back did not finish, nothing for one that ended.
+/// `rollback` for one whose way back did not finish or that removed its old container, nothing
+/// for one that ended.
 pub fn next_command(record: &UpgradeRecord, backup_dir: &Path) -> Option<Argv> {
     let tool = Argv::new("rancher-upgrade");
     let argv = match record.status {
         Status::Completed | Status::RolledBack | Status::Untouched => return None,
-        Status::InProgress | Status::Stopped => {
+        Status::InProgress | Status::Stopped if !record.removed_old_container() => {
             let mut argv = tool
                 .args(["upgrade", "--container"])
                 .arg(&record.container)
@@ -247,7 +248,7 @@ pub fn next_command(record: &UpgradeRecord, backup_dir: &Path) -> Option<Argv> {
             }
             argv
         }
-        Status::Failed => tool
+        Status::InProgress | Status::Stopped | Status::Failed => tool
             .args(["rollback", "--container"])
             .arg(&record.container),
     };
@@ -511,6 +512,16 @@ mod tests {
             Some(
                 "rancher-upgrade upgrade --container rancher --to rancher/server:v1.6.20 --data-container rancher-data-2 --no-backup --backup-dir '/srv/my backups'"
             )
+        );
+    }
+
+    #[test]
+    fn an_upgrade_that_removed_its_old_container_goes_on_with_rollback() {
+        let mut removed = recorded(Status::Stopped);
+        removed.steps_done.push(StepId::RemoveParked);
+        assert_eq!(
+            shown(next_command(&removed, Path::new("/b"))).as_deref(),
+            Some("rancher-upgrade rollback --container rancher --backup-dir /b")
         );
     }
 

@@ -272,6 +272,23 @@ fn a_run_killed_after_the_removal_is_refused_and_rollback_makes_the_old_server_a
         containers,
         "the refusal changed nothing"
     );
+    let mut status = vec!["status".to_string()];
+    status.extend(engine.tool_args());
+    status.extend([
+        "--container".into(),
+        scope.server_name(),
+        "--backup-dir".into(),
+        scope.subdir("backups").display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ]);
+    let reported = scope.spawn_tool(&status, None).wait();
+    reported.expect_code(0);
+    let report: serde_json::Value = serde_json::from_str(&reported.stdout).expect("status JSON");
+    assert!(
+        text(&report, "/upgrades/0/next/command").starts_with("rancher-upgrade rollback "),
+        "status names the way on: {report:#}"
+    );
 
     scope.rollback(&[]).expect_code(0);
     let old = server.inspect();
