@@ -130,6 +130,9 @@ ensure_packages() {
     have iptables || need+=(iptables)
     if ! cgroups_mounted && ! have cgroupfs-mount; then need+=(cgroupfs-mount); fi
     have podman || need+=(podman)
+    # A container in podman's storage alone, as a podman create killed halfway leaves one, is
+    # made on demand with buildah (`buildah from`).
+    have buildah || need+=(buildah)
     if [ "$HOSTS" -gt 0 ]; then
         have ip || need+=(iproute2)
         have socat || need+=(socat)

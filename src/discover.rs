@@ -1,6 +1,6 @@
 //! Read-only discovery: `docker inspect` of the server, its image and the names the plan uses,
-//! turned into a [`Discovery`]. Four typed inspects and a `ps` of the tool's own leftovers, in
-//! two rounds run two or three at a time, whatever the server looks like; on an engine that
+//! turned into a [`Discovery`]. Four typed inspects and a `ps` of the tool's own leftovers (on
+//! podman two), in two rounds run at once, whatever the server looks like; on an engine that
 //! writes settings of its own into every container (podman), a throwaway container of the old
 //! image shows which those are.
 
@@ -83,12 +83,17 @@ pub fn discover(
     let server_name = str_at(&container_json, &["Name"])
         .unwrap_or(container)
         .trim_start_matches('/');
-    let (image, (parked, leftovers)) = both(
+    let (image, (parked, (one_shots, in_storage))) = both(
         || engine.read(&inspect_as("image", engine, image_id)),
         || {
             both(
                 || engine.read(&inspect_as("container", engine, &parked_name)),
-                || engine.read_ok(&one_shots_of(engine, server_name)),
+                || {
+                    both(
+                        || engine.read_ok(&one_shots_of(engine, server_name)),
+                        || storage_only(engine, &[server_name, data_container, &parked_name]),
+                    )
+                },
             )
         },
     );
@@ -123,9 +128,36 @@ pub fn discover(
         parked_name_taken: parked_json
             .as_ref()
             .is_some_and(|o| str_at(o, &["Id"]) != Some(server.id.as_str())),
-        leftovers: leftovers?.split_whitespace().map(str::to_string).collect(),
+        leftovers: one_shots?
+            .split_whitespace()
+            .map(str::to_string)
+            .chain(in_storage?)
+            .collect(),
         server,
     })
+}
+
+/// The ids of containers that exist only in the engine's storage and hold one of `names`: a
+/// create the plan would run, or a rename, fails on them, and nothing else shows them.
+fn storage_only(engine: &Engine, names: &[&str]) -> Result<Vec<String>> {
+    if !engine.kind().keeps_storage_only_containers() {
+        return Ok(Vec::new());
+    }
+    let listing = engine.read_ok(&engine.command().args([
+        "ps",
+        "-a",
+        "--external",
+        "--format",
+        "{{.ID}}\t{{.Names}}\t{{.Status}}",
+    ]))?;
+    Ok(listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let (id, name, status) = (fields.next()?, fields.next()?, fields.next()?);
+            (status == "Storage" && names.contains(&name)).then(|| id.to_string())
+        })
+        .collect())
 }
 
 /// `ps` of every one-shot container of the server `name`, running or not, by id.

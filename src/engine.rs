@@ -43,6 +43,13 @@ impl EngineKind {
         self == EngineKind::Docker
     }
 
+    /// Whether a container can exist in the engine's storage alone, holding its name while
+    /// `inspect` and `ps` don't see it (podman: a `create` killed halfway, a buildah container);
+    /// `ps --external` lists them, with the status `Storage`.
+    pub fn keeps_storage_only_containers(self) -> bool {
+        self == EngineKind::Podman
+    }
+
     /// Whether `inspect` tells an address given with `--ip` from one the engine assigned
     /// (docker's `IPAMConfig`; podman 4 reports neither).
     pub fn records_static_addresses(self) -> bool {

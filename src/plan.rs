@@ -48,7 +48,7 @@ pub struct BackupTarget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepId {
-    /// `rm -f` of one-shot containers an earlier, cut-off run left.
+    /// `rm -f` of the containers an earlier, cut-off run left.
     RemoveLeftovers,
     Pull,
     CheckRoom,
@@ -848,20 +848,21 @@ fn remove_parked_step(names: &Names) -> Step {
     }
 }
 
-/// `rm -f` of the one-shot containers an earlier run left for the server, when there are any:
-/// one cut off between its create and its start still holds the data volumes, and stays.
+/// `rm -f` of the containers an earlier run left for the server, when there are any: a one-shot
+/// cut off between its create and its start still holds the data volumes, and a create killed
+/// halfway on podman holds its name in storage.
 pub fn remove_leftovers_step(discovery: &Discovery) -> Option<Step> {
     let leftovers = &discovery.leftovers;
     (!leftovers.is_empty()).then(|| {
         step(
             StepId::RemoveLeftovers,
             format!(
-                "Remove {} one-shot container{} an earlier run left",
+                "Remove {} container{} an earlier run left",
                 leftovers.len(),
                 if leftovers.len() == 1 { "" } else { "s" }
             ),
             format!(
-                "A run cut off while a backup, restore or check of {} was starting leaves its container, on the data volumes; the volumes stay (no -v).",
+                "A run cut off while a backup, restore or check of {} was starting leaves that one-shot container on the data volumes, and one cut off in a podman create leaves a container in storage that holds the name; the volumes stay (no -v).",
                 discovery.server.name
             ),
             discovery

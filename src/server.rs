@@ -316,7 +316,9 @@ pub struct Discovery {
     pub data_container: Option<DataContainer>,
     /// Whether a container already has the name the old server would be parked under.
     pub parked_name_taken: bool,
-    /// The ids of one-shot containers an earlier run left for this server ([`ONE_SHOT_LABEL`]).
+    /// The ids of containers an earlier, cut-off run left for this server: its one-shots
+    /// ([`ONE_SHOT_LABEL`]), and on podman a container only in storage that holds a name the
+    /// plan creates or renames to.
     pub leftovers: Vec<String>,
 }
 

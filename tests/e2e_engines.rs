@@ -169,7 +169,7 @@ fn a_one_shot_an_earlier_run_left_is_removed(test: &str, engine: TestEngine) {
     scope
         .upgrade("v1.6.20", &[])
         .expect_code(0)
-        .expect_mention(&["Remove 1 one-shot container an earlier run left"]);
+        .expect_mention(&["Remove 1 container an earlier run left"]);
     assert!(!engine::exists(&ours), "{ours} is left");
     assert!(
         engine::exists(&theirs),
@@ -323,6 +323,30 @@ fn a_run_killed_before_the_removal_resumes(test: &str, engine: TestEngine) {
     assert!(!engine::exists(&parked), "{parked} is left");
 }
 
+/// A container in podman's storage alone holds the data container's name, as a `podman create`
+/// killed halfway leaves one (made here with `buildah from`): `inspect` and `ps` don't see it,
+/// and the create of the data container would fail on it. The upgrade removes it first.
+fn a_container_in_storage_alone_that_holds_a_name_is_removed(test: &str, engine: TestEngine) {
+    let scope = scope!(&short(test), engine);
+    let server = scope.start_server("v1.6.10", server_options());
+    let before = record_before(&scope, &server);
+    let made = Command::new("buildah")
+        .args([
+            "from",
+            "--name",
+            &scope.data_name(),
+            &engine::image("v1.6.10"),
+        ])
+        .output()
+        .expect("buildah");
+    assert!(made.status.success(), "buildah from: {made:?}");
+    scope
+        .upgrade("v1.6.20", &[])
+        .expect_code(0)
+        .expect_mention(&["Remove 1 container an earlier run left"]);
+    assert_upgraded(&scope, &server, &before, "v1.6.20", "20");
+}
+
 /// Something on this machine answers `pong` at 127.0.0.1:PORT, the port the server publishes
 /// on its own host. The crashing release there must still fail and roll back.
 fn a_pong_on_this_machine_is_not_the_remote_server(test: &str, engine: TestEngine) {
@@ -386,6 +410,9 @@ on_engines!(a_run_killed_after_the_removal_is_refused_and_rollback_makes_the_old
 );
 on_engines!(a_run_killed_before_the_removal_resumes:
     a_run_killed_before_the_removal_resumes_on_podman => TestEngine::Podman,
+);
+on_engines!(a_container_in_storage_alone_that_holds_a_name_is_removed:
+    a_container_in_storage_alone_that_holds_a_name_is_removed_on_podman => TestEngine::Podman,
 );
 on_engines!(a_pong_on_this_machine_is_not_the_remote_server:
     a_pong_on_this_machine_is_not_the_remote_server_by_unix_socket => TestEngine::HostUnix,

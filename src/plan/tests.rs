@@ -132,10 +132,7 @@ fn one_shot_containers_an_earlier_run_left_are_removed_first_and_their_volumes_k
     let plan = plan(&found, &options("v1.6.20")).unwrap();
     let first = &plan.steps[0];
     assert_eq!(first.id, StepId::RemoveLeftovers);
-    assert_eq!(
-        first.title,
-        "Remove 2 one-shot containers an earlier run left"
-    );
+    assert_eq!(first.title, "Remove 2 containers an earlier run left");
     assert!(first.changes && first.skipped.is_none() && first.undo.is_empty());
     assert_eq!(
         command_of(&plan, StepId::RemoveLeftovers),
