@@ -147,8 +147,8 @@ fn compose(names: &[String], plans: &[Plan], after_start: impl Fn(usize) -> Vec<
             if index > 0 && phase_now.once_for_the_cluster() {
                 continue;
             }
-            for step in node_steps(node_plan).filter(|(_, p)| *p == phase_now) {
-                steps.push(on_node(step.0, index, &names[index]));
+            for (step, _) in node_steps(node_plan).filter(|(_, p)| *p == phase_now) {
+                steps.push(on_node(step, index, &names[index]));
             }
             if phase_now == Phase::Start {
                 steps.extend(after_start(index));
