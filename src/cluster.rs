@@ -436,6 +436,17 @@ mod tests {
                 "3 wait-old-healthy",
             ]
         );
+        let wait_titles: Vec<&str> = way_back
+            .iter()
+            .filter(|s| s.id == StepId::WaitOldHealthy)
+            .map(|s| s.title.as_str())
+            .collect();
+        assert_eq!(
+            wait_titles,
+            (1..=3)
+                .map(|k| format!("ssh://root@10.0.0.1{k}: Wait until rancher answers /ping again"))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

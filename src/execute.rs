@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::Interrupted;
 use crate::health::{self, Verdict};
 use crate::interrupt;
-use crate::plan::{Action, Expect, Plan, PlanKind, Probe, Step, StepId, Transfer};
+use crate::plan::{Action, Plan, PlanKind, Probe, Step, StepId, Transfer};
 use crate::render::{action_line, headline, text::step_block};
 use crate::result::{RunResult, StopReason};
 use crate::room::RoomCheck;
@@ -466,7 +466,7 @@ impl<'a> Execution<'a> {
             Some(url) => (Box::new(health::http_asker(url)), url.clone()),
             None => (
                 Box::new(health::engine_asker(engine, &probe.ask)),
-                probe_target(probe),
+                probe.target(),
             ),
         };
         let spinner = self
@@ -732,14 +732,6 @@ impl<'a> Execution<'a> {
         self.transcript.note(&summary);
         eprintln!("\n{} {summary}", style("Rolled back.").yellow().bold());
         Ok(())
-    }
-}
-
-/// What a probe asks inside the container, for the operator.
-fn probe_target(probe: &Probe) -> String {
-    match &probe.expect {
-        Expect::Pong => format!("/ping inside {}", probe.container),
-        Expect::Member(address) => format!("the HA list inside {} (as {address})", probe.container),
     }
 }
 

@@ -119,6 +119,19 @@ pub struct Probe {
     pub expect: Expect,
 }
 
+impl Probe {
+    /// What the probe asks inside the container, in the operator's words.
+    pub fn target(&self) -> String {
+        match &self.expect {
+            Expect::Pong => format!("/ping inside {}", self.container),
+            Expect::Member(_) => format!(
+                "the HA list inside {} (/v2-beta/clustermemberships)",
+                self.container
+            ),
+        }
+    }
+}
+
 /// The answer a [`Probe`] waits for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -284,29 +297,20 @@ impl Plan {
         let waits: Vec<Step> = self
             .steps
             .iter()
-            .filter_map(|s| match &s.action {
-                Action::WaitHealthy(probe) if s.id == StepId::WaitHealthy => Some((s.node, probe)),
-                _ => None,
-            })
-            .filter(|(node, _)| steps.iter().any(|undo| undo.node == *node))
-            .map(|(node, probe)| Step {
+            .filter(|s| s.id == StepId::WaitHealthy)
+            .filter(|wait| steps.iter().any(|undo| undo.node == wait.node))
+            .map(|wait| Step {
                 id: StepId::WaitOldHealthy,
-                title: match node {
-                    Some(node) => format!(
-                        "{}: Wait until {} answers /ping again",
-                        self.nodes[node].name, probe.container
-                    ),
-                    None => format!("Wait until {} answers /ping again", probe.container),
-                },
+                // The new server's wait, already named for its node.
+                title: format!("{} again", wait.title),
                 reason: format!(
                     "The old server is back only once it answers on the data it ran on ({}).",
                     self.from_version
                 ),
-                action: Action::WaitHealthy(probe.clone()),
                 changes: false,
                 skipped: None,
                 undo: vec![],
-                node,
+                ..wait.clone()
             })
             .collect();
         steps.extend(waits);

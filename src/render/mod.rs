@@ -202,14 +202,15 @@ pub fn probe_summary(probe: &Probe) -> String {
     };
     let awaited = match (&probe.expect, &probe.url) {
         (Expect::Pong, Some(url)) => format!("{url} answers pong"),
-        (Expect::Pong, None) => format!(
-            "/ping inside {} (asked through {through}) answers pong",
-            probe.container
-        ),
-        (Expect::Member(address), _) => format!(
-            "the HA list inside {} (/v2-beta/clustermemberships, asked through {through}) lists {address}",
-            probe.container
-        ),
+        (Expect::Pong, None) => {
+            format!("{} (asked through {through}) answers pong", probe.target())
+        }
+        (Expect::Member(address), _) => {
+            format!(
+                "{} (asked through {through}) lists {address}",
+                probe.target()
+            )
+        }
     };
     format!(
         "wait until {awaited} (up to {} s); stop if {} exits",
