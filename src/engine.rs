@@ -50,6 +50,13 @@ impl EngineKind {
         self == EngineKind::Podman
     }
 
+    /// Whether a container stays stopped once `stop` returns. Podman 4.3's restart policy can
+    /// start a crash-looping `always` container again right after it, so that a plain `rm`
+    /// finds it running; `rm --force --time T` stops and removes it under one lock.
+    pub fn stop_holds_against_restarts(self) -> bool {
+        self == EngineKind::Docker
+    }
+
     /// Whether `inspect` tells an address given with `--ip` from one the engine assigned
     /// (docker's `IPAMConfig`; podman 4 reports neither).
     pub fn records_static_addresses(self) -> bool {

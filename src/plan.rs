@@ -713,7 +713,7 @@ fn build_steps(
         ),
     };
     let mut create_steps = vec![Step {
-        undo: vec![remove_new_step(engine, name)],
+        undo: vec![remove_new_step(engine, name, &names.stop_timeout)],
         ..step(
             StepId::CreateNew,
             format!("Create {name} from {target}"),
@@ -770,7 +770,7 @@ fn build_steps(
     steps.push(Step {
         undo: vec![
             stop_new_step(engine, name, &names.stop_timeout),
-            remove_new_step(engine, name),
+            remove_new_step(engine, name, &names.stop_timeout),
         ],
         ..step(
             StepId::RunNew,
@@ -892,12 +892,25 @@ pub fn stop_new_step(engine: &EngineTarget, name: &str, stop_timeout: &str) -> S
     )
 }
 
-pub fn remove_new_step(engine: &EngineTarget, name: &str) -> Step {
+/// Without `-v`: the data stays where it is, in the data volumes or the external database.
+pub fn remove_new_step(engine: &EngineTarget, name: &str, stop_timeout: &str) -> Step {
+    let (remove, why) = match engine.kind.stop_holds_against_restarts() {
+        true => (engine.command().arg("rm"), String::new()),
+        false => (
+            engine
+                .command()
+                .args(["rm", "--force", "--time", stop_timeout]),
+            format!(
+                " --force --time {stop_timeout}: {} can start a crash-looping server whose policy is always again right after its stop; this stops it again as gently, and removes it under one lock.",
+                engine.program
+            ),
+        ),
+    };
     step(
         StepId::RemoveNew,
         format!("Remove the new {name}"),
-        "It frees the name; its data lives in the data volumes, which stay.",
-        engine.command().arg("rm").arg(name),
+        format!("It frees the name for the old server; the data stays where it is.{why}"),
+        remove.arg(name),
     )
 }
 

@@ -79,7 +79,7 @@ pub fn plan(
     }
     steps.extend([
         stop_new_step(engine, name, &stop_timeout),
-        remove_new_step(engine, name),
+        remove_new_step(engine, name, &stop_timeout),
     ]);
     // Before the old server starts: it must meet the data as it left it.
     match (&options.archive, &database, &record.data_container) {

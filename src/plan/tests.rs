@@ -948,6 +948,14 @@ fn an_always_server_on_podman_is_removed_once_stopped_and_the_new_one_made_only_
         "{}",
         shown[2]
     );
+    // Podman's always policy can start a crash-looping new server again right after its stop.
+    assert_eq!(
+        shown[..2],
+        [
+            "podman stop -t 60 rancher",
+            "podman rm --force --time 60 rancher"
+        ]
+    );
     assert_eq!(shown[3], "podman network connect backend rancher-v1.6.10");
     assert_eq!(shown[5], "podman start rancher-v1.6.10");
 }
