@@ -474,6 +474,11 @@ mod tests {
                 .collect();
             serde_json::json!({"type": "collection", "data": data}).to_string()
         };
+        // The operator's wait and its failure name the address awaited.
+        assert_eq!(
+            probe.target(),
+            "the HA list inside rancher (/v2-beta/clustermemberships, as 10.0.0.12)"
+        );
         assert!(probe.expect.accepts(&list(&["10.0.0.11", "10.0.0.12"])));
         assert!(!probe.expect.accepts(&list(&["10.0.0.11"])));
         assert!(!probe.expect.accepts("pong"));

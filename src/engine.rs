@@ -50,9 +50,10 @@ impl EngineKind {
         self == EngineKind::Podman
     }
 
-    /// Whether a container stays stopped once `stop` returns. Podman 4.3's restart policy can
-    /// start a crash-looping `always` container again right after it, so that a plain `rm`
-    /// finds it running; `rm --force --time T` stops and removes it under one lock.
+    /// Whether a container stays stopped once `stop` returns. Podman 4.3's restart policy
+    /// (`always` as much as `unless-stopped`) can start a crash-looping container again right
+    /// after it, so that a plain `rm` finds it running; `rm --force --time T` stops and removes
+    /// it under one lock.
     pub fn stop_holds_against_restarts(self) -> bool {
         self == EngineKind::Docker
     }

@@ -124,8 +124,8 @@ impl Probe {
     pub fn target(&self) -> String {
         match &self.expect {
             Expect::Pong => format!("/ping inside {}", self.container),
-            Expect::Member(_) => format!(
-                "the HA list inside {} (/v2-beta/clustermemberships)",
+            Expect::Member(address) => format!(
+                "the HA list inside {} (/v2-beta/clustermemberships, as {address})",
                 self.container
             ),
         }
@@ -901,7 +901,7 @@ pub fn remove_new_step(engine: &EngineTarget, name: &str, stop_timeout: &str) ->
                 .command()
                 .args(["rm", "--force", "--time", stop_timeout]),
             format!(
-                " --force --time {stop_timeout}: {} can start a crash-looping server whose policy is always again right after its stop; this stops it again as gently, and removes it under one lock.",
+                " --force --time {stop_timeout}: {}'s restart policy (always as much as unless-stopped) can start a crash-looping server again right after its stop; this stops it again as gently, and removes it under one lock.",
                 engine.program
             ),
         ),

@@ -948,7 +948,7 @@ fn an_always_server_on_podman_is_removed_once_stopped_and_the_new_one_made_only_
         "{}",
         shown[2]
     );
-    // Podman's always policy can start a crash-looping new server again right after its stop.
+    // Podman's restart policy can start a crash-looping new server again right after its stop.
     assert_eq!(
         shown[..2],
         [

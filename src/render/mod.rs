@@ -205,9 +205,9 @@ pub fn probe_summary(probe: &Probe) -> String {
         (Expect::Pong, None) => {
             format!("{} (asked through {through}) answers pong", probe.target())
         }
-        (Expect::Member(address), _) => {
+        (Expect::Member(_), _) => {
             format!(
-                "{} (asked through {through}) lists {address}",
+                "{} lists this node (asked through {through})",
                 probe.target()
             )
         }
